@@ -1,0 +1,695 @@
+//! The client: configuration, the HTTP agent, and the calls of the API.
+
+use crate::error::{Error, ErrorKind, Result, Target};
+use crate::input::{self, Checked, Input, MAX_FILES_PER_REQUEST};
+use crate::key::ApiKey;
+use crate::multipart::{Multipart, Transfer};
+use crate::observe::{self, Observer};
+use crate::options::CompressOptions;
+use crate::response::{self, ImageInfo, Usage};
+use crate::retry::{Attempt, RetryPolicy};
+use crate::url::Origin;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::Agent;
+
+/// The production API.
+pub const DEFAULT_BASE_URL: &str = "https://fluximage.app";
+/// The largest JSON answer read; a larger one is a protocol error (memory stays bounded).
+pub const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
+/// The largest download accepted by [`Client::fetch`] and [`Client::save`].
+pub const MAX_DOWNLOAD_BYTES: u64 = 512 * 1024 * 1024;
+/// Redirects followed by a download (each checked against the HTTPS rule).
+const MAX_DOWNLOAD_REDIRECTS: u32 = 5;
+
+/// How a [`Client`] talks to the API. `Default` gives the production API (or
+/// `FLUXIMAGE_BASE_URL` when set) with the documented defaults below.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The API's origin, `https://fluximage.app` unless `FLUXIMAGE_BASE_URL` says otherwise.
+    /// Plain `http` is accepted only for loopback hosts.
+    pub base_url: String,
+    /// Time to open a connection (default 10 s).
+    pub connect_timeout: Duration,
+    /// Longest wait for the answer to start or for the next bytes of it (default 120 s: the
+    /// server encodes every image of a request before it answers).
+    pub read_timeout: Duration,
+    /// Longest time for one whole request, upload to last byte (default 600 s).
+    pub total_timeout: Duration,
+    /// An explicit proxy URL (`http://host:port`, `socks5://…`); when `None`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY` from the environment apply.
+    pub proxy: Option<String>,
+    /// A PEM file of CA certificates trusted in addition to the system's (corporate proxies,
+    /// the emulator's `--tls` mode).
+    pub ca_file: Option<PathBuf>,
+    /// Appended to the user agent, e.g. `fluximage-python/0.1.0`.
+    pub user_agent_suffix: Option<String>,
+    /// When and how failed requests are retried.
+    pub retry: RetryPolicy,
+    /// Requests of one batch in flight at once (default 2, at least 1).
+    pub concurrency: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let base_url = std::env::var("FLUXIMAGE_BASE_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_BASE_URL.to_string());
+        Config {
+            base_url,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(120),
+            total_timeout: Duration::from_secs(600),
+            proxy: None,
+            ca_file: None,
+            user_agent_suffix: None,
+            retry: RetryPolicy::default(),
+            concurrency: 2,
+        }
+    }
+}
+
+/// A Fluximage client. Cheap to clone (clones share the connection pool); `Send + Sync`, so
+/// one client serves many threads.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    key: ApiKey,
+    config: Config,
+    base: String,
+    roots: RootCerts,
+    /// The agent and the process it was made in: a forked child must not share pooled
+    /// sockets with its parent, so it builds its own.
+    agent: Mutex<(u32, Agent)>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("key", &self.key).field("base_url", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// One entry of a [`Batch`]: the outcome for one input, in input order.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// The input's label: its path, or the name given to in-memory bytes.
+    pub input: String,
+    /// The input file, when the input was a path (saving never overwrites it).
+    pub source: Option<PathBuf>,
+    /// The optimized image, or why this image failed.
+    pub outcome: Result<ImageInfo>,
+}
+
+/// The outcome of a compress call: one [`Item`] per input, in input order.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// The items, in input order.
+    pub items: Vec<Item>,
+    /// The session the server grouped the results under (the first request's).
+    pub session_id: Option<String>,
+    /// The server's answer as received; with several requests, a JSON array of their answers.
+    pub raw_json: String,
+}
+
+impl Batch {
+    /// How many items failed.
+    pub fn failed(&self) -> usize {
+        self.items.iter().filter(|i| i.outcome.is_err()).count()
+    }
+
+    /// `Ok` when every image succeeded; otherwise a [`ErrorKind::Partial`] error whose message
+    /// names the first failure.
+    pub fn status(&self) -> Result<()> {
+        let Some(first) = self.items.iter().find_map(|i| i.outcome.as_ref().err().map(|e| (i, e))) else {
+            return Ok(());
+        };
+        Err(Error::new(
+            ErrorKind::Partial,
+            format!("{} of {} images failed; first: {}: {}", self.failed(), self.items.len(), first.0.input, first.1),
+        ))
+    }
+}
+
+/// An HTTP answer whose body was read.
+struct Answer {
+    body: String,
+}
+
+fn user_agent(suffix: Option<&str>) -> String {
+    let base = format!(
+        "libfluximage/{} ({}; {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    match suffix.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => format!("{base} {}", s.replace(|c: char| c.is_control(), "")),
+        None => base,
+    }
+}
+
+/// The system's CA certificates, loaded once per process; `None` when the system has none.
+static SYSTEM_ROOTS: once_cell::sync::Lazy<Option<Vec<Certificate<'static>>>> = once_cell::sync::Lazy::new(|| {
+    let env_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let candidates = env_file.into_iter().chain(
+        [
+            "/etc/ssl/certs/ca-certificates.crt",
+            "/etc/pki/tls/certs/ca-bundle.crt",
+            "/etc/ssl/ca-bundle.pem",
+            "/etc/ssl/cert.pem",
+            "/usr/local/etc/openssl/cert.pem",
+        ]
+        .map(PathBuf::from),
+    );
+    candidates.filter_map(|p| std::fs::read(p).ok()).map(|pem| pem_certs(&pem)).find(|c| !c.is_empty())
+});
+
+fn pem_certs(pem: &[u8]) -> Vec<Certificate<'static>> {
+    ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn root_certs(ca_file: Option<&PathBuf>) -> Result<RootCerts> {
+    let Some(path) = ca_file else {
+        return Ok(match SYSTEM_ROOTS.as_ref() {
+            Some(certs) => RootCerts::new_with_certs(certs),
+            None => RootCerts::WebPki,
+        });
+    };
+    let pem = std::fs::read(path).map_err(|e| Error::io(format!("CA file {}", path.display()), &e))?;
+    let extra = pem_certs(&pem);
+    if extra.is_empty() {
+        return Err(Error::invalid(format!("CA file {} holds no PEM certificate", path.display())));
+    }
+    let mut all = SYSTEM_ROOTS.clone().unwrap_or_default();
+    all.extend(extra);
+    Ok(RootCerts::Specific(Arc::new(all)))
+}
+
+impl Client {
+    /// A client for `api_key` (or `FLUXIMAGE_API_KEY` when `None`). Checks the key's shape,
+    /// the base URL and the CA file; makes no request.
+    pub fn new(api_key: Option<&str>, config: Config) -> Result<Client> {
+        let key = match api_key {
+            Some(k) => ApiKey::parse(k)?,
+            None => ApiKey::from_env()?,
+        };
+        Client::with_key(key, config)
+    }
+
+    fn with_key(key: ApiKey, config: Config) -> Result<Client> {
+        Origin::parse(&config.base_url, "the base URL")?;
+        let base = config.base_url.trim_end_matches('/').to_string();
+        if let Some(p) = &config.proxy {
+            ureq::Proxy::new(p).map_err(|_| Error::invalid("the proxy URL is invalid (expected e.g. http://host:3128)"))?;
+        }
+        for (name, d) in [("connect timeout", config.connect_timeout), ("read timeout", config.read_timeout), ("total timeout", config.total_timeout)] {
+            if d.is_zero() {
+                return Err(Error::invalid(format!("the {name} must be greater than zero")));
+            }
+        }
+        let roots = root_certs(config.ca_file.as_ref())?;
+        let agent = build_agent(&config, roots.clone());
+        Ok(Client { inner: Arc::new(Inner { key, config, base, roots, agent: Mutex::new((std::process::id(), agent)) }) })
+    }
+
+    /// The same key with a new configuration (a new connection pool).
+    pub fn reconfigure(&self, config: Config) -> Result<Client> {
+        Client::with_key(self.inner.key.clone(), config)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The key, masked (`flx_live_a3b4c...f8e9`).
+    pub fn masked_key(&self) -> String {
+        self.inner.key.masked()
+    }
+
+    fn agent(&self) -> Agent {
+        let mut guard = self.inner.agent.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        if guard.0 != pid {
+            // Forked: the pooled connections belong to the parent. Leak them rather than
+            // close them, since a TLS close from the child would end the parent's session.
+            let old = std::mem::replace(&mut guard.1, build_agent(&self.inner.config, self.inner.roots.clone()));
+            std::mem::forget(old);
+            guard.0 = pid;
+        }
+        guard.1.clone()
+    }
+
+    /// Plan and credits of the key.
+    pub fn usage(&self, obs: &mut Observer) -> Result<Usage> {
+        let client = self.clone();
+        let transfer = Arc::new(Transfer::default());
+        let t = transfer.clone();
+        observe::run(obs, &transfer, 0, move || {
+            let answer = client.request_api("GET", "/api/usage", &t)?;
+            response::parse_usage(&answer.body)
+        })
+    }
+
+    /// Compresses `inputs` with `options`: local checks first (a failed check fails only its
+    /// own item), then requests of at most 20 files, `concurrency` at a time. Returns the batch
+    /// when at least one request was answered, even if some images failed (see
+    /// [`Batch::status`]); otherwise the first error.
+    pub fn compress(&self, inputs: &[Input], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
+        options.validate()?;
+        if inputs.is_empty() {
+            return Err(Error::invalid("no input images given"));
+        }
+        let watermark = match &options.watermark {
+            Some(w) => Some(input::check(&Input::Path(w.path.clone())).map_err(|e| e.context("watermark"))?),
+            None => None,
+        };
+        let checked: Vec<Result<Checked>> = inputs.iter().map(input::check).collect();
+        let sendable: Vec<usize> = (0..inputs.len()).filter(|&i| checked[i].is_ok()).collect();
+        let chunks: Vec<Vec<usize>> = sendable.chunks(MAX_FILES_PER_REQUEST).map(<[usize]>::to_vec).collect();
+        let plan = Arc::new(Plan {
+            files: checked.iter().map(|c| c.as_ref().ok().cloned()).collect(),
+            chunks,
+            watermark,
+            options: options.clone(),
+        });
+        let total: u64 = (0..plan.chunks.len()).map(|c| plan.form(c).content_length()).sum();
+        let transfer = Arc::new(Transfer::default());
+        let answers = if plan.chunks.is_empty() {
+            Vec::new()
+        } else {
+            let (client, plan, t) = (self.clone(), plan.clone(), transfer.clone());
+            observe::run(obs, &transfer, total, move || Ok(client.run_chunks(&plan, &t)))?
+        };
+        assemble(inputs, checked, &plan.chunks, answers)
+    }
+
+    /// Runs every request of a batch, at most `concurrency` at a time; results by chunk index.
+    fn run_chunks(&self, plan: &Plan, transfer: &Arc<Transfer>) -> Vec<Result<(response::CompressAnswer, String)>> {
+        let n = plan.chunks.len();
+        let next = AtomicUsize::new(0);
+        let slots: Mutex<Vec<Option<Result<(response::CompressAnswer, String)>>>> = Mutex::new((0..n).map(|_| None).collect());
+        let work = || loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            if c >= n {
+                break;
+            }
+            let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
+            slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
+        };
+        let workers = (self.inner.config.concurrency.max(1) as usize).min(n);
+        if workers <= 1 {
+            work();
+        } else {
+            std::thread::scope(|s| {
+                for _ in 0..workers {
+                    s.spawn(work);
+                }
+            });
+        }
+        slots
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "a batch request was never run"))))
+            .collect()
+    }
+
+    /// One compress request with retries.
+    fn send_chunk(&self, plan: &Plan, chunk: usize, transfer: &Arc<Transfer>) -> Result<(response::CompressAnswer, String)> {
+        let url = format!("{}/api/compress", self.inner.base);
+        let policy = &self.inner.config.retry;
+        let files = plan.chunks[chunk].len();
+        let mut number = 0;
+        loop {
+            let form = plan.form(chunk);
+            let len = form.content_length();
+            let attempt_bytes = Arc::new(AtomicU64::new(0));
+            let result = self.send(
+                "POST",
+                &url,
+                true,
+                Some((form.content_type(), len, form.into_reader(transfer.clone(), attempt_bytes.clone()))),
+                transfer,
+            );
+            let sent = attempt_bytes.load(Ordering::Relaxed);
+            let result = result.and_then(|a| {
+                let parsed = response::parse_compress(&a.body, files, plan.options.format.as_str())?;
+                Ok((parsed, a.body))
+            });
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let at = Attempt { number, idempotent: false, body_sent: sent >= len };
+                    // Progress restarts for the bytes sent again.
+                    transfer.done.fetch_sub(sent.min(transfer.done.load(Ordering::Relaxed)), Ordering::Relaxed);
+                    match policy.delay(&e, at) {
+                        Some(wait) if !transfer.cancelled.load(Ordering::Relaxed) => observe::sleep(wait, transfer)?,
+                        _ => return Err(e),
+                    }
+                }
+            }
+            number += 1;
+        }
+    }
+
+    /// A request to the API with the key, retrying per policy (GETs are idempotent).
+    fn request_api(&self, method: &str, path: &str, transfer: &Arc<Transfer>) -> Result<Answer> {
+        let url = format!("{}{}", self.inner.base, path);
+        let mut number = 0;
+        loop {
+            match self.send(method, &url, true, None, transfer) {
+                Ok(a) => return Ok(a),
+                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }) {
+                    Some(wait) => observe::sleep(wait, transfer)?,
+                    None => return Err(e),
+                },
+            }
+            number += 1;
+        }
+    }
+
+    /// Sends one request and reads a JSON-sized answer. With `with_key` the request carries the
+    /// key; redirects are never followed then, so the key cannot reach another origin.
+    fn send(
+        &self,
+        method: &str,
+        url: &str,
+        with_key: bool,
+        body: Option<(String, u64, crate::multipart::FormReader)>,
+        transfer: &Arc<Transfer>,
+    ) -> Result<Answer> {
+        let agent = self.agent();
+        let what = if with_key { "the API request" } else { "the download" };
+        let response = match body {
+            Some((content_type, len, reader)) => agent
+                .post(url)
+                .header("Authorization", self.inner.key.bearer())
+                .header("Content-Type", content_type)
+                .header("Content-Length", len.to_string())
+                .send(ureq::SendBody::from_owned_reader(reader)),
+            None => {
+                let mut req = if method == "GET" { agent.get(url) } else { return Err(Error::invalid("unsupported method")) };
+                if with_key {
+                    req = req.header("Authorization", self.inner.key.bearer());
+                }
+                req.call()
+            }
+        }
+        .map_err(|e| Error::from_transport(e, what))?;
+        check_cancelled(transfer)?;
+        let status = response.status().as_u16();
+        let (parts, mut body) = response.into_parts();
+        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        if !(200..300).contains(&status) {
+            let content_type = header("content-type");
+            let retry_after = header("retry-after").and_then(|v| crate::time::parse_retry_after(&v));
+            // Only the start of an error body is needed for the message.
+            let mut head = Vec::new();
+            let _ = body.as_reader().take(4096).read_to_end(&mut head);
+            let mut err = Error::from_http(Target::Api, status, content_type.as_deref(), &head, retry_after);
+            if (300..400).contains(&status) {
+                let to = header("location").map(|l| crate::url::join(url, &l));
+                let origin = to.as_deref().and_then(|l| Origin::parse(l, "the redirect").ok());
+                err = err.context(match origin {
+                    Some(o) => format!("redirect to {}://{}:{} refused (the key is never sent elsewhere)", o.scheme, o.host, o.port),
+                    None => "redirect refused (the key is never sent elsewhere)".to_string(),
+                });
+            }
+            return Err(err);
+        }
+        let body = body
+            .with_config()
+            .limit(MAX_JSON_BYTES)
+            .read_to_string()
+            .map_err(|e| match e {
+                ureq::Error::BodyExceedsLimit(_) => Error::new(
+                    ErrorKind::Protocol,
+                    format!("the answer is larger than the {} MiB limit for JSON answers; not read", MAX_JSON_BYTES >> 20),
+                ),
+                other => Error::from_transport(other, "reading the answer"),
+            })?;
+        Ok(Answer { body })
+    }
+
+    /// Downloads a result into memory.
+    pub fn fetch(&self, image: &ImageInfo, obs: &mut Observer) -> Result<Vec<u8>> {
+        let client = self.clone();
+        let url = image.url.clone();
+        let transfer = Arc::new(Transfer::default());
+        let t = transfer.clone();
+        observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
+            let mut out = Vec::new();
+            client.download(&url, &t, &mut out)?;
+            Ok(out)
+        })
+    }
+
+    /// Downloads a result to `path` atomically (a temporary file in the same folder, then a
+    /// rename): an interrupted download leaves nothing behind. When `path` is a directory the
+    /// file is named after the result. Refuses to overwrite the item's own input file.
+    pub fn save(&self, item: &Item, path: &std::path::Path, obs: &mut Observer) -> Result<PathBuf> {
+        let image = item.outcome.as_ref().map_err(Clone::clone)?;
+        let target = crate::download::resolve_target(path, &image.name, item.source.as_deref())?;
+        let client = self.clone();
+        let url = image.url.clone();
+        let transfer = Arc::new(Transfer::default());
+        let t = transfer.clone();
+        let dest = target.clone();
+        observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
+            crate::download::write_atomically(&dest, |file| client.download(&url, &t, file))
+        })?;
+        Ok(target)
+    }
+
+    /// Compresses one file and writes the result to `output` atomically. The output's folder is
+    /// checked before the upload, and the input is never overwritten.
+    pub fn compress_file(&self, input: &std::path::Path, output: &std::path::Path, options: &CompressOptions, obs: &mut Observer) -> Result<u64> {
+        crate::download::check_output(output, input)?;
+        let batch = self.compress(&[Input::Path(input.to_path_buf())], options, obs)?;
+        let item = &batch.items[0];
+        let image = item.outcome.as_ref().map_err(Clone::clone)?;
+        let client = self.clone();
+        let url = image.url.clone();
+        let transfer = Arc::new(Transfer::default());
+        let t = transfer.clone();
+        let dest = output.to_path_buf();
+        observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
+            crate::download::write_atomically(&dest, |file| client.download(&url, &t, file))
+        })
+    }
+
+    /// GETs a signed URL without the key, following redirects that keep to the HTTPS rule,
+    /// retrying transient failures (downloads are idempotent), writing into `sink`.
+    fn download(&self, url: &str, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+        let mut number = 0;
+        loop {
+            let result = self.download_once(url, transfer, sink);
+            match result {
+                Ok(n) => return Ok(n),
+                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }) {
+                    Some(wait) if e.kind() != ErrorKind::Cancelled => {
+                        observe::sleep(wait, transfer)?;
+                        sink.restart().map_err(|io| Error::io("restarting the download", &io))?;
+                        transfer.done.store(0, Ordering::Relaxed);
+                    }
+                    _ => return Err(e),
+                },
+            }
+            number += 1;
+        }
+    }
+
+    fn download_once(&self, url: &str, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+        let mut current = url.to_string();
+        for _ in 0..=MAX_DOWNLOAD_REDIRECTS {
+            Origin::parse(&current, "the download URL")?;
+            let response = self.agent().get(&current).call().map_err(|e| Error::from_transport(e, "the download"))?;
+            let status = response.status().as_u16();
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            if (300..400).contains(&status) {
+                let location = header("location").ok_or_else(|| Error::new(ErrorKind::Protocol, format!("the download redirected ({status}) without a Location")))?;
+                current = crate::url::join(&current, &location);
+                continue;
+            }
+            if !(200..300).contains(&status) {
+                let content_type = header("content-type");
+                let retry_after = header("retry-after").and_then(|v| crate::time::parse_retry_after(&v));
+                let mut head = Vec::new();
+                let _ = response.into_body().as_reader().take(4096).read_to_end(&mut head);
+                return Err(Error::from_http(Target::Download, status, content_type.as_deref(), &head, retry_after));
+            }
+            let mut reader = response.into_body().into_with_config().limit(MAX_DOWNLOAD_BYTES).reader();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0u64;
+            loop {
+                check_cancelled(transfer)?;
+                let n = reader.read(&mut buf).map_err(|e| match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+                    Some(ureq::Error::BodyExceedsLimit(_)) => Error::new(ErrorKind::Protocol, format!("the download is larger than the {} MiB limit", MAX_DOWNLOAD_BYTES >> 20)),
+                    _ => Error::from_transport(ureq::Error::Io(e), "the download"),
+                })?;
+                if n == 0 {
+                    return Ok(total);
+                }
+                sink.write_all(&buf[..n]).map_err(|e| Error::io("writing the download", &e))?;
+                total += n as u64;
+                transfer.done.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        }
+        Err(Error::new(ErrorKind::Protocol, format!("the download redirected more than {MAX_DOWNLOAD_REDIRECTS} times")))
+    }
+}
+
+fn check_cancelled(transfer: &Transfer) -> Result<()> {
+    if transfer.cancelled.load(Ordering::Relaxed) {
+        Err(Error::cancelled())
+    } else {
+        Ok(())
+    }
+}
+
+fn build_agent(config: &Config, roots: RootCerts) -> Agent {
+    let proxy = match &config.proxy {
+        Some(p) => ureq::Proxy::new(p).ok(),
+        None => ureq::Proxy::try_from_env(),
+    };
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_connect(Some(config.connect_timeout))
+        .timeout_per_read(Some(config.read_timeout))
+        .timeout_recv_response(Some(config.read_timeout))
+        .timeout_global(Some(config.total_timeout))
+        .user_agent(user_agent(config.user_agent_suffix.as_deref()))
+        .proxy(proxy)
+        .max_idle_connections_per_host(config.concurrency.max(1) as usize + 2)
+        .tls_config(TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .new_agent()
+}
+
+/// What a batch will send: the checked files, how they are grouped into requests, and the form
+/// fields every request repeats.
+struct Plan {
+    files: Vec<Option<Checked>>,
+    chunks: Vec<Vec<usize>>,
+    watermark: Option<Checked>,
+    options: CompressOptions,
+}
+
+impl Plan {
+    /// The form of request `chunk` (rebuilt for each attempt; the files are opened lazily).
+    fn form(&self, chunk: usize) -> Multipart {
+        let mut m = Multipart::new();
+        for (name, value) in self.options.fields() {
+            m.text(name, &value);
+        }
+        if let Some(w) = &self.watermark {
+            m.file("watermarkFile", &w.name, w.source.clone(), w.len);
+        }
+        for &i in &self.chunks[chunk] {
+            let f = self.files[i].as_ref().expect("chunks hold checked files only");
+            m.file("file", &f.name, f.source.clone(), f.len);
+        }
+        m
+    }
+}
+
+/// Puts the per-request answers back into input order.
+fn assemble(
+    inputs: &[Input],
+    checked: Vec<Result<Checked>>,
+    chunks: &[Vec<usize>],
+    answers: Vec<Result<(response::CompressAnswer, String)>>,
+) -> Result<Batch> {
+    if !answers.is_empty() && answers.iter().all(|a| a.is_err()) {
+        let first = answers.into_iter().find_map(|a| a.err()).expect("all failed");
+        return Err(first);
+    }
+    let mut outcomes: Vec<Option<Result<ImageInfo>>> = checked.into_iter().map(|c| c.err().map(Err)).collect();
+    let mut raws = Vec::new();
+    let mut session_id = None;
+    for (chunk, answer) in chunks.iter().zip(answers) {
+        match answer {
+            Ok((parsed, raw)) => {
+                session_id = session_id.or(parsed.session_id);
+                raws.push(raw);
+                for (&i, entry) in chunk.iter().zip(parsed.entries) {
+                    outcomes[i] = Some(entry.map_err(|m| Error::new(ErrorKind::Server, format!("the server could not process this image: {m}"))));
+                }
+            }
+            Err(e) => {
+                if e.kind() == ErrorKind::Cancelled {
+                    return Err(e);
+                }
+                for &i in chunk {
+                    outcomes[i] = Some(Err(e.clone()));
+                }
+            }
+        }
+    }
+    if raws.is_empty() {
+        // Nothing was sent: every input failed its local checks, so the call failed as a whole.
+        if let Some(e) = outcomes.iter().flatten().find_map(|o| o.as_ref().err().cloned()) {
+            return Err(e);
+        }
+    }
+    let raw_json = if raws.len() == 1 { raws.pop().unwrap_or_default() } else { format!("[{}]", raws.join(",")) };
+    let items = inputs
+        .iter()
+        .zip(outcomes)
+        .map(|(input, outcome)| Item {
+            input: input.label(),
+            source: match input {
+                Input::Path(p) => Some(p.clone()),
+                Input::Bytes { .. } => None,
+            },
+            outcome: outcome.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "no outcome recorded"))),
+        })
+        .collect();
+    Ok(Batch { items, session_id, raw_json })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_is_send_sync_and_debug_masks_the_key() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Client>();
+        let key = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3";
+        let c = Client::new(Some(key), Config { base_url: "http://127.0.0.1:9".into(), ..Config::default() }).unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains(key), "{dbg}");
+        assert!(dbg.contains("flx_live_f2e72...dfd3"), "{dbg}");
+    }
+
+    #[test]
+    fn refuses_plain_http_to_remote_hosts_before_connecting() {
+        let key = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3";
+        let e = Client::new(Some(key), Config { base_url: "http://example.com".into(), ..Config::default() }).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("https is required"), "{}", e.message());
+    }
+
+    #[test]
+    fn user_agent_names_library_and_platform() {
+        let ua = user_agent(Some("gimp-plugin/1.0"));
+        assert!(ua.starts_with(&format!("libfluximage/{} (", env!("CARGO_PKG_VERSION"))), "{ua}");
+        assert!(ua.ends_with(" gimp-plugin/1.0"), "{ua}");
+    }
+}

@@ -1,0 +1,138 @@
+//! Where results are written, and how: atomically, never over an input.
+
+use crate::error::{Error, ErrorKind, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// Somewhere a download goes that can start over when the download is retried.
+pub(crate) trait Sink: Write {
+    fn restart(&mut self) -> io::Result<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn restart(&mut self) -> io::Result<()> {
+        self.clear();
+        Ok(())
+    }
+}
+
+impl Sink for File {
+    fn restart(&mut self) -> io::Result<()> {
+        self.set_len(0)?;
+        self.rewind()
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// Checks that `output` can be written and is not `input`, before anything is uploaded.
+pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
+    if output.as_os_str().is_empty() {
+        return Err(Error::invalid("the output path is empty"));
+    }
+    if output.is_dir() {
+        return Err(Error::invalid(format!("the output {} is a directory; name a file", output.display())));
+    }
+    if same_file(output, input) {
+        return Err(Error::invalid(format!(
+            "the output {} is the input file; refusing to overwrite the original",
+            output.display()
+        )));
+    }
+    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !parent.is_dir() {
+        return Err(Error::new(ErrorKind::Io, format!("the output folder {} does not exist", parent.display())));
+    }
+    Ok(())
+}
+
+/// The file a result is saved to: `path` itself, or `path/name` when `path` is a directory.
+pub(crate) fn resolve_target(path: &Path, name: &str, source: Option<&Path>) -> Result<PathBuf> {
+    let target = if path.is_dir() {
+        // The server chose `name`: keep only a plain file name so it cannot leave the folder.
+        let base = Path::new(name).file_name().filter(|n| !n.is_empty() && *n != "..").ok_or_else(|| {
+            Error::new(ErrorKind::Protocol, format!("the server's result name {name:?} is not a usable file name"))
+        })?;
+        path.join(base)
+    } else {
+        path.to_path_buf()
+    };
+    match source {
+        Some(src) => check_output(&target, src)?,
+        None => check_output(&target, Path::new(""))?,
+    }
+    Ok(target)
+}
+
+/// Writes `dest` through a temporary file in the same folder, renamed into place only when
+/// `fill` succeeds; on failure the temporary file is removed and `dest` is untouched.
+pub(crate) fn write_atomically(dest: &Path, fill: impl FnOnce(&mut File) -> Result<u64>) -> Result<u64> {
+    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let stem = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{stem}.{:08x}.flx-tmp", crate::random_u128() as u32));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), &e))?;
+    let result = fill(&mut file).and_then(|n| {
+        file.sync_all().map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
+        drop(file);
+        std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("cannot move the result to {}", dest.display()), &e))?;
+        Ok(n)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("flx-dl-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let d = tmpdir("fail");
+        let dest = d.join("out.webp");
+        std::fs::write(&dest, b"old").unwrap();
+        let e = write_atomically(&dest, |f| {
+            f.write_all(b"partial").unwrap();
+            Err(Error::new(ErrorKind::Network, "connection reset"))
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Network);
+        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "no temporary file left");
+        write_atomically(&dest, |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn never_targets_the_input_or_a_missing_folder() {
+        let d = tmpdir("target");
+        let input = d.join("cat.png");
+        std::fs::write(&input, b"png").unwrap();
+        let e = resolve_target(&d, "cat.png", Some(&input)).unwrap_err();
+        assert!(e.message().contains("refusing to overwrite the original"), "{}", e.message());
+        assert_eq!(resolve_target(&d, "cat.webp", Some(&input)).unwrap(), d.join("cat.webp"));
+        assert_eq!(resolve_target(&d, "../../etc/x.webp", None).unwrap(), d.join("x.webp"));
+        let e = check_output(&d.join("missing/out.webp"), &input).unwrap_err();
+        assert!(e.message().contains("does not exist"), "{}", e.message());
+        assert!(check_output(&d, &input).unwrap_err().message().contains("is a directory"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+}

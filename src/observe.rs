@@ -1,0 +1,144 @@
+//! Progress and cancellation: long calls run on a worker thread while the calling thread
+//! watches, so the caller's callback always runs on the caller's own thread and a cancel takes
+//! effect within one tick, even while the server is still thinking.
+
+use crate::error::{Error, Result};
+use crate::multipart::Transfer;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the watching thread calls the progress callback and checks for a cancel.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// A flag that stops a call from any thread. Clones share the flag.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that has not been triggered.
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+
+    /// Asks every call watching this token to stop; they end with `Cancelled`. Irreversible.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Bytes moved so far and the expected total (0 when unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes uploaded (compress) or downloaded (fetch, save) so far.
+    pub done: u64,
+    /// The total expected, or 0 when unknown.
+    pub total: u64,
+}
+
+/// What a caller watches a call with: a progress callback and a cancel token, both optional.
+#[derive(Default)]
+pub struct Observer<'a> {
+    progress: Option<Box<dyn FnMut(Progress) -> bool + 'a>>,
+    cancel: Option<CancelToken>,
+}
+
+impl<'a> Observer<'a> {
+    /// No progress, no cancel: the call runs directly on the calling thread.
+    pub fn none() -> Observer<'a> {
+        Observer::default()
+    }
+
+    /// Calls `f` about every 50 ms on the calling thread; returning `false` cancels the call.
+    pub fn with_progress(mut self, f: impl FnMut(Progress) -> bool + 'a) -> Self {
+        self.progress = Some(Box::new(f));
+        self
+    }
+
+    /// Stops the call when `token` is triggered.
+    pub fn with_cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    fn is_passive(&self) -> bool {
+        self.progress.is_none() && self.cancel.is_none()
+    }
+
+    /// Reports progress; `false` when the caller wants to stop.
+    fn tick(&mut self, transfer: &Transfer, total: u64) -> bool {
+        if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+            return false;
+        }
+        match &mut self.progress {
+            Some(f) => f(Progress { done: transfer.done.load(Ordering::Relaxed).min(total.max(1) * 2), total }),
+            None => true,
+        }
+    }
+}
+
+/// Runs `job`, watched by `obs`. Without a callback or token the job runs inline. Otherwise it
+/// runs on a worker thread and this thread ticks until it ends or the caller cancels; then the
+/// transfer is flagged so the worker stops at its next read, and `Cancelled` is returned at once.
+pub(crate) fn run<T: Send + 'static>(
+    obs: &mut Observer,
+    transfer: &Arc<Transfer>,
+    total: u64,
+    job: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if obs.is_passive() {
+        return job();
+    }
+    if !obs.tick(transfer, total) {
+        return Err(Error::cancelled());
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("fluximage-call".into())
+        .spawn(move || {
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+                .unwrap_or_else(|_| Err(Error::new(crate::ErrorKind::Internal, "a worker thread panicked")));
+            let _ = tx.send(out);
+        })
+        .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("cannot start a worker thread: {e}")))?;
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(out) => {
+                if out.is_ok() {
+                    obs.tick(transfer, total);
+                }
+                return out;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::new(crate::ErrorKind::Internal, "the worker thread ended without an answer"))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if !obs.tick(transfer, total) {
+                    transfer.cancelled.store(true, Ordering::SeqCst);
+                    return Err(Error::cancelled());
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps for a retry's backoff, waking early with `Cancelled` when the transfer is cancelled.
+pub(crate) fn sleep(wait: Duration, transfer: &Transfer) -> Result<()> {
+    let end = Instant::now() + wait;
+    loop {
+        if transfer.cancelled.load(Ordering::Relaxed) {
+            return Err(Error::cancelled());
+        }
+        let now = Instant::now();
+        if now >= end {
+            return Ok(());
+        }
+        std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
