@@ -1,0 +1,231 @@
+//! `flx_batch`: the outcome of a compress call, its accessors, and fetching or saving results.
+
+use super::client::flx_client;
+use super::options::{options_or_default, flx_options};
+use super::{arg_path, arg_ref, check_out, cstring, ffi_entry, flx_status, free_box, write_out};
+use crate::{Batch, Error, ImageInfo, Item};
+use std::ffi::{c_char, c_int, CString};
+
+/// The outcome of a compress call: one item per input, in input order. Read-only after
+/// creation, so it may be read from several threads at once. Strings it returns are owned by
+/// it and valid until flx_batch_free().
+pub struct flx_batch {
+    pub(crate) batch: Batch,
+    strings: Vec<[Option<CString>; STRING_FIELDS]>,
+    errors: Vec<Option<CString>>,
+    json: CString,
+    session_id: Option<CString>,
+}
+
+/// What flx_batch_str() and flx_batch_num() read from an item. Values below 100 are strings
+/// (flx_batch_str), from 100 numbers (flx_batch_num).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+pub enum flx_field {
+    /// The output file name, e.g. "cat.webp".
+    FLX_FIELD_NAME = 0,
+    /// The name the image was uploaded under.
+    FLX_FIELD_ORIGINAL_NAME = 1,
+    /// The output format ("webp", "avif", "jpg", "png").
+    FLX_FIELD_FORMAT = 2,
+    /// The signed download URL. It is a capability: anyone holding it can download the result
+    /// until it expires, so log it no more than a password.
+    FLX_FIELD_URL = 3,
+    /// When the URL expires, RFC 3339 UTC ("2026-11-23T06:30:00Z").
+    FLX_FIELD_EXPIRES_AT = 4,
+    /// AI-written alt text (when asked for).
+    FLX_FIELD_ALT_TEXT = 5,
+    /// AI-written SEO file name (when asked for).
+    FLX_FIELD_SEO_NAME = 6,
+    /// The input as given: its path, or the name of an in-memory buffer.
+    FLX_FIELD_INPUT = 7,
+    /// Size of the upload in bytes.
+    FLX_FIELD_ORIGINAL_SIZE = 100,
+    /// Size of the result in bytes.
+    FLX_FIELD_SIZE = 101,
+    /// Width of the result in pixels.
+    FLX_FIELD_WIDTH = 102,
+    /// Height of the result in pixels.
+    FLX_FIELD_HEIGHT = 103,
+    /// When the URL expires, in seconds since the Unix epoch.
+    FLX_FIELD_EXPIRES_UNIX = 104,
+    /// For a failed item: the HTTP status of its request (0 when none).
+    FLX_FIELD_HTTP_STATUS = 105,
+}
+
+const STRING_FIELDS: usize = 8;
+
+fn item_strings(item: &Item) -> [Option<CString>; STRING_FIELDS] {
+    let info: Option<&ImageInfo> = item.outcome.as_ref().ok();
+    let s = |f: fn(&ImageInfo) -> Option<&str>| info.and_then(f).map(cstring);
+    [
+        s(|i| Some(i.name.as_str())),
+        s(|i| i.original_name.as_deref()),
+        s(|i| i.format.as_deref()),
+        s(|i| Some(i.url.as_str())),
+        s(|i| i.expires_at.as_deref()),
+        s(|i| i.alt_text.as_deref()),
+        s(|i| i.seo_name.as_deref()),
+        Some(cstring(&item.input)),
+    ]
+}
+
+impl flx_batch {
+    pub(crate) fn new(batch: Batch) -> flx_batch {
+        flx_batch {
+            strings: batch.items.iter().map(item_strings).collect(),
+            errors: batch.items.iter().map(|i| i.outcome.as_ref().err().map(|e| cstring(e.message()))).collect(),
+            json: cstring(&batch.raw_json),
+            session_id: batch.session_id.as_deref().map(cstring),
+            batch,
+        }
+    }
+
+    fn item(&self, i: usize) -> Result<&Item, Error> {
+        self.batch
+            .items
+            .get(i)
+            .ok_or_else(|| Error::invalid(format!("item index {i} is out of range (the batch has {} items)", self.batch.items.len())))
+    }
+}
+
+/// The number of items (one per input). 0 for NULL.
+#[no_mangle]
+pub extern "C" fn flx_batch_len(batch: *const flx_batch) -> usize {
+    ffi_entry!({ Ok(arg_ref(batch, "batch")?.batch.items.len()) })
+}
+
+/// The status of item `i`: FLX_OK when its image was optimized, otherwise why it failed (e.g.
+/// FLX_SERVER "cannot decode image", FLX_TOO_LARGE, FLX_IO for an unreadable file). Reading a
+/// failed item is not a failed call: flx_last_error() is cleared. FLX_INVALID_ARGUMENT (with
+/// flx_last_error() set) when `i` is out of range.
+#[no_mangle]
+pub extern "C" fn flx_batch_status(batch: *const flx_batch, i: usize) -> flx_status {
+    ffi_entry!({
+        Ok(match &arg_ref(batch, "batch")?.item(i)?.outcome {
+            Ok(_) => flx_status::FLX_OK,
+            Err(e) => flx_status::of(e.kind()),
+        })
+    })
+}
+
+/// Why item `i` failed, or NULL when it succeeded. Owned by the batch.
+#[no_mangle]
+pub extern "C" fn flx_batch_error(batch: *const flx_batch, i: usize) -> *const c_char {
+    ffi_entry!({
+        let b = arg_ref(batch, "batch")?;
+        b.item(i)?;
+        Ok(b.errors[i].as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+    })
+}
+
+/// A string field (a flx_field below 100) of item `i`, or NULL when the server did not say
+/// (or the item failed; FLX_FIELD_INPUT is always set). Owned by the batch. Asking for a
+/// numeric field here is FLX_INVALID_ARGUMENT.
+#[no_mangle]
+pub extern "C" fn flx_batch_str(batch: *const flx_batch, i: usize, field: c_int) -> *const c_char {
+    ffi_entry!({
+        let b = arg_ref(batch, "batch")?;
+        b.item(i)?;
+        let slot = usize::try_from(field)
+            .ok()
+            .filter(|&f| f < STRING_FIELDS)
+            .ok_or_else(|| Error::invalid(format!("field {field} is not a string flx_field (0..7)")))?;
+        Ok(b.strings[i][slot].as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+    })
+}
+
+/// A numeric field (a flx_field from 100) of item `i`, or -1 when unknown (or the item failed;
+/// FLX_FIELD_HTTP_STATUS is 0 when no server answered). Asking for a string field here is
+/// FLX_INVALID_ARGUMENT (and -1).
+#[no_mangle]
+pub extern "C" fn flx_batch_num(batch: *const flx_batch, i: usize, field: c_int) -> i64 {
+    ffi_entry!({
+        let item = arg_ref(batch, "batch")?.item(i)?;
+        let info = item.outcome.as_ref().ok();
+        let known = |v: Option<u64>| v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        Ok(match field {
+            100 => known(info.and_then(|i| i.original_size)),
+            101 => known(info.and_then(|i| i.size)),
+            102 => known(info.and_then(|i| i.width).map(u64::from)),
+            103 => known(info.and_then(|i| i.height).map(u64::from)),
+            104 => info.and_then(|i| i.expires_unix).unwrap_or(-1),
+            105 => item.outcome.as_ref().err().and_then(|e| e.http_status()).map_or(0, i64::from),
+            _ => return Err(Error::invalid(format!("field {field} is not a numeric flx_field (100..105)"))),
+        })
+    })
+}
+
+/// The server's answer as received (JSON); with several requests, a JSON array of their
+/// answers. Nothing the server sent is lost. Owned by the batch; never NULL for a valid batch.
+#[no_mangle]
+pub extern "C" fn flx_batch_json(batch: *const flx_batch) -> *const c_char {
+    ffi_entry!({ Ok(arg_ref(batch, "batch")?.json.as_ptr()) })
+}
+
+/// The session id the server grouped the results under, or NULL when it gave none.
+#[no_mangle]
+pub extern "C" fn flx_batch_session_id(batch: *const flx_batch) -> *const c_char {
+    ffi_entry!({ Ok(arg_ref(batch, "batch")?.session_id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) })
+}
+
+/// Downloads the result of item `i` to `path_or_dir` (a file path, or an existing folder where
+/// the file is named after the result). The signed URL is fetched without the API key. The
+/// file is written through a temporary file in the same folder and renamed into place: an
+/// interrupted download leaves nothing behind. The item's own input file is never overwritten
+/// (FLX_INVALID_ARGUMENT). Only the progress callback and cancel flag of `options` are used
+/// (NULL: none). FLX_EXPIRED when the URL expired: compress again. A failed item returns its
+/// own status.
+#[no_mangle]
+pub extern "C" fn flx_batch_save(client: *mut flx_client, batch: *const flx_batch, i: usize, path_or_dir: *const c_char, options: *const flx_options) -> flx_status {
+    ffi_entry!({
+        let client = &arg_ref(client as *const flx_client, "client")?.client;
+        let item = arg_ref(batch, "batch")?.item(i)?;
+        let path = arg_path(path_or_dir, "path_or_dir")?;
+        let options = options_or_default(options);
+        client.save(item, &path, &mut options.observer())?;
+        Ok(flx_status::FLX_OK)
+    })
+}
+
+/// Downloads the result of item `i` into memory: on FLX_OK, `*data_out` and `*len_out`
+/// receive a buffer that the caller frees with flx_bytes_free(data, len); on failure they are
+/// not written. Only the progress callback and cancel flag of `options` are used (NULL: none).
+#[no_mangle]
+pub extern "C" fn flx_batch_fetch(client: *mut flx_client, batch: *const flx_batch, i: usize, options: *const flx_options, data_out: *mut *mut u8, len_out: *mut usize) -> flx_status {
+    ffi_entry!({
+        check_out(data_out, "data_out")?;
+        check_out(len_out, "len_out")?;
+        let client = &arg_ref(client as *const flx_client, "client")?.client;
+        let item = arg_ref(batch, "batch")?.item(i)?;
+        let image = item.outcome.as_ref().map_err(Clone::clone)?;
+        let options = options_or_default(options);
+        let bytes = client.fetch(image, &mut options.observer())?.into_boxed_slice();
+        let len = bytes.len();
+        write_out(len_out, len);
+        write_out(data_out, Box::into_raw(bytes) as *mut u8);
+        Ok(flx_status::FLX_OK)
+    })
+}
+
+/// Frees a buffer from flx_batch_fetch(), with the length it came with. NULL is ignored.
+#[no_mangle]
+pub extern "C" fn flx_bytes_free(data: *mut u8, len: usize) {
+    ffi_entry!({
+        if !data.is_null() {
+            let slice = std::ptr::slice_from_raw_parts_mut(data, len);
+            free_box(slice);
+        }
+        Ok(())
+    })
+}
+
+/// Frees a batch and its strings. NULL is ignored.
+#[no_mangle]
+pub extern "C" fn flx_batch_free(batch: *mut flx_batch) {
+    ffi_entry!({
+        free_box(batch);
+        Ok(())
+    })
+}
