@@ -224,6 +224,12 @@ impl Error {
         if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
             return inner.clone();
         }
+        if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+            return Error::new(
+                ErrorKind::Tls,
+                format!("{what}: TLS failed: {tls} (is the server's CA trusted? set a CA file)"),
+            );
+        }
         match e.kind() {
             K::TimedOut | K::WouldBlock => Error::new(ErrorKind::Timeout, format!("{what} timed out")),
             K::InvalidData => Error::new(ErrorKind::Protocol, format!("{what}: malformed answer: {e}")),
