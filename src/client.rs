@@ -138,6 +138,9 @@ impl Batch {
     }
 }
 
+/// One request of a batch: the parsed answer and its raw text, or why it failed.
+type ChunkResult = Result<(response::CompressAnswer, String)>;
+
 /// An HTTP answer whose body was read.
 struct Answer {
     body: String,
@@ -298,10 +301,10 @@ impl Client {
     }
 
     /// Runs every request of a batch, at most `concurrency` at a time; results by chunk index.
-    fn run_chunks(&self, plan: &Plan, transfer: &Arc<Transfer>) -> Vec<Result<(response::CompressAnswer, String)>> {
+    fn run_chunks(&self, plan: &Plan, transfer: &Arc<Transfer>) -> Vec<ChunkResult> {
         let n = plan.chunks.len();
         let next = AtomicUsize::new(0);
-        let slots: Mutex<Vec<Option<Result<(response::CompressAnswer, String)>>>> = Mutex::new((0..n).map(|_| None).collect());
+        let slots: Mutex<Vec<Option<ChunkResult>>> = Mutex::new((0..n).map(|_| None).collect());
         let work = || loop {
             let c = next.fetch_add(1, Ordering::Relaxed);
             if c >= n {
@@ -329,7 +332,7 @@ impl Client {
     }
 
     /// One compress request with retries.
-    fn send_chunk(&self, plan: &Plan, chunk: usize, transfer: &Arc<Transfer>) -> Result<(response::CompressAnswer, String)> {
+    fn send_chunk(&self, plan: &Plan, chunk: usize, transfer: &Arc<Transfer>) -> ChunkResult {
         let url = format!("{}/api/compress", self.inner.base);
         let policy = &self.inner.config.retry;
         let files = plan.chunks[chunk].len();
@@ -613,7 +616,7 @@ fn assemble(
     inputs: &[Input],
     checked: Vec<Result<Checked>>,
     chunks: &[Vec<usize>],
-    answers: Vec<Result<(response::CompressAnswer, String)>>,
+    answers: Vec<ChunkResult>,
 ) -> Result<Batch> {
     if !answers.is_empty() && answers.iter().all(|a| a.is_err()) {
         let first = answers.into_iter().find_map(|a| a.err()).expect("all failed");

@@ -264,7 +264,7 @@ fn server_said(content_type: Option<&str>, body: &[u8]) -> Option<String> {
         return Some(clip(&text, 300));
     }
     let looks_html = content_type.is_some_and(|c| c.contains("html"))
-        || body.iter().take(64).copied().skip_while(u8::is_ascii_whitespace).next() == Some(b'<');
+        || body.iter().take(64).copied().find(|b| !b.is_ascii_whitespace()) == Some(b'<');
     if looks_html {
         return Some("an HTML page (a proxy or an outage page, not the API)".to_string());
     }
