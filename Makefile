@@ -41,11 +41,12 @@ lib:
 emulator:
 	$(CARGO) build --release --locked -p fluximage-emulator
 
-# A pkg-config file for the build tree (make install writes one for PREFIX).
+# A pkg-config file for the build tree (make install writes one for PREFIX). It also records
+# the build tree in the runtime path, so programs built against it run without LD_LIBRARY_PATH.
 $(PC): Cargo.toml mk/fluximage.pc.in | lib
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(TARGET)|' -e 's|@INCDIR@|$(CURDIR)/include|' \
-	    -e 's|@VERSION@|$(VERSION)|' mk/fluximage.pc.in > $@
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@|-Wl,-rpath,$${libdir} |' mk/fluximage.pc.in > $@
 
 install: lib
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
@@ -55,7 +56,7 @@ install: lib
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/libfluximage.a
 	install -m 0644 include/fluximage.h $(DESTDIR)$(INCDIR)/fluximage.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' mk/fluximage.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/fluximage.pc
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@RPATH@||' mk/fluximage.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/fluximage.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libfluximage.so* $(DESTDIR)$(LIBDIR)/libfluximage.a \

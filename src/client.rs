@@ -467,14 +467,7 @@ impl Client {
     pub fn save(&self, item: &Item, path: &std::path::Path, obs: &mut Observer) -> Result<PathBuf> {
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
         let target = crate::download::resolve_target(path, &image.name, item.source.as_deref())?;
-        let client = self.clone();
-        let url = image.url.clone();
-        let transfer = Arc::new(Transfer::default());
-        let t = transfer.clone();
-        let dest = target.clone();
-        observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
-            crate::download::write_atomically(&dest, |file| client.download(&url, &t, file))
-        })?;
+        self.download_to_file(image, &target, obs)?;
         Ok(target)
     }
 
@@ -485,14 +478,26 @@ impl Client {
         let batch = self.compress(&[Input::Path(input.to_path_buf())], options, obs)?;
         let item = &batch.items[0];
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
+        self.download_to_file(image, output, obs)
+    }
+
+    /// Downloads `image` to `dest` atomically. A cancelled call returns at once while its worker
+    /// may still hold the temporary file, so the temporary file is removed here too: the caller
+    /// finds nothing left behind as soon as the call returns.
+    fn download_to_file(&self, image: &ImageInfo, dest: &std::path::Path, obs: &mut Observer) -> Result<u64> {
         let client = self.clone();
         let url = image.url.clone();
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
-        let dest = output.to_path_buf();
-        observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
-            crate::download::write_atomically(&dest, |file| client.download(&url, &t, file))
-        })
+        let (dest, tmp) = (dest.to_path_buf(), crate::download::temp_path_for(dest));
+        let worker_tmp = tmp.clone();
+        let result = observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
+            crate::download::write_atomically(&dest, &worker_tmp, |file| client.download(&url, &t, file))
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
     }
 
     /// GETs a signed URL without the key, following redirects that keep to the HTTPS rule,

@@ -70,25 +70,30 @@ pub(crate) fn resolve_target(path: &Path, name: &str, source: Option<&Path>) -> 
     Ok(target)
 }
 
-/// Writes `dest` through a temporary file in the same folder, renamed into place only when
-/// `fill` succeeds; on failure the temporary file is removed and `dest` is untouched.
-pub(crate) fn write_atomically(dest: &Path, fill: impl FnOnce(&mut File) -> Result<u64>) -> Result<u64> {
+/// A fresh temporary name beside `dest` (same folder, so the final rename is atomic).
+pub(crate) fn temp_path_for(dest: &Path) -> PathBuf {
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let stem = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{stem}.{:08x}.flx-tmp", crate::random_u128() as u32));
+    dir.join(format!(".{stem}.{:08x}.flx-tmp", crate::random_u128() as u32))
+}
+
+/// Writes `dest` through the temporary file `tmp` (see [`temp_path_for`]), renamed into place
+/// only when `fill` succeeds; on failure `tmp` is removed and `dest` is untouched.
+pub(crate) fn write_atomically(dest: &Path, tmp: &Path, fill: impl FnOnce(&mut File) -> Result<u64>) -> Result<u64> {
+    let dir = tmp.parent().unwrap_or(Path::new("."));
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&tmp)
+        .open(tmp)
         .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), &e))?;
     let result = fill(&mut file).and_then(|n| {
         file.sync_all().map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
         drop(file);
-        std::fs::rename(&tmp, dest).map_err(|e| Error::io(format!("cannot move the result to {}", dest.display()), &e))?;
+        std::fs::rename(tmp, dest).map_err(|e| Error::io(format!("cannot move the result to {}", dest.display()), &e))?;
         Ok(n)
     });
     if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(tmp);
     }
     result
 }
@@ -108,7 +113,7 @@ mod tests {
         let d = tmpdir("fail");
         let dest = d.join("out.webp");
         std::fs::write(&dest, b"old").unwrap();
-        let e = write_atomically(&dest, |f| {
+        let e = write_atomically(&dest, &temp_path_for(&dest), |f| {
             f.write_all(b"partial").unwrap();
             Err(Error::new(ErrorKind::Network, "connection reset"))
         })
@@ -116,7 +121,7 @@ mod tests {
         assert_eq!(e.kind(), ErrorKind::Network);
         assert_eq!(std::fs::read(&dest).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "no temporary file left");
-        write_atomically(&dest, |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
+        write_atomically(&dest, &temp_path_for(&dest), |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
         std::fs::remove_dir_all(&d).unwrap();
     }

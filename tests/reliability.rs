@@ -227,3 +227,22 @@ fn one_client_serves_many_threads() {
         assert_eq!(h.join().unwrap().unwrap().as_deref(), Some("agency"));
     }
 }
+
+#[test]
+fn a_cancelled_save_leaves_nothing_once_it_returns() {
+    let emu = emulator();
+    let c = client(&emu, AGENCY);
+    let b = c.compress(&one_image(), &CompressOptions::default(), &mut none()).unwrap();
+    emu.inject(Fault::new(FaultMode::Trickle).with_delay_ms(3000).with_path(FaultPath::Download));
+    let dir = TempDir::new("cancel-save");
+    let mut ticks = 0;
+    let e = c
+        .save(&b.items[0], &dir.join("out.webp"), &mut Observer::none().with_progress(|_| {
+            ticks += 1;
+            ticks < 4
+        }))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
