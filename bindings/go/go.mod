@@ -1,0 +1,3 @@
+module github.com/fluximage/libfluximage/bindings/go
+
+go 1.24
