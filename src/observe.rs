@@ -77,7 +77,11 @@ impl<'a> Observer<'a> {
             return false;
         }
         match &mut self.progress {
-            Some(f) => f(Progress { done: transfer.done.load(Ordering::Relaxed).min(total.max(1) * 2), total }),
+            Some(f) => {
+                let done = transfer.done.load(Ordering::Relaxed);
+                // A retry restarts the count; never report more than the total when it is known.
+                f(Progress { done: if total > 0 { done.min(total) } else { done }, total })
+            }
             None => true,
         }
     }
