@@ -244,7 +244,8 @@ typedef enum flx_field {
    */
   FLX_FIELD_EXPIRES_UNIX = 104,
   /**
-   * For a failed item: the HTTP status of its request (0 when none).
+   * For a failed item: the HTTP status of the request that failed as a whole (0 when no
+   * server answered, or when the server answered 200 but could not process this image).
    */
   FLX_FIELD_HTTP_STATUS = 105,
 } flx_field;

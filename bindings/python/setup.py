@@ -1,0 +1,93 @@
+"""Build glue for the parts pyproject.toml cannot say: bundling libfluximage.
+
+When a libfluximage shared library is at hand, it is copied into the package and the wheel is
+tagged for this platform (``py3-none-<platform>``: the library does not depend on the Python
+version). Where it comes from, in order:
+
+- ``FLUXIMAGE_BUNDLE_LIB=/path/to/libfluximage.so`` (``FLUXIMAGE_BUNDLE_LIB=none``: bundle
+  nothing and build a pure-Python package that finds the library at run time);
+- the repository's build tree, ``../../target/release/libfluximage.so`` (after ``make``).
+
+Without one, the package is pure Python and uses ``FLUXIMAGE_LIB`` or the system's library.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+from setuptools import Distribution, setup
+from setuptools.command.build_py import build_py
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+LIBNAME = {"darwin": "libfluximage.dylib", "win32": "fluximage.dll"}.get(
+    sys.platform, "libfluximage.so"
+)
+
+
+def bundled_lib() -> Optional[Path]:
+    env = os.environ.get("FLUXIMAGE_BUNDLE_LIB")
+    if env:
+        if env.lower() == "none":
+            return None
+        path = Path(env)
+        if not path.is_file():
+            raise SystemExit(f"FLUXIMAGE_BUNDLE_LIB={env}: no such file")
+        return path
+    built = REPO / "target" / "release" / LIBNAME
+    if built.is_file() and (REPO / "include" / "fluximage.h").is_file():
+        return built
+    return None
+
+
+class BuildPy(build_py):
+    """Copies the library into the built package."""
+
+    def run(self) -> None:
+        super().run()
+        lib = bundled_lib()
+        if lib is not None:
+            dest = Path(self.build_lib) / "fluximage" / LIBNAME
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(lib, dest)  # follows symlinks: the real file, under the plain name
+            os.chmod(dest, 0o755)
+            print(f"bundling {lib} as {dest}")
+
+
+class PlatformDistribution(Distribution):
+    """A distribution that is platform-specific when it carries the library."""
+
+    def has_ext_modules(self) -> bool:
+        return bundled_lib() is not None
+
+
+cmdclass: Any = {"build_py": BuildPy}
+
+try:
+    from setuptools.command.bdist_wheel import bdist_wheel as _bdist_wheel
+except ImportError:  # setuptools < 70.1
+    try:
+        from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
+    except ImportError:
+        _bdist_wheel = None
+
+if _bdist_wheel is not None:
+
+    class BdistWheel(_bdist_wheel):
+        """Tags a wheel that carries the library py3-none-<platform>."""
+
+        def finalize_options(self) -> None:
+            super().finalize_options()
+            self.root_is_pure = bundled_lib() is None
+
+        def get_tag(self) -> Tuple[str, str, str]:
+            python, abi, plat = super().get_tag()
+            if not self.root_is_pure:
+                return "py3", "none", plat
+            return python, abi, plat
+
+    cmdclass["bdist_wheel"] = BdistWheel
+
+setup(cmdclass=cmdclass, distclass=PlatformDistribution)

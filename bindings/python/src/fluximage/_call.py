@@ -1,0 +1,195 @@
+"""Running one long C call so that Ctrl-C and exceptions from callbacks stop it promptly.
+
+Why not simply hand the user's callable to the library as its progress callback? Because a
+``KeyboardInterrupt`` from Ctrl-C would then be raised where no ``try`` can catch it: a Python
+signal handler runs at the first instruction of the next Python function entered, which is the
+callback itself, before its body starts. ctypes then prints the exception as "ignored" and the
+call goes on. So the C call runs on a helper thread, with a cancel flag and (when the caller
+gave one) a progress callback that only records numbers; the calling thread waits in Python,
+where Ctrl-C is an ordinary exception, calls the user's ``progress`` every 50 ms, and on any
+exception triggers the cancel flag, waits for the C call to return, then re-raises.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable, List, Optional, Sequence
+
+from . import _lib
+from ._errors import CancelledError, LastError, make_error
+
+#: How often the calling thread reports progress (the library ticks every 50 ms too).
+TICK = 0.05
+
+ProgressFn = Callable[[int, int], Any]
+
+
+class Handle:
+    """A C handle shared by calls: freed exactly once, when closed and no call is using it."""
+
+    def __init__(self, ptr: Any, free: Callable[[Any], None], what: str) -> None:
+        self._ptr = ptr
+        self._free = free
+        self._what = what
+        self._lock = threading.Lock()
+        self._users = 0
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def acquire(self) -> Any:
+        """The pointer, kept valid until the matching release()."""
+        with self._lock:
+            if self._closed:
+                raise make_error(_lib.FLX_INVALID_ARGUMENT, f"the {self._what} is closed")
+            self._users += 1
+            return self._ptr
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            free = self._closed and self._users == 0
+        if free:
+            self._do_free()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            free = self._users == 0
+        if free:
+            self._do_free()
+
+    def _do_free(self) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._free(ptr)
+
+
+class _Box:
+    """What the helper thread hands back, guarded by ``lock``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.began = False  # the helper thread is making the C call
+        self.finished = False  # the C call has returned
+        self.abandoned = False  # the caller gave up: the helper discards any output
+        self.status = _lib.FLX_INTERNAL
+        self.last: Optional[LastError] = None
+        self.exc: Optional[BaseException] = None
+        self.done_bytes = 0
+        self.total_bytes = 0
+
+
+def run(
+    call: Callable[[Any], int],
+    options: Any,
+    handles: Sequence[Handle],
+    progress: Optional[ProgressFn],
+    discard: Callable[[], None],
+) -> int:
+    """Runs ``call(options)`` watched, and returns its status (FLX_OK or FLX_PARTIAL).
+
+    ``options`` is a fresh flx_options that this function owns and frees. ``handles`` are
+    acquired already; they are released when the C call has returned. ``discard`` frees what
+    the call produced (its out-parameters) and is called when the caller will not use it.
+    Any other status is raised as the matching exception.
+    """
+    box = _Box()
+    keep: List[Any] = []
+    cancel = None
+    try:
+        cancel = _lib.lib.flx_cancel_new()
+        if not cancel:
+            raise LastError(_lib.FLX_INTERNAL).error()
+        _lib.lib.flx_options_set_cancel(options, cancel)
+        if progress is not None:
+
+            def record(_user: Any, done: int, total: int) -> int:
+                box.done_bytes, box.total_bytes = done, total
+                return 0
+
+            cb = _lib.PROGRESS_FN(record)
+            keep.append(cb)
+            _lib.lib.flx_options_set_progress(options, cb, None)
+    except BaseException:
+        _lib.lib.flx_options_free(options)
+        _lib.lib.flx_cancel_free(cancel)
+        for h in handles:
+            h.release()
+        raise
+
+    def work() -> None:
+        with box.lock:
+            if box.abandoned:
+                return  # the caller gave up before the call began, and cleans up itself
+            box.began = True
+        try:
+            status = call(options)
+            last = LastError(status) if status not in (_lib.FLX_OK, _lib.FLX_PARTIAL) else None
+            with box.lock:
+                box.status, box.last = status, last
+                box.finished = True
+                abandoned = box.abandoned
+            if abandoned and status in (_lib.FLX_OK, _lib.FLX_PARTIAL):
+                discard()
+        except BaseException as e:  # a ctypes conversion error: report it to the caller
+            with box.lock:
+                box.exc = e
+                box.finished = True
+        finally:
+            cleanup()
+
+    def cleanup() -> None:
+        nonlocal cancel
+        with box.lock:
+            c, cancel = cancel, None
+        _lib.lib.flx_options_free(options)
+        _lib.lib.flx_cancel_free(c)
+        for h in handles:
+            h.release()
+        keep.clear()
+        box.done.set()
+
+    def trigger() -> None:
+        with box.lock:
+            if cancel is not None:
+                _lib.lib.flx_cancel_trigger(cancel)
+
+    thread = threading.Thread(target=work, name="fluximage-call", daemon=True)
+    try:
+        thread.start()
+        while not box.done.wait(TICK):
+            if progress is not None and progress(box.done_bytes, box.total_bytes) is False:
+                raise CancelledError(
+                    "cancelled: the progress callback returned False", status=_lib.FLX_CANCELLED
+                )
+    except BaseException:
+        # Ctrl-C, an exception from `progress`, or a cancel: stop the C call, wait for it to
+        # return (it still reads our buffers), and re-raise. Output it produced is discarded.
+        with box.lock:
+            box.abandoned = True
+            began, finished = box.began, box.finished
+        if not began:
+            cleanup()  # the thread did not start, or will return at once: the call never runs
+        elif not finished:
+            trigger()
+            box.done.wait()
+        elif box.status in (_lib.FLX_OK, _lib.FLX_PARTIAL) and box.exc is None:
+            discard()
+        raise
+    if box.exc is not None:
+        raise box.exc
+    if box.last is not None:
+        raise box.last.error()
+    if progress is not None:
+        try:
+            progress(box.done_bytes, box.total_bytes)  # the final report, as the library does
+        except BaseException:
+            discard()
+            raise
+    return box.status

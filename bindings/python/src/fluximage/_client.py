@@ -1,0 +1,711 @@
+"""Client, Batch, Result and Usage: the Python face of libfluximage's C API."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import weakref
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Iterable,
+    Iterator,
+    List,
+    Literal,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
+
+from . import _call, _lib
+from ._errors import Error, LastError, check, make_error
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ctypes import _Pointer
+
+StrPath = Union[str, "os.PathLike[str]"]
+"""A file system path: ``str`` or ``os.PathLike`` (``pathlib.Path``)."""
+
+Format = Literal["webp", "avif", "jpg", "png"]
+"""An output format."""
+
+Position = Literal["TL", "TC", "TR", "ML", "MC", "MR", "BL", "BC", "BR"]
+"""Where a watermark goes: top/middle/bottom, left/centre/right."""
+
+ProgressCallback = Callable[[int, int], Optional[bool]]
+"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown).
+Return ``False`` to cancel the call (it then raises :class:`CancelledError`)."""
+
+_U32_MAX = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class NamedBytes:
+    """Image bytes with the file name to upload them under, e.g. ``NamedBytes("cat.jpg", data)``.
+
+    Plain ``bytes`` inputs are uploaded as ``image-1``, ``image-2``, ... in input order.
+    """
+
+    name: str
+    data: bytes
+
+
+Input = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, NamedBytes]
+"""One image to compress: a path, bytes, or :class:`NamedBytes`."""
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """Time limits in seconds; ``None`` keeps the library's default for that limit.
+
+    Attributes:
+        connect: to open a connection (default 10 s).
+        read: waiting for the answer to start or for its next bytes (default 120 s).
+        total: one whole request, from upload to the last byte (default 600 s).
+    """
+
+    connect: Optional[float] = None
+    read: Optional[float] = None
+    total: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """A PNG drawn on every image (paid plans).
+
+    Attributes:
+        path: the PNG file.
+        scale: its width in percent of the image's width, 5..50.
+        opacity: 0 (transparent) .. 100 (opaque).
+        position: one of TL, TC, TR, ML, MC, MR, BL, BC, BR.
+    """
+
+    path: StrPath
+    scale: int = 20
+    opacity: int = 100
+    position: Position = "BR"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """The key's plan and credits, as ``GET /api/usage`` reported them.
+
+    A number is ``None`` when the server did not say. ``raw_json`` is the answer as received,
+    with the server's own field names.
+    """
+
+    plan: Optional[str]
+    compressions_used: Optional[int]
+    compressions_limit: Optional[int]
+    """Compressions allowed per billing period; 99999 stands for "unlimited"."""
+    ai_credits_used: Optional[int]
+    ai_credits_monthly: Optional[int]
+    ai_topup_credits: Optional[int]
+    ai_credits_remaining: Optional[int]
+    can_compress: Optional[bool]
+    """Whether a compression would be accepted now (the authoritative check)."""
+    can_use_ai: Optional[bool]
+    raw_json: str = field(repr=False)
+
+
+# ----- small conversions -----------------------------------------------------------------------
+
+
+def _invalid(message: str) -> Error:
+    return make_error(_lib.FLX_INVALID_ARGUMENT, message)
+
+
+def _u32(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _U32_MAX:
+        raise _invalid(f"{name} must be a whole number from 0 to {_U32_MAX} (got {value!r})")
+    return value
+
+
+def _ms(name: str, seconds: Optional[float]) -> int:
+    """Seconds to milliseconds for the library, where 0 means "keep the default"."""
+    if seconds is None:
+        return 0
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not 0 < seconds <= _U32_MAX / 1000
+    ):
+        raise _invalid(f"{name} must be a positive number of seconds (got {seconds!r})")
+    return max(1, round(seconds * 1000))
+
+
+def _path(p: Union[StrPath, bytes]) -> bytes:
+    return os.fsencode(os.fspath(p))
+
+
+def _text(s: str) -> bytes:
+    if "\0" in s:
+        raise _invalid(f"{s!r} contains a NUL character")
+    return s.encode("utf-8")
+
+
+def _str(raw: Optional[bytes]) -> Optional[str]:
+    return None if raw is None else raw.decode("utf-8", "replace")
+
+
+def _num(value: int) -> Optional[int]:
+    return None if value < 0 else int(value)
+
+
+def _format_number(fmt: str) -> int:
+    key = fmt.lower() if isinstance(fmt, str) else fmt
+    key = "jpg" if key == "jpeg" else key
+    if key not in _lib.FORMATS:
+        raise _invalid(f"format must be one of {', '.join(_lib.FORMATS)} (got {fmt!r})")
+    return _lib.FORMATS[key]
+
+
+# ----- results ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of one input of a :meth:`Client.compress` call.
+
+    Values the server did not give are ``None``. A failed item has ``ok == False`` and its
+    exception in ``error``; its other fields are ``None`` except ``input``.
+    """
+
+    index: int
+    """Position of the input in the call."""
+    input: str
+    """The input as given: its path, or the name of an in-memory buffer."""
+    error: Optional[Error]
+    """Why this image failed (an exception you may raise), or ``None``."""
+    name: Optional[str]
+    """The output file name, e.g. ``"cat.webp"``."""
+    original_name: Optional[str]
+    format: Optional[str]
+    size: Optional[int]
+    """Size of the result in bytes."""
+    original_size: Optional[int]
+    """Size of the upload in bytes."""
+    width: Optional[int]
+    height: Optional[int]
+    url: Optional[str] = field(repr=False)
+    """The signed download URL: anyone holding it can download the result until it expires,
+    so log it no more than a password."""
+    expires_at: Optional[datetime]
+    alt_text: Optional[str]
+    seo_name: Optional[str]
+    _batch: "Batch" = field(repr=False, compare=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether this image was optimized."""
+        return self.error is None
+
+    @property
+    def savings(self) -> Optional[float]:
+        """The fraction saved, ``1 - size / original_size`` (0.8 means 80 % smaller)."""
+        if self.size is None or not self.original_size:
+            return None
+        return 1.0 - self.size / self.original_size
+
+    def read(self, *, progress: Optional[ProgressCallback] = None) -> bytes:
+        """Downloads the optimized image into memory (without the API key).
+
+        Raises this item's own error when it failed, :class:`ResultExpiredError` when the
+        download URL expired.
+        """
+        return self._batch._fetch(self.index, progress)
+
+    def save(self, path: StrPath, *, progress: Optional[ProgressCallback] = None) -> Path:
+        """Downloads the optimized image to ``path`` (a file, or an existing folder where the
+        file is named after the result) and returns the path written.
+
+        The file is written through a temporary file and renamed into place, so ``path`` is
+        either the whole result or untouched. The item's own input file is never overwritten.
+        """
+        return self._batch._save(self.index, path, progress)
+
+
+class Batch(Sequence[Result]):
+    """The outcome of a :meth:`Client.compress` call: one :class:`Result` per input, in input
+    order. Close it (or use it as a context manager) to free it early; it is also freed when
+    garbage-collected.
+
+    Attributes:
+        session_id: the session the server grouped the results under, or ``None``.
+        raw_json: the server's answer as received (a JSON array of answers when the batch
+            needed several requests); nothing the server sent is lost.
+    """
+
+    def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
+        self._client = client
+        self._handle = _call.Handle(ptr, _lib.lib.flx_batch_free, "batch")
+        self._finalizer = weakref.finalize(self, self._handle.close)
+        self.session_id: Optional[str] = _str(_lib.lib.flx_batch_session_id(ptr))
+        self.raw_json: str = _str(_lib.lib.flx_batch_json(ptr)) or ""
+        self._results: List[Result] = [
+            self._read(ptr, i) for i in range(int(_lib.lib.flx_batch_len(ptr)))
+        ]
+
+    def _read(self, ptr: "_Pointer[_lib.flx_batch]", i: int) -> Result:
+        lib = _lib.lib
+
+        def s(f: int) -> Optional[str]:
+            return _str(lib.flx_batch_str(ptr, i, f))
+
+        def n(f: int) -> Optional[int]:
+            return _num(lib.flx_batch_num(ptr, i, f))
+
+        status = int(lib.flx_batch_status(ptr, i))
+        error = None
+        if status != _lib.FLX_OK:
+            error = make_error(
+                status, _str(lib.flx_batch_error(ptr, i)) or "", n(_lib.FIELD_HTTP_STATUS)
+            )
+        expires = n(_lib.FIELD_EXPIRES_UNIX)
+        return Result(
+            index=i,
+            input=s(_lib.FIELD_INPUT) or "",
+            error=error,
+            name=s(_lib.FIELD_NAME),
+            original_name=s(_lib.FIELD_ORIGINAL_NAME),
+            format=s(_lib.FIELD_FORMAT),
+            size=n(_lib.FIELD_SIZE),
+            original_size=n(_lib.FIELD_ORIGINAL_SIZE),
+            width=n(_lib.FIELD_WIDTH),
+            height=n(_lib.FIELD_HEIGHT),
+            url=s(_lib.FIELD_URL),
+            expires_at=None if expires is None else datetime.fromtimestamp(expires, timezone.utc),
+            alt_text=s(_lib.FIELD_ALT_TEXT),
+            seo_name=s(_lib.FIELD_SEO_NAME),
+            _batch=self,
+        )
+
+    # Sequence
+    def __len__(self) -> int:
+        return len(self._results)
+
+    @overload
+    def __getitem__(self, i: int) -> Result: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Result]: ...
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[Result, Sequence[Result]]:
+        return self._results[i]
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self._results)
+
+    def __repr__(self) -> str:
+        failed = len(self.failed)
+        return f"<fluximage.Batch {len(self)} results, {failed} failed, session_id={self.session_id!r}>"
+
+    @property
+    def ok(self) -> bool:
+        """Whether every image was optimized."""
+        return all(r.ok for r in self._results)
+
+    @property
+    def failed(self) -> List[Result]:
+        """The results whose image failed."""
+        return [r for r in self._results if not r.ok]
+
+    # Lifetime
+    def close(self) -> None:
+        """Frees the batch; its results can then no longer be read or saved."""
+        self._handle.close()
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Downloads
+    def _fetch(self, i: int, progress: Optional[ProgressCallback]) -> bytes:
+        data = _lib.BytesP()
+        length = ctypes.c_size_t(0)
+        client, batch, options = self._client._begin([self._handle])
+
+        def call(opts: Any) -> int:
+            return int(
+                _lib.lib.flx_batch_fetch(
+                    client, batch, i, opts, ctypes.byref(data), ctypes.byref(length)
+                )
+            )
+
+        def discard() -> None:
+            if data:
+                _lib.lib.flx_bytes_free(data, length.value)
+
+        self._client._run(call, options, [self._handle], progress, discard)
+        try:
+            return ctypes.string_at(data, length.value)
+        finally:
+            discard()
+
+    def _save(self, i: int, path: StrPath, progress: Optional[ProgressCallback]) -> Path:
+        target = Path(path)
+        name = self._results[i].name
+        if target.is_dir() and name:
+            target = target / Path(name).name
+        raw = _path(path)
+        client, batch, options = self._client._begin([self._handle])
+
+        def call(opts: Any) -> int:
+            return int(_lib.lib.flx_batch_save(client, batch, i, raw, opts))
+
+        self._client._run(call, options, [self._handle], progress, lambda: None)
+        return target
+
+
+# ----- the client ------------------------------------------------------------------------------
+
+
+class Client:
+    """A connection to the Fluximage API. One client may be used by many threads at once.
+
+    Args:
+        api_key: ``flx_live_`` followed by 40 hex characters; ``None`` reads the environment
+            variable ``FLUXIMAGE_API_KEY``. Only its shape is checked here (no request).
+        base_url: the API's address; ``None`` reads ``FLUXIMAGE_BASE_URL``, else
+            ``https://fluximage.app``. Plain ``http`` is allowed only for loopback hosts.
+        timeout: seconds for one whole request (a number), or a :class:`Timeout` for the
+            connect, read and total limits separately. ``None`` keeps the defaults
+            (10 s connect, 120 s read, 600 s total).
+        proxy: ``"http://host:3128"`` or ``"socks5://host:1080"``; ``None`` uses the
+            environment's ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``.
+        ca_file: a PEM file of CA certificates trusted in addition to the system's.
+        retries: how often a failed request is tried again (default 2; 0 disables).
+            Retried: HTTP 429, 502, 503, 504 and failed connections.
+        concurrency: requests of one batch in flight at once, 1..16 (default 2).
+
+    Raises:
+        InvalidArgumentError: a missing or malformed key, or a bad setting.
+        FileError: ``ca_file`` cannot be read.
+
+    Use it as a context manager, or call :meth:`close`, to close its connections.
+    """
+
+    def __init__(
+        self,
+        api_key: Optional[str] = None,
+        *,
+        base_url: Optional[str] = None,
+        timeout: Union[float, Timeout, None] = None,
+        proxy: Optional[str] = None,
+        ca_file: Optional[StrPath] = None,
+        retries: Optional[int] = None,
+        concurrency: Optional[int] = None,
+    ) -> None:
+        lib = _lib.lib
+        key = None if api_key is None else _text(api_key)
+        ptr = lib.flx_client_new(key)
+        if not ptr:
+            raise LastError(_lib.FLX_INVALID_ARGUMENT).error()
+        self._handle = _call.Handle(ptr, lib.flx_client_free, "client")
+        self._finalizer = weakref.finalize(self, self._handle.close)
+        try:
+            check(lib.flx_client_set_user_agent(ptr, f"fluximage-python/{__version__}".encode()))
+            if base_url is not None:
+                check(lib.flx_client_set_base_url(ptr, _text(base_url)))
+            if timeout is not None:
+                t = timeout if isinstance(timeout, Timeout) else Timeout(total=timeout)
+                check(
+                    lib.flx_client_set_timeouts(
+                        ptr,
+                        _ms("connect timeout", t.connect),
+                        _ms("read timeout", t.read),
+                        _ms("timeout", t.total),
+                    )
+                )
+            if proxy is not None:
+                check(lib.flx_client_set_proxy(ptr, _text(proxy)))
+            if ca_file is not None:
+                check(lib.flx_client_set_ca_file(ptr, _path(ca_file)))
+            if retries is not None:
+                check(lib.flx_client_set_retries(ptr, _u32("retries", retries), False))
+            if concurrency is not None:
+                check(lib.flx_client_set_concurrency(ptr, _u32("concurrency", concurrency)))
+        except BaseException:
+            self.close()
+            raise
+
+    # Lifetime
+    def close(self) -> None:
+        """Closes the client's connections and frees it. Batches it made stay readable, but
+        downloading their results needs an open client. Calling it twice is harmless."""
+        self._handle.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._handle.closed
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<fluximage.Client {'closed' if self.closed else 'open'}>"
+
+    # Plumbing shared by the calls
+    def _begin(self, handles: Sequence[_call.Handle]) -> Tuple[Any, ...]:
+        """Acquires the client and ``handles`` and makes fresh options: (client, *handles, options)."""
+        taken: List[_call.Handle] = []
+        try:
+            ptrs = [self._handle.acquire()]
+            taken.append(self._handle)
+            for h in handles:
+                ptrs.append(h.acquire())
+                taken.append(h)
+            options = _lib.lib.flx_options_new()
+            if not options:
+                raise LastError(_lib.FLX_INTERNAL).error()
+        except BaseException:
+            for h in taken:
+                h.release()
+            raise
+        return (*ptrs, options)
+
+    def _run(
+        self,
+        call: Callable[[Any], int],
+        options: Any,
+        handles: Sequence[_call.Handle],
+        progress: Optional[ProgressCallback],
+        discard: Callable[[], None],
+    ) -> int:
+        return _call.run(call, options, [self._handle, *handles], progress, discard)
+
+    def _options(
+        self,
+        options: Any,
+        format: str,
+        quality: int,
+        max_width: Optional[int],
+        max_height: Optional[int],
+        session_id: Optional[str],
+        watermark: Union[Watermark, StrPath, None],
+        alt_text: bool,
+        seo_rename: bool,
+    ) -> None:
+        lib = _lib.lib
+        check(lib.flx_options_set_format(options, _format_number(format)))
+        check(lib.flx_options_set_quality(options, _u32("quality", quality)))
+        if max_width is not None or max_height is not None:
+            w = 0 if max_width is None else _u32("max_width", max_width)
+            h = 0 if max_height is None else _u32("max_height", max_height)
+            check(lib.flx_options_set_max_size(options, w, h))
+        if session_id is not None:
+            check(lib.flx_options_set_session_id(options, _text(session_id)))
+        if watermark is not None:
+            wm = watermark if isinstance(watermark, Watermark) else Watermark(watermark)
+            position = _lib.POSITIONS.get(str(wm.position).upper())
+            if position is None:
+                raise _invalid(
+                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
+                )
+            check(
+                lib.flx_options_set_watermark(
+                    options,
+                    _path(wm.path),
+                    _u32("watermark scale", wm.scale),
+                    _u32("watermark opacity", wm.opacity),
+                    position,
+                )
+            )
+        if alt_text or seo_rename:
+            check(lib.flx_options_set_ai(options, bool(alt_text), bool(seo_rename)))
+
+    # The API
+    def compress(
+        self,
+        inputs: Union[Input, Iterable[Input]],
+        *,
+        format: Format = "webp",
+        quality: int = 82,
+        max_width: Optional[int] = None,
+        max_height: Optional[int] = None,
+        session_id: Optional[str] = None,
+        watermark: Union[Watermark, StrPath, None] = None,
+        alt_text: bool = False,
+        seo_rename: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Batch:
+        """Compresses images and returns a :class:`Batch` with one result per input, in order.
+
+        Args:
+            inputs: one input or an iterable of them: paths (``str``, ``pathlib.Path``),
+                ``bytes`` (uploaded as ``image-1``, ``image-2``, ...) or :class:`NamedBytes`.
+                Files are streamed from disk; any number may be given (they are sent in
+                requests of at most 20 files).
+            format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
+            quality: lossy quality, 40..100.
+            max_width, max_height: scale down proportionally to fit; never enlarge.
+            session_id: groups the results under a session id of your choosing.
+            watermark: a PNG path or a :class:`Watermark` (paid plans).
+            alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
+            progress: ``progress(done, total)`` is called on this thread about every 50 ms with
+                the bytes uploaded; return ``False`` to cancel. An exception it raises cancels
+                the call and is re-raised.
+
+        A file that cannot be read or decoded fails only its own result (``result.error``);
+        the call raises only when nothing could be done, e.g. :class:`AuthenticationError`.
+        """
+        items = self._inputs(inputs)
+        array = (_lib.flx_input * len(items))()
+        keep: List[object] = []
+        for slot, item in zip(array, items):
+            if isinstance(item, NamedBytes):
+                data = bytes(item.data)
+                buf = ctypes.c_char_p(data)
+                keep.append((data, buf))
+                slot.data = ctypes.cast(buf, _lib.BytesP)
+                slot.len = len(data)
+                slot.name = _text(item.name)
+            else:
+                slot.path = _path(item)
+        out = _lib.BatchP()
+        client, options = self._begin([])
+        try:
+            self._options(
+                options,
+                format,
+                quality,
+                max_width,
+                max_height,
+                session_id,
+                watermark,
+                alt_text,
+                seo_rename,
+            )
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            self._handle.release()
+            raise
+
+        def call(opts: Any) -> int:
+            # `keep` holds the buffers `array` points into, for as long as the call runs.
+            assert keep is not None
+            return int(
+                _lib.lib.flx_compress_inputs(client, array, len(items), opts, ctypes.byref(out))
+            )
+
+        def discard() -> None:
+            _lib.lib.flx_batch_free(out)
+
+        self._run(call, options, [], progress, discard)
+        try:
+            return Batch(self, out)
+        except BaseException:
+            discard()
+            raise
+
+    @staticmethod
+    def _inputs(inputs: Union[Input, Iterable[Input]]) -> List[Union[StrPath, NamedBytes]]:
+        single = (str, bytes, bytearray, memoryview, os.PathLike, NamedBytes)
+        given: List[Any] = [inputs] if isinstance(inputs, single) else list(inputs)
+        items: List[Union[StrPath, NamedBytes]] = []
+        for i, item in enumerate(given):
+            if isinstance(item, (bytes, bytearray, memoryview)):
+                items.append(NamedBytes(f"image-{i + 1}", bytes(item)))
+            elif isinstance(item, (str, os.PathLike, NamedBytes)):
+                items.append(item)
+            else:
+                raise _invalid(
+                    f"input {i} is a {type(item).__name__}; give a path, bytes or fluximage.NamedBytes"
+                )
+        return items
+
+    def compress_file(
+        self,
+        src: StrPath,
+        dst: StrPath,
+        *,
+        format: Format = "webp",
+        quality: int = 82,
+        max_width: Optional[int] = None,
+        max_height: Optional[int] = None,
+        session_id: Optional[str] = None,
+        watermark: Union[Watermark, StrPath, None] = None,
+        alt_text: bool = False,
+        seo_rename: bool = False,
+        progress: Optional[ProgressCallback] = None,
+    ) -> Path:
+        """Compresses the file ``src`` and writes the result to ``dst``; returns ``dst``.
+
+        Options are those of :meth:`compress`. ``dst`` is written atomically (whole or
+        untouched) and must not be ``src``. The image's own failure is raised (e.g.
+        :class:`ServerError` "cannot decode image").
+        """
+        src_b, dst_b = _path(src), _path(dst)
+        client, options = self._begin([])
+        try:
+            self._options(
+                options,
+                format,
+                quality,
+                max_width,
+                max_height,
+                session_id,
+                watermark,
+                alt_text,
+                seo_rename,
+            )
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            self._handle.release()
+            raise
+
+        def call(opts: Any) -> int:
+            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
+
+        self._run(call, options, [], progress, lambda: None)
+        return Path(dst)
+
+    def usage(self) -> Usage:
+        """Asks the server for the key's plan and credits (``GET /api/usage``)."""
+        out = _lib.UsageP()
+        client, options = self._begin([])
+
+        def call(opts: Any) -> int:
+            return int(_lib.lib.flx_usage_get(client, opts, ctypes.byref(out)))
+
+        def discard() -> None:
+            _lib.lib.flx_usage_free(out)
+
+        self._run(call, options, [], None, discard)
+        try:
+            lib = _lib.lib
+
+            def n(f: int) -> Optional[int]:
+                return _num(lib.flx_usage_num(out, f))
+
+            def b(f: int) -> Optional[bool]:
+                v = n(f)
+                return None if v is None else bool(v)
+
+            return Usage(
+                plan=_str(lib.flx_usage_plan(out)),
+                compressions_used=n(_lib.USAGE_COMPRESSIONS_USED),
+                compressions_limit=n(_lib.USAGE_COMPRESSIONS_LIMIT),
+                ai_credits_used=n(_lib.USAGE_AI_CREDITS_USED),
+                ai_credits_monthly=n(_lib.USAGE_AI_CREDITS_MONTHLY),
+                ai_topup_credits=n(_lib.USAGE_AI_TOPUP_CREDITS),
+                ai_credits_remaining=n(_lib.USAGE_AI_CREDITS_REMAINING),
+                can_compress=b(_lib.USAGE_CAN_COMPRESS),
+                can_use_ai=b(_lib.USAGE_CAN_USE_AI),
+                raw_json=_str(lib.flx_usage_json(out)) or "",
+            )
+        finally:
+            discard()

@@ -1,0 +1,143 @@
+"""Progress callbacks, cancellation, and Ctrl-C."""
+
+from __future__ import annotations
+
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import List, Tuple
+
+import pytest
+
+import fluximage
+from conftest import AGENCY_KEY, Emulator
+from images import png
+
+
+def test_progress_runs_on_the_calling_thread(client: fluximage.Client, emu: Emulator) -> None:
+    emu.fault("stall", delay_ms=600)  # the server thinks for a while: several ticks
+    calls: List[Tuple[int, int, int]] = []
+    src = png(64, 64)
+    batch = client.compress(
+        src, progress=lambda done, total: calls.append((threading.get_ident(), done, total))
+    )
+    assert batch.ok
+    assert len(calls) >= 5
+    assert {t for t, _, _ in calls} == {threading.get_ident()}
+    _, done, total = calls[-1]
+    assert total > len(src) and done == total  # the whole multipart body went out
+    assert [d for _, d, _ in calls] == sorted(d for _, d, _ in calls)
+
+
+def test_progress_of_a_download(client: fluximage.Client, tmp_path: Path) -> None:
+    r = client.compress(png(), format="png")[0]
+    seen: List[Tuple[int, int]] = []
+    r.save(tmp_path / "x.png", progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == r.size
+    seen.clear()
+    data = r.read(progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == len(data)
+
+
+def test_exception_in_progress_cancels_and_is_reraised(
+    client: fluximage.Client, emu: Emulator, capfd: pytest.CaptureFixture[str]
+) -> None:
+    emu.fault("stall", delay_ms=5000)
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        raise Stop("from the callback")
+
+    start = time.monotonic()
+    with pytest.raises(Stop, match="from the callback"):
+        client.compress(png(), progress=progress)
+    assert time.monotonic() - start < 1.5
+    err = capfd.readouterr().err
+    assert "Exception ignored" not in err and "Traceback" not in err
+    # The client is still usable afterwards.
+    assert client.compress(png()).ok
+
+
+def test_progress_returning_false_cancels(client: fluximage.Client, emu: Emulator) -> None:
+    emu.fault("stall", delay_ms=5000)
+    start = time.monotonic()
+    calls = []
+
+    def progress(done: int, total: int) -> bool:
+        calls.append(done)
+        return len(calls) < 3
+
+    with pytest.raises(fluximage.CancelledError):
+        client.compress(png(), progress=progress)
+    assert len(calls) == 3
+    assert time.monotonic() - start < 1.5
+    # A stalled answer that was cancelled charged nothing.
+    assert emu.stats()["credits"].get(AGENCY_KEY, {"compress": 0})["compress"] == 0
+
+
+def test_progress_returning_none_or_true_goes_on(client: fluximage.Client, emu: Emulator) -> None:
+    emu.fault("stall", delay_ms=300)
+    assert client.compress(png(), progress=lambda d, t: None).ok
+    assert client.compress(png(), progress=lambda d, t: True).ok
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time, fluximage
+    sys.path.insert(0, {tests!r})
+    from images import png
+    client = fluximage.Client({key!r}, base_url={base!r}, retries=0)
+    what = {what!r}
+    print("ready", flush=True)
+    start = time.monotonic()
+    try:
+        if what == "compress":
+            client.compress(png())
+        elif what == "compress-progress":
+            client.compress(png(), progress=lambda done, total: None)
+        elif what == "usage":
+            client.usage()
+    except KeyboardInterrupt:
+        print("interrupted after %.2f s" % (time.monotonic() - start), flush=True)
+        raise
+    print("finished without interruption", flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("what", ["compress", "compress-progress", "usage"])
+def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
+    path = "usage" if what == "usage" else "compress"
+    emu.fault("stall", delay_ms=20000, path=path)
+    code = CHILD.format(
+        tests=str(Path(__file__).parent), key=AGENCY_KEY, base=emu.base_url, what=what
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        assert ready, "the child did not start"
+        assert child.stdout.readline().strip() == "ready"
+        time.sleep(0.7)  # well inside the 20 s stall
+        sent = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "interrupted after" in out, (out, err)
+    assert elapsed < 2.0, f"the child took {elapsed:.2f} s to stop after SIGINT"
+    assert err.rstrip().endswith("KeyboardInterrupt"), err
+    assert "Exception ignored" not in err
+    assert child.returncode == -signal.SIGINT  # Python's exit after an uncaught KeyboardInterrupt
