@@ -66,6 +66,9 @@ fn main() {
                 cbindgen::ItemType::Typedefs,
                 cbindgen::ItemType::OpaqueItems,
             ],
+            // The core's own Format/Position are pulled in by their associated constants;
+            // C code knows them as flx_format/flx_position only.
+            exclude: vec!["Format".into(), "Position".into()],
             include: vec!["flx_format".into(), "flx_position".into(), "flx_field".into(), "flx_usage_field".into()],
             ..Default::default()
         },

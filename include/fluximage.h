@@ -289,16 +289,6 @@ typedef enum flx_usage_field {
 } flx_usage_field;
 
 /**
- * Output format of the optimized image.
- */
-typedef struct Format Format;
-
-/**
- * Where the watermark is drawn: top/middle/bottom × left/centre/right.
- */
-typedef struct Position Position;
-
-/**
  * The outcome of a compress call: one item per input, in input order. Read-only after
  * creation, so it may be read from several threads at once. Strings it returns are owned by
  * it and valid until flx_batch_free().
