@@ -159,6 +159,9 @@ fn user_agent(suffix: Option<&str>) -> String {
     }
 }
 
+/// Connection pools inherited from a parent process, kept open and unused for the child's life.
+static PARENT_POOLS: Mutex<Vec<Agent>> = Mutex::new(Vec::new());
+
 /// The system's CA certificates, loaded once per process; `None` when the system has none.
 static SYSTEM_ROOTS: once_cell::sync::Lazy<Option<Vec<Certificate<'static>>>> = once_cell::sync::Lazy::new(|| {
     let env_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
@@ -247,10 +250,10 @@ impl Client {
         let mut guard = self.inner.agent.lock().unwrap_or_else(|p| p.into_inner());
         let pid = std::process::id();
         if guard.0 != pid {
-            // Forked: the pooled connections belong to the parent. Leak them rather than
-            // close them, since a TLS close from the child would end the parent's session.
+            // Forked: the pooled connections belong to the parent. Keep them, unused, rather
+            // than close them, since a TLS close from the child would end the parent's session.
             let old = std::mem::replace(&mut guard.1, build_agent(&self.inner.config, self.inner.roots.clone()));
-            std::mem::forget(old);
+            PARENT_POOLS.lock().unwrap_or_else(|p| p.into_inner()).push(old);
             guard.0 = pid;
         }
         guard.1.clone()

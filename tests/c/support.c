@@ -402,6 +402,12 @@ long stats_requests(const char *kind) {
     return stats_number("\"requests\"", field);
 }
 
+long stats_connections(const char *origin) {
+    char field[64];
+    snprintf(field, sizeof field, "\"%s\"", origin);
+    return stats_number("\"connections\"", field);
+}
+
 long stats_faults_applied(void) { return stats_number("\"faults_applied\"", NULL); }
 
 int control_reset(void) { return control_request("POST", "/__control/reset", "{}", NULL) == 200 ? 0 : -1; }

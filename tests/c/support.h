@@ -68,6 +68,8 @@ long stats_credits(const char *key);
 long stats_compress_requests(void);
 /* Requests of one kind ("compress", "usage", "download") the emulator received, or -1. */
 long stats_requests(const char *kind);
+/* TCP connections the emulator accepted on one origin ("api", "download"), or -1. */
+long stats_connections(const char *origin);
 /* Faults the emulator has applied since it started (or was reset), or -1. */
 long stats_faults_applied(void);
 /* Clears the emulator's queued faults, counters and credits (POST /__control/reset). */

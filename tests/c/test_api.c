@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1143,6 +1144,47 @@ static void test_cancel_from_another_thread(void) {
     free(p);
 }
 
+/* A client used before a fork works in both processes: the child opens its own connection
+ * instead of sharing the parent's pooled socket, and the parent keeps using its own. */
+static void test_fork_child_gets_own_connection(void) {
+    char *p = make_png("fork.png", side(64), side(48), 95);
+    flx_client *c = client_for(test_key());
+    REQUIRE(c != NULL);
+    const char *paths[] = {p};
+    flx_batch *b = NULL;
+    CHECK_STATUS(flx_compress(c, paths, 1, NULL, &b), FLX_OK);
+    flx_batch_free(b);
+    b = NULL;
+    long before = stats_connections("api");
+    REQUIRE(before >= 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        flx_batch *cb = NULL;
+        flx_status st = flx_compress(c, paths, 1, NULL, &cb);
+        int ok = st == FLX_OK && flx_batch_status(cb, 0) == FLX_OK;
+        if (!ok) fprintf(stderr, "child: %s: %s\n", flx_status_str(st), flx_last_error());
+        flx_batch_free(cb);
+        flx_client_free(c);
+        free(p);
+        _exit(ok ? 0 : 1);
+    }
+    int wstatus = 0;
+    REQUIRE(waitpid(pid, &wstatus, 0) == pid);
+    CHECK_MSG(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "the forked child's compress failed");
+    CHECK_STATUS(flx_compress(c, paths, 1, NULL, &b), FLX_OK);
+    CHECK(b != NULL && flx_batch_status(b, 0) == FLX_OK);
+    flx_batch_free(b);
+    /* Each stats request is a connection of its own (Connection: close), so the second reading
+     * adds one; any further connection would mean the parent lost its pooled socket. */
+    long after = stats_connections("api");
+    CHECK_MSG(after == before + 2, "api connections %ld -> %ld: expected the child's own plus the stats request's",
+              before, after);
+    flx_client_free(c);
+    free(p);
+}
+
 /* Every test starts from a clean emulator: no queued faults, fresh counters and credits. */
 static void reset_emulator(void) {
     if (control_reset() != 0) harness_fail(__FILE__, __LINE__, "POST /__control/reset failed");
@@ -1166,6 +1208,9 @@ static const harness_test TESTS[] = {
     {"batch_fetch", test_batch_fetch},
     {"compress_buffer", test_compress_buffer},
     {"compress_file", test_compress_file},
+    /* Before the cancel tests: a cancelled call's worker may still be finishing, and a forked
+     * child (which has no copy of that thread) would show its memory as lost under valgrind. */
+    {"fork_child_gets_own_connection", test_fork_child_gets_own_connection},
     {"usage_moves", test_usage_moves},
     {"free_plan_watermark_forbidden", test_free_plan_watermark_forbidden},
     {"server_faults", test_server_faults},
