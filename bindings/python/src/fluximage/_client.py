@@ -487,6 +487,29 @@ class Client:
     ) -> int:
         return _call.run(call, options, [self._handle, *handles], progress, discard)
 
+    def _begin_with_options(
+        self,
+        format: str,
+        quality: int,
+        max_width: Optional[int],
+        max_height: Optional[int],
+        session_id: Optional[str],
+        watermark: Union[Watermark, StrPath, None],
+        alt_text: bool,
+        seo_rename: bool,
+    ) -> Tuple[Any, Any]:
+        """Like :meth:`_begin` with no extra handles, with the compress options applied."""
+        client, options = self._begin([])
+        try:
+            self._options(
+                options, format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
+            )
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            self._handle.release()
+            raise
+        return client, options
+
     def _options(
         self,
         options: Any,
@@ -576,23 +599,9 @@ class Client:
             else:
                 slot.path = _path(item)
         out = _lib.BatchP()
-        client, options = self._begin([])
-        try:
-            self._options(
-                options,
-                format,
-                quality,
-                max_width,
-                max_height,
-                session_id,
-                watermark,
-                alt_text,
-                seo_rename,
-            )
-        except BaseException:
-            _lib.lib.flx_options_free(options)
-            self._handle.release()
-            raise
+        client, options = self._begin_with_options(
+            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
+        )
 
         def call(opts: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
@@ -649,23 +658,9 @@ class Client:
         :class:`ServerError` "cannot decode image").
         """
         src_b, dst_b = _path(src), _path(dst)
-        client, options = self._begin([])
-        try:
-            self._options(
-                options,
-                format,
-                quality,
-                max_width,
-                max_height,
-                session_id,
-                watermark,
-                alt_text,
-                seo_rename,
-            )
-        except BaseException:
-            _lib.lib.flx_options_free(options)
-            self._handle.release()
-            raise
+        client, options = self._begin_with_options(
+            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
+        )
 
         def call(opts: Any) -> int:
             return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
