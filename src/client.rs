@@ -23,6 +23,8 @@ pub const DEFAULT_BASE_URL: &str = "https://fluximage.app";
 pub const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 /// The largest download accepted by [`Client::fetch`] and [`Client::save`].
 pub const MAX_DOWNLOAD_BYTES: u64 = 512 * 1024 * 1024;
+/// The most [`Client::fetch`] reserves up front from the size the server announced.
+const MAX_PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
 /// Redirects followed by a download (each checked against the HTTPS rule).
 const MAX_DOWNLOAD_REDIRECTS: u32 = 5;
 
@@ -457,8 +459,12 @@ impl Client {
         let url = image.url.clone();
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
+        // One allocation of the announced size (capped; a larger download still grows): growing
+        // by doubling copies the result several times and, once glibc's mmap threshold has
+        // risen, leaves up to 1.5x its size resident.
+        let expected = image.size.unwrap_or(0).min(MAX_PREALLOC_BYTES) as usize;
         observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
-            let mut out = Vec::new();
+            let mut out = Vec::with_capacity(expected);
             client.download(&url, &t, &mut out)?;
             Ok(out)
         })
@@ -572,12 +578,55 @@ fn check_cancelled(transfer: &Transfer) -> Result<()> {
     }
 }
 
+/// How long a resolved host name is reused (connections are pooled longer than this anyway).
+const RESOLVE_TTL: Duration = Duration::from_secs(60);
+
+/// A name resolver that costs nothing per request. ureq's default resolver starts a thread for
+/// every request when a timeout is set (ours always are), even for an IP address and even when
+/// a pooled connection is then reused. Here IP literals are parsed in place, and names are
+/// resolved by the default resolver (its thread bounded by the timeout) once per RESOLVE_TTL.
+#[derive(Debug, Default)]
+struct Resolver {
+    inner: ureq::unversioned::resolver::DefaultResolver,
+    cache: Mutex<std::collections::HashMap<String, (std::time::Instant, ureq::unversioned::resolver::ResolvedSocketAddrs)>>,
+}
+
+impl ureq::unversioned::resolver::Resolver for Resolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> std::result::Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+            return self.inner.resolve(uri, config, timeout);
+        };
+        let port = authority.port_u16().unwrap_or(if scheme == &ureq::http::uri::Scheme::HTTPS { 443 } else { 80 });
+        let host = authority.host();
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+            let mut addrs = self.empty();
+            addrs.push(std::net::SocketAddr::new(ip, port));
+            return Ok(addrs);
+        }
+        let key = format!("{scheme}://{host}:{port}");
+        let now = std::time::Instant::now();
+        if let Some((at, addrs)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            if now.duration_since(*at) < RESOLVE_TTL {
+                return Ok(addrs.clone());
+            }
+        }
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (now, addrs.clone()));
+        Ok(addrs)
+    }
+}
+
 fn build_agent(config: &Config, roots: RootCerts) -> Agent {
     let proxy = match &config.proxy {
         Some(p) => ureq::Proxy::new(p).ok(),
         None => ureq::Proxy::try_from_env(),
     };
-    Agent::config_builder()
+    let agent_config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .timeout_connect(Some(config.connect_timeout))
@@ -588,8 +637,8 @@ fn build_agent(config: &Config, roots: RootCerts) -> Agent {
         .proxy(proxy)
         .max_idle_connections_per_host(config.concurrency.max(1) as usize + 2)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
-        .build()
-        .new_agent()
+        .build();
+    Agent::with_parts(agent_config, ureq::unversioned::transport::DefaultConnector::default(), Resolver::default())
 }
 
 /// What a batch will send: the checked files, how they are grouped into requests, and the form

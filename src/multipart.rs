@@ -168,17 +168,19 @@ impl Read for FormReader {
         if self.transfer.cancelled.load(Ordering::Relaxed) {
             return Err(to_io(Error::cancelled()));
         }
-        while self.index < self.segments.len() {
-            let n = self.read_segment(buf)?;
-            if n > 0 || buf.is_empty() {
-                self.transfer.done.fetch_add(n as u64, Ordering::Relaxed);
-                self.attempt.fetch_add(n as u64, Ordering::Relaxed);
-                return Ok(n);
+        // Fill `buf` across segments: a small form then leaves in one write, not one per part.
+        let mut filled = 0;
+        while self.index < self.segments.len() && filled < buf.len() {
+            let n = self.read_segment(&mut buf[filled..])?;
+            if n == 0 {
+                self.index += 1;
+                self.offset = 0;
             }
-            self.index += 1;
-            self.offset = 0;
+            filled += n;
         }
-        Ok(0)
+        self.transfer.done.fetch_add(filled as u64, Ordering::Relaxed);
+        self.attempt.fetch_add(filled as u64, Ordering::Relaxed);
+        Ok(filled)
     }
 }
 

@@ -103,14 +103,12 @@ pub(crate) fn run<T: Send + 'static>(
         return Err(Error::cancelled());
     }
     let (tx, rx) = mpsc::sync_channel(1);
-    std::thread::Builder::new()
-        .name("fluximage-call".into())
-        .spawn(move || {
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
-                .unwrap_or_else(|_| Err(Error::new(crate::ErrorKind::Internal, "a worker thread panicked")));
-            let _ = tx.send(out);
-        })
-        .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("cannot start a worker thread: {e}")))?;
+    workers::run(Box::new(move || {
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
+            .unwrap_or_else(|_| Err(Error::new(crate::ErrorKind::Internal, "a worker thread panicked")));
+        let _ = tx.send(out);
+    }))
+    .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("cannot start a worker thread: {e}")))?;
     loop {
         match rx.recv_timeout(TICK) {
             Ok(out) => {
@@ -144,5 +142,66 @@ pub(crate) fn sleep(wait: Duration, transfer: &Transfer) -> Result<()> {
             return Ok(());
         }
         std::thread::sleep((end - now).min(Duration::from_millis(20)));
+    }
+}
+
+/// Worker threads for watched calls, kept after a call for the next one: starting a thread
+/// costs more than a whole request on a keep-alive connection. An idle worker waits
+/// `IDLE_EXIT` for work, then ends; at most `MAX_IDLE` wait at once.
+mod workers {
+    use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    pub(super) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+    const IDLE_EXIT: Duration = Duration::from_secs(10);
+    const MAX_IDLE: usize = 16;
+
+    /// Idle workers' inboxes, with the process they belong to (a forked child has none).
+    static IDLE: Mutex<(u32, Vec<Sender<Job>>)> = Mutex::new((0, Vec::new()));
+    /// Inboxes inherited from a parent process, whose workers do not exist in this one.
+    static PARENT_IDLE: Mutex<Vec<Sender<Job>>> = Mutex::new(Vec::new());
+
+    fn take_idle() -> Option<Sender<Job>> {
+        let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+        let pid = std::process::id();
+        if idle.0 != pid {
+            // Forked: the parent's workers do not exist here. Their inboxes are kept, unused,
+            // rather than dropped, so nothing of the parent's is torn down in the child.
+            PARENT_IDLE.lock().unwrap_or_else(|p| p.into_inner()).append(&mut idle.1);
+            idle.0 = pid;
+        }
+        idle.1.pop()
+    }
+
+    /// Runs `job` on an idle worker, or on a new one.
+    pub(super) fn run(mut job: Job) -> std::io::Result<()> {
+        while let Some(inbox) = take_idle() {
+            match inbox.send(job) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::SendError(back)) => job = back, // that worker just timed out
+            }
+        }
+        std::thread::Builder::new().name("fluximage-call".into()).spawn(move || worker(job)).map(|_| ())
+    }
+
+    fn worker(first: Job) {
+        let mut job = first;
+        loop {
+            job();
+            let (tx, rx) = mpsc::channel();
+            {
+                let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
+                if idle.0 != std::process::id() || idle.1.len() >= MAX_IDLE {
+                    return;
+                }
+                idle.1.push(tx);
+            }
+            match rx.recv_timeout(IDLE_EXIT) {
+                Ok(next) => job = next,
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
+            }
+        }
     }
 }

@@ -6,7 +6,6 @@ package fluximage
 import "C"
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"runtime"
@@ -316,17 +315,41 @@ func (r Result) Save(ctx context.Context, path string, opts ...CompressOption) e
 // Fetch downloads the result into memory. See Save for the errors; only WithProgress is used
 // among opts.
 func (r Result) Fetch(ctx context.Context, opts ...CompressOption) ([]byte, error) {
+	var out []byte
+	err := r.withDownload(ctx, opts, func(data []byte) error {
+		out = append([]byte(nil), data...)
+		return nil
+	})
+	return out, err
+}
+
+// WriteTo downloads the result and writes it to w, returning the number of bytes written. It
+// implements io.WriterTo; use Fetch or Save to pass a context.
+func (r Result) WriteTo(w io.Writer) (int64, error) {
+	var written int
+	err := r.withDownload(context.Background(), nil, func(data []byte) error {
+		// Straight from the library's buffer: an io.Writer must not keep p, so no Go copy.
+		var werr error
+		written, werr = w.Write(data)
+		return werr
+	})
+	return int64(written), err
+}
+
+// withDownload downloads the result into a library buffer and lends it to use, which must not
+// keep it: the buffer is freed when use returns.
+func (r Result) withDownload(ctx context.Context, opts []CompressOption, use func([]byte) error) error {
 	if r.batch == nil {
-		return nil, ErrClosed
+		return ErrClosed
 	}
 	cp, bp, release, err := r.batch.acquire()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer release()
 	cl, err := startCall(ctx, "fetch "+r.Input, opts)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cl.finish()
 	var data *C.uint8_t
@@ -335,22 +358,11 @@ func (r Result) Fetch(ctx context.Context, opts ...CompressOption) ([]byte, erro
 	st := C.gofx_batch_fetch(cp, bp, C.uintptr_t(r.Index), &cl.opts, &data, &n, &cerr)
 	runtime.KeepAlive(r.batch)
 	if st != C.FLX_OK {
-		return nil, cl.fail(&cerr)
+		return cl.fail(&cerr)
 	}
 	defer C.flx_bytes_free(data, n)
-	out := make([]byte, int(n))
-	if n > 0 {
-		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n)))
+	if n == 0 {
+		return use(nil)
 	}
-	return out, nil
-}
-
-// WriteTo downloads the result and writes it to w, returning the number of bytes written. It
-// implements io.WriterTo; use Fetch or Save to pass a context.
-func (r Result) WriteTo(w io.Writer) (int64, error) {
-	data, err := r.Fetch(context.Background())
-	if err != nil {
-		return 0, err
-	}
-	return bytes.NewReader(data).WriteTo(w)
+	return use(unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n)))
 }

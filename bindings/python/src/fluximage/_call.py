@@ -12,6 +12,8 @@ exception triggers the cancel flag, waits for the C call to return, then re-rais
 
 from __future__ import annotations
 
+import os
+import queue
 import threading
 from typing import Any, Callable, List, Optional, Sequence
 
@@ -83,6 +85,49 @@ class _Box:
         self.exc: Optional[BaseException] = None
         self.done_bytes = 0
         self.total_bytes = 0
+
+
+# Helper threads are kept for the next call: starting a thread per call cost more than the
+# request itself (a keep-alive round trip takes ~0.1 ms). Each idle helper waits on its own
+# inbox; it ends after _IDLE_EXIT seconds without work.
+_idle: "List[queue.SimpleQueue[Callable[[], None]]]" = []
+_idle_lock = threading.Lock()
+_IDLE_EXIT = 10.0
+
+
+def _forget_helpers() -> None:
+    # A forked child has none of its parent's threads.
+    global _idle_lock
+    _idle_lock = threading.Lock()
+    _idle.clear()
+
+
+os.register_at_fork(after_in_child=_forget_helpers)
+
+
+def _helper(inbox: "queue.SimpleQueue[Callable[[], None]]") -> None:
+    while True:
+        try:
+            job = inbox.get(timeout=_IDLE_EXIT)
+        except queue.Empty:
+            with _idle_lock:
+                if inbox in _idle:
+                    _idle.remove(inbox)
+                    return
+            job = inbox.get()  # a caller took this inbox just now: its job is on the way
+        job()
+        with _idle_lock:
+            _idle.append(inbox)
+
+
+def _submit(job: Callable[[], None]) -> None:
+    """Runs ``job`` on an idle helper thread, or on a new one."""
+    with _idle_lock:
+        inbox = _idle.pop() if _idle else None
+    if inbox is None:
+        inbox = queue.SimpleQueue()
+        threading.Thread(target=_helper, args=(inbox,), name="fluximage-call", daemon=True).start()
+    inbox.put(job)
 
 
 def run(
@@ -160,9 +205,8 @@ def run(
             if cancel is not None:
                 _lib.lib.flx_cancel_trigger(cancel)
 
-    thread = threading.Thread(target=work, name="fluximage-call", daemon=True)
     try:
-        thread.start()
+        _submit(work)
         while not box.done.wait(TICK):
             if progress is not None and progress(box.done_bytes, box.total_bytes) is False:
                 raise CancelledError(
