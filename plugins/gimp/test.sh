@@ -1,0 +1,414 @@
+#!/bin/sh
+# The GIMP plug-in, tested inside real GIMP 2.10 against the local emulator.
+#
+#   plugins/gimp/test.sh PLUGIN_BINARY EMULATOR_BINARY        (make gimp-test runs it)
+#
+# Every GIMP run uses a throw-away profile (HOME in a temporary folder) with the plug-in
+# installed in it, starts `gimp -i` in batch mode, and drives the plug-in from Script-Fu:
+#
+#   formats   an 800x600 photo-like image (plasma + a translucent layer) is made inside GIMP,
+#             exported once as a plain PNG (level 9), then through plug-in-fluximage-export
+#             non-interactively as webp, avif, jpg and png; every output must exist, have the
+#             right magic bytes, load back in GIMP with the right size, and (lossy formats)
+#             be smaller than the plain PNG; the format taken from the extension; max size
+#   invalid   unknown format, quality out of range, a folder as output, a missing folder:
+#             clear errors, no output, GIMP still running
+#   gimprc    no FLUXIMAGE_API_KEY, the key in gimprc (fluximage-api-key): works
+#   bad key   an unknown key: a clear message (401), no output, an existing file untouched,
+#             the key never printed, GIMP still running
+#   no key    neither variable nor gimprc: a message saying how to set the key
+#   malformed a key of the wrong shape: a message saying so, the key never printed
+#   cancel    a stalled server and the cancel hook: the call ends promptly, no output, no
+#             temporary file left; then a used-up free key: a clear "credits" message (402)
+#   dialog    (needs xvfb-run) the interactive dialog, its Export button clicked by the test
+#             hook: the file is written where the dialog suggested; then its Cancel button
+#             during a stalled upload; then RUN-WITH-LAST-VALS
+#
+# Ends with "N passed, M failed" and a non-zero status on any failure. KEEP=1 keeps the work
+# folder (printed) for inspection.
+set -u
+
+PLUGIN=${1:?usage: test.sh PLUGIN_BINARY EMULATOR_BINARY}
+EMULATOR=${2:?usage: test.sh PLUGIN_BINARY EMULATOR_BINARY}
+GIMP=${GIMP:-gimp}
+PYTHON=${PYTHON:-python3}
+AGENCY_KEY=flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3
+UNKNOWN_KEY=flx_live_0123456789abcdef0123456789abcdef01234567
+SPENT_KEY=flx_live_5e47000000000000000000000000000000000001 # made a free plan, 20 of 20 used
+
+for f in "$PLUGIN" "$EMULATOR"; do
+    [ -x "$f" ] || { echo "gimp-test: $f is missing or not executable"; exit 1; }
+done
+command -v "$GIMP" > /dev/null || { echo "gimp-test: $GIMP not found"; exit 1; }
+command -v "$PYTHON" > /dev/null || { echo "gimp-test: $PYTHON is needed (emulator control)"; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/flx-gimp-test.XXXXXX")
+emu_pid=
+cleanup() {
+    if [ -n "$emu_pid" ]; then
+        kill -TERM "$emu_pid" 2> /dev/null || true
+        wait "$emu_pid" 2> /dev/null || true
+    fi
+    if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+out=$work/out
+mkdir -p "$out" "$work/tmp"
+# The plug-in's temporary folders go here, so the test can see that none is left behind.
+export TMPDIR=$work/tmp
+
+# ---- the emulator -----------------------------------------------------------------------
+cat > "$work/keys.json" <<EOF
+[{"key": "$SPENT_KEY", "plan": "free", "compressor_used": 20}]
+EOF
+"$EMULATOR" --listen 127.0.0.1:0 --control --keys "$work/keys.json" \
+    > "$work/emulator.out" 2> "$work/emulator.err" &
+emu_pid=$!
+base=
+i=0
+while [ $i -lt 100 ]; do
+    base=$(sed -n '1s/^listening on //p' "$work/emulator.out" 2> /dev/null)
+    [ -n "$base" ] && break
+    kill -0 "$emu_pid" 2> /dev/null || break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -n "$base" ] || { echo "gimp-test: the emulator did not start:"; cat "$work/emulator.err"; exit 1; }
+export FLUXIMAGE_BASE_URL=$base
+unset FLUXIMAGE_API_KEY FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS FLUXIMAGE_GIMP_TEST_CLICK_EXPORT
+
+# control PATH [JSON]: POST to the emulator's control API.
+control() {
+    "$PYTHON" - "$base/__control/$1" "${2:-}" <<'EOF'
+import sys, urllib.request
+req = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method="POST")
+urllib.request.urlopen(req, timeout=10).read()
+EOF
+}
+
+# ---- bookkeeping ------------------------------------------------------------------------
+passed=0
+failed=0
+start() { name=$1; bad=0; }
+problem() { echo "    $*"; bad=1; }
+finish() {
+    if [ "$bad" -eq 0 ]; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name (GIMP's output: $log)"
+        failed=$((failed + 1))
+        [ -n "${KEEP:-}" ] || sed 's/^/      | /' "$log" | grep -v 'GEGL\|GeglBuffers' | tail -40
+    fi
+}
+# result KEY: the text after "FLXTEST KEY " in the log (the first such line).
+result() { grep -o "FLXTEST $1 .*" "$log" | head -n1 | sed "s/^FLXTEST $1 //"; }
+expect() { # expect KEY VALUE-PATTERN
+    got=$(result "$1")
+    case $got in
+        $2) ;;
+        *) problem "$1: got '$got', expected '$2'" ;;
+    esac
+}
+has() { grep -q -- "$1" "$log" || problem "GIMP's output lacks '$1'"; }
+hasnt() { if grep -q -- "$1" "$log"; then problem "GIMP's output contains '$1'"; fi; }
+absent() { [ ! -e "$1" ] || problem "$1 exists but should not"; }
+magic() { # the format the first bytes of FILE announce
+    h=$(od -An -tx1 -N12 "$1" 2> /dev/null | tr -d ' \n')
+    case $h in
+        52494646????????57454250) echo webp ;;
+        ????????6674797061766966 | ????????6674797061766973) echo avif ;;
+        ffd8ff*) echo jpg ;;
+        89504e470d0a1a0a*) echo png ;;
+        *) echo unknown ;;
+    esac
+}
+size() { wc -c < "$1" | tr -d ' '; }
+no_leftovers() { # no temporary file of the library in OUT, nor of the plug-in in TMPDIR
+    for f in "$out"/.*.flx-tmp; do [ -e "$f" ] && problem "temporary file left: $f"; done
+    for f in "$TMPDIR"/fluximage-gimp-*; do [ -e "$f" ] && problem "temporary folder left: $f"; done
+}
+
+# ---- running GIMP -----------------------------------------------------------------------
+# A fresh profile per run, with the plug-in installed where `make gimp-plugin-install` puts it.
+new_profile() {
+    export HOME=$work/home-$1
+    rm -rf "$HOME"
+    profile=$HOME/.config/GIMP/2.10
+    for d in plug-ins/fluximage-export brushes dynamics fonts gradients palettes patterns \
+        tool-presets scripts; do
+        mkdir -p "$profile/$d"
+    done
+    cp "$PLUGIN" "$profile/plug-ins/fluximage-export/fluximage-export"
+    if [ -n "${GIMPRC_LINE:-}" ]; then printf '%s\n' "$GIMPRC_LINE" >> "$profile/gimprc"; fi
+}
+
+# Script-Fu helpers shared by every run.
+cat > "$work/prelude.scm" <<'EOF'
+(define (say . parts) (gimp-message (apply string-append "FLXTEST " parts)))
+(define (num n) (number->string n))
+
+; A photo-like test image: plasma noise, plus a translucent layer with a red ellipse.
+(define (make-test-image w h)
+  (let* ((img (car (gimp-image-new w h RGB)))
+         (bg (car (gimp-layer-new img w h RGB-IMAGE "photo" 100 LAYER-MODE-NORMAL)))
+         (top (car (gimp-layer-new img w h RGBA-IMAGE "overlay" 60 LAYER-MODE-NORMAL))))
+    (gimp-image-insert-layer img bg 0 0)
+    (plug-in-plasma RUN-NONINTERACTIVE img bg 7 2.5)
+    (gimp-image-insert-layer img top 0 -1)
+    (gimp-drawable-fill top FILL-TRANSPARENT)
+    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE (/ w 4) (/ h 4) (/ w 2) (/ h 2))
+    (gimp-context-set-foreground '(200 40 40))
+    (gimp-drawable-edit-fill top FILL-FOREGROUND)
+    (gimp-selection-none img)
+    img))
+
+; The plain PNG export to compare with: visible layers merged, compression level 9.
+(define (plain-png img file)
+  (let* ((dup (car (gimp-image-duplicate img)))
+         (layer (car (gimp-image-merge-visible-layers dup CLIP-TO-IMAGE))))
+    (file-png-save2 RUN-NONINTERACTIVE dup layer file file 0 9 0 0 0 0 0 0 0)
+    (gimp-image-delete dup)))
+
+; Calls the plug-in in RUN-MODE: "ok IN OUT" (its two return values), "cancelled"
+; (GIMP_PDB_CANCEL, which Script-Fu returns as (#f)) or "error" (the procedure failed; GIMP
+; prints its message).
+(define (flx-run run-mode img file fmt quality max-w max-h)
+  (catch "error"
+    (let ((r (plug-in-fluximage-export run-mode img (car (gimp-image-get-active-drawable img))
+                                       file fmt quality max-w max-h)))
+      (cond ((and (pair? r) (pair? (cdr r)))
+             (string-append "ok " (num (car r)) " " (num (cadr r))))
+            ((equal? r '(#f)) "cancelled")
+            (else "unexpected")))))
+(define (flx-export img file fmt quality max-w max-h)
+  (flx-run RUN-NONINTERACTIVE img file fmt quality max-w max-h))
+
+; Loads FILE in GIMP: "W H" or "failed".
+(define (decode file)
+  (catch "failed"
+    (let* ((img (car (gimp-file-load RUN-NONINTERACTIVE file file)))
+           (s (string-append (num (car (gimp-image-width img))) " "
+                             (num (car (gimp-image-height img))))))
+      (gimp-image-delete img)
+      s)))
+EOF
+
+# run_gimp NAME SCHEME-BODY [LAUNCHER...]: a fresh profile, then GIMP runs the prelude and the
+# body; the log is $log. A launcher (xvfb-run) may wrap GIMP.
+run_gimp() {
+    rname=$1
+    body=$2
+    shift 2
+    new_profile "$rname"
+    printf '%s\n' "$body" > "$work/$rname.scm"
+    log=$work/$rname.log
+    timeout 300 "$@" "$GIMP" -i -d -f \
+        -b "(begin (load \"$work/prelude.scm\") (load \"$work/$rname.scm\") (say \"end\" \" alive\"))" \
+        -b '(gimp-quit 0)' > "$log" 2>&1
+    gimp_status=$?
+}
+gimp_ok() { # GIMP ran the whole script and exited normally (no crash, no hang)
+    [ "$gimp_status" -eq 0 ] || problem "GIMP exited with status $gimp_status"
+    expect end alive
+}
+
+echo "GIMP plug-in tests (GIMP $("$GIMP" --version | sed 's/.* //'), emulator on $base)"
+
+# ---- 1. formats -------------------------------------------------------------------------
+start formats
+export FLUXIMAGE_API_KEY=$AGENCY_KEY
+run_gimp formats "
+(define img (make-test-image 800 600))
+(plain-png img \"$out/plain.png\")
+(say \"webp \" (flx-export img \"$out/photo.webp\" \"webp\" 82 0 0))
+(say \"avif \" (flx-export img \"$out/photo.avif\" \"avif\" 60 0 0))
+(say \"jpg \" (flx-export img \"$out/photo.jpg\" \"jpg\" 82 0 0))
+(say \"png \" (flx-export img \"$out/photo.png\" \"png\" 82 0 0))
+(say \"auto \" (flx-export img \"$out/auto.jpeg\" \"\" 75 0 0))
+(say \"small \" (flx-export img \"$out/small.webp\" \"webp\" 82 200 0))
+(say \"decode-webp \" (decode \"$out/photo.webp\"))
+(say \"decode-avif \" (decode \"$out/photo.avif\"))
+(say \"decode-jpg \" (decode \"$out/photo.jpg\"))
+(say \"decode-png \" (decode \"$out/photo.png\"))
+(say \"decode-auto \" (decode \"$out/auto.jpeg\"))
+(say \"decode-small \" (decode \"$out/small.webp\"))
+"
+gimp_ok
+plain=$(size "$out/plain.png" 2> /dev/null || echo 0)
+[ "$plain" -gt 100000 ] || problem "the plain PNG export is missing or too small ($plain bytes)"
+for fmt in webp avif jpg png; do
+    f=$out/photo.$fmt
+    expect "$fmt" "ok *"
+    expect "decode-$fmt" "800 600"
+    if [ -s "$f" ]; then
+        [ "$(magic "$f")" = "$fmt" ] || problem "$f is $(magic "$f"), not $fmt"
+        # The procedure returns the uploaded size and the written size.
+        [ "$(result "$fmt" | cut -d' ' -f3)" = "$(size "$f")" ] ||
+            problem "$fmt: compressed-size $(result "$fmt" | cut -d' ' -f3) != file size $(size "$f")"
+        if [ "$fmt" != png ] && [ "$(size "$f")" -ge "$plain" ]; then
+            problem "$f ($(size "$f") bytes) is not smaller than the plain PNG ($plain bytes)"
+        fi
+        echo "     $fmt: $(size "$f") bytes (plain PNG: $plain bytes)"
+    else
+        problem "$f was not written"
+    fi
+done
+expect auto "ok *"
+[ "$(magic "$out/auto.jpeg")" = jpg ] || problem "auto.jpeg is $(magic "$out/auto.jpeg"), not jpg"
+expect decode-auto "800 600"
+expect small "ok *"
+expect decode-small "200 150"
+has "Exported photo.webp with Fluximage: "
+has "% smaller)"
+no_leftovers
+finish
+
+# ---- 2. invalid arguments ---------------------------------------------------------------
+start invalid_arguments
+run_gimp invalid "
+(define img (make-test-image 64 48))
+(say \"gif \" (flx-export img \"$out/x.gif\" \"gif\" 82 0 0))
+(say \"noext \" (flx-export img \"$out/noext\" \"\" 82 0 0))
+(say \"quality \" (flx-export img \"$out/q.webp\" \"webp\" 30 0 0))
+(say \"folder \" (flx-export img \"$out\" \"webp\" 82 0 0))
+(say \"nodir \" (flx-export img \"$out/no/such/dir/x.webp\" \"webp\" 82 0 0))
+(say \"empty \" (flx-export img \"\" \"webp\" 82 0 0))
+"
+gimp_ok
+for k in gif noext quality folder nodir empty; do expect $k error; done
+has 'unknown format "gif"'
+has "no format given, and the file name does not end in"
+has "quality must be between 40 and 100"
+has "the output path is a folder"
+has "no output file was given"
+absent "$out/x.gif"
+absent "$out/noext"
+absent "$out/q.webp"
+absent "$out/no"
+no_leftovers
+finish
+
+# ---- 3. the key from gimprc -------------------------------------------------------------
+start key_from_gimprc
+unset FLUXIMAGE_API_KEY
+GIMPRC_LINE="(fluximage-api-key \"$AGENCY_KEY\")"
+run_gimp gimprc "
+(define img (make-test-image 64 48))
+(say \"rc \" (flx-export img \"$out/rc.webp\" \"webp\" 82 0 0))
+"
+unset GIMPRC_LINE
+gimp_ok
+expect rc "ok *"
+[ "$(magic "$out/rc.webp")" = webp ] || problem "rc.webp was not written as WebP"
+hasnt "$AGENCY_KEY"
+finish
+
+# ---- 4. an unknown key ------------------------------------------------------------------
+start bad_key
+export FLUXIMAGE_API_KEY=$UNKNOWN_KEY
+printf 'old contents\n' > "$out/existing.webp"
+run_gimp badkey "
+(define img (make-test-image 64 48))
+(say \"new \" (flx-export img \"$out/bad.webp\" \"webp\" 82 0 0))
+(say \"existing \" (flx-export img \"$out/existing.webp\" \"webp\" 82 0 0))
+"
+gimp_ok
+expect new error
+expect existing error
+has "Fluximage could not export the image"
+has "401"
+has "FLUXIMAGE_API_KEY"
+absent "$out/bad.webp"
+[ "$(cat "$out/existing.webp")" = "old contents" ] || problem "a failed export changed an existing file"
+hasnt "0123456789abcdef0123456789abcdef01234567"
+no_leftovers
+finish
+
+# ---- 5. no key at all -------------------------------------------------------------------
+start no_key
+unset FLUXIMAGE_API_KEY
+run_gimp nokey "
+(define img (make-test-image 64 48))
+(say \"nokey \" (flx-export img \"$out/nokey.webp\" \"webp\" 82 0 0))
+"
+gimp_ok
+expect nokey error
+has "No Fluximage API key: set the environment variable FLUXIMAGE_API_KEY"
+absent "$out/nokey.webp"
+finish
+
+# ---- 6. a malformed key -----------------------------------------------------------------
+start malformed_key
+export FLUXIMAGE_API_KEY=flx_live_0123456789abcdef # too short
+run_gimp malformed "
+(define img (make-test-image 64 48))
+(say \"malformed \" (flx-export img \"$out/malformed.webp\" \"webp\" 82 0 0))
+"
+gimp_ok
+expect malformed error
+has "The Fluximage API key is not usable"
+has "Set the environment variable FLUXIMAGE_API_KEY to the key"
+hasnt "0123456789abcdef"
+absent "$out/malformed.webp"
+finish
+
+# ---- 7. cancel, and used-up credits -----------------------------------------------------
+start cancel_and_quota
+export FLUXIMAGE_API_KEY=$SPENT_KEY FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS=1500
+control reset
+# The next compress request is read, then left unanswered for 20 s.
+control fault '{"mode":"stall","delay_ms":20000,"path":"compress","count":1}'
+t0=$(date +%s)
+run_gimp cancel "
+(define img (make-test-image 320 240))
+(say \"cancel \" (flx-export img \"$out/cancelled.webp\" \"webp\" 82 0 0))
+(say \"quota \" (flx-export img \"$out/quota.webp\" \"webp\" 82 0 0))
+"
+t1=$(date +%s)
+unset FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS
+gimp_ok
+expect cancel cancelled
+expect quota error
+[ $((t1 - t0)) -lt 18 ] || problem "the cancelled export was not stopped promptly ($((t1 - t0)) s)"
+has "credits"
+absent "$out/cancelled.webp"
+absent "$out/quota.webp"
+no_leftovers
+finish
+
+# ---- 8. the dialog (interactive mode under a virtual display) ---------------------------
+if command -v xvfb-run > /dev/null 2>&1 && command -v xauth > /dev/null 2>&1; then
+    start dialog
+    export FLUXIMAGE_API_KEY=$AGENCY_KEY FLUXIMAGE_GIMP_TEST_CLICK_EXPORT=1 \
+        FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS=1500
+    control reset
+    control fault '{"mode":"stall","delay_ms":20000,"path":"compress","count":1}'
+    # Interactive runs suggest $HOME/<image name>.<ext> for an unsaved image.
+    run_gimp dialog "
+(define img (make-test-image 400 300))
+(say \"first \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+(say \"second \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+(say \"size \" (decode \"$work/home-dialog/Untitled.webp\"))
+(say \"last \" (flx-run RUN-WITH-LAST-VALS img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_CLICK_EXPORT FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS
+    gimp_ok
+    # First: Export clicked, the upload stalls, Cancel clicked: cancelled, no file yet.
+    expect first cancelled
+    # Second: Export clicked, written to the suggested path.
+    expect second "ok *"
+    home_out=$work/home-dialog/Untitled.webp
+    [ "$(magic "$home_out")" = webp ] || problem "the dialog did not write $home_out"
+    has "Exported Untitled.webp with Fluximage: "
+    expect size "400 300"
+    expect last "ok *"
+    finish
+else
+    echo "SKIPPED: dialog test (xvfb-run or xauth not installed: apt-get install xvfb xauth)"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

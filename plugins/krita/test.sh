@@ -1,0 +1,113 @@
+#!/bin/sh
+# The Krita plug-in, tested inside a real Krita 5 against the local emulator.
+#
+#   plugins/krita/test.sh EMULATOR_BINARY LIBFLUXIMAGE_SO        (make krita-test runs it)
+#
+# Krita runs as the whole application under a virtual display (xvfb-run) with a throw-away
+# profile (HOME in a temporary folder) holding two plug-ins, both enabled in its kritarc:
+# "Fluximage Export", installed by install.sh exactly as `make krita-plugin-install` does
+# (with its own copy of the fluximage package and library: PYTHONPATH and FLUXIMAGE_LIB are
+# unset), and a test-only driver (tests/krita_driver) that uses it the way a user would and
+# writes its findings to a JSON file; see tests/krita_driver/__init__.py for the steps.
+# (kritarunner, Krita's scripting runner, cannot be used: it loads no plug-ins and crashes
+# when a window is asked for.)
+#
+# Ends with "N passed, M failed" and a non-zero status on any failure. KEEP=1 keeps the work
+# folder (printed) for inspection.
+set -u
+
+EMULATOR=${1:?usage: test.sh EMULATOR_BINARY LIBFLUXIMAGE_SO}
+LIB=${2:?usage: test.sh EMULATOR_BINARY LIBFLUXIMAGE_SO}
+KRITA=${KRITA:-krita}
+PYTHON=${PYTHON:-python3}
+AGENCY_KEY=flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3
+here=$(cd "$(dirname "$0")" && pwd)
+
+for f in "$EMULATOR" "$LIB"; do
+    [ -e "$f" ] || { echo "krita-test: $f is missing"; exit 1; }
+done
+for c in "$KRITA" xvfb-run "$PYTHON"; do
+    command -v "$c" > /dev/null || { echo "krita-test: $c not found"; exit 1; }
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/flx-krita-test.XXXXXX")
+emu_pid=
+cleanup() {
+    if [ -n "$emu_pid" ]; then
+        kill -TERM "$emu_pid" 2> /dev/null || true
+        wait "$emu_pid" 2> /dev/null || true
+    fi
+    if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- the emulator -----------------------------------------------------------------------
+"$EMULATOR" --listen 127.0.0.1:0 --control > "$work/emulator.out" 2> "$work/emulator.err" &
+emu_pid=$!
+base=
+i=0
+while [ $i -lt 100 ]; do
+    base=$(sed -n '1s/^listening on //p' "$work/emulator.out" 2> /dev/null)
+    [ -n "$base" ] && break
+    kill -0 "$emu_pid" 2> /dev/null || break
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -n "$base" ] || { echo "krita-test: the emulator did not start:"; cat "$work/emulator.err"; exit 1; }
+
+# ---- a throw-away profile with both plug-ins ----------------------------------------------
+export HOME=$work/home
+pykrita=$HOME/.local/share/krita/pykrita
+"$here/install.sh" "$pykrita" "$HOME/.local/share/krita/actions" "$LIB" > /dev/null || exit 1
+cp -R "$here/tests/krita_driver" "$pykrita/krita_driver"
+cp "$here/tests/krita_driver.desktop" "$pykrita/"
+mkdir -p "$HOME/.config"
+cat > "$HOME/.config/kritarc" <<EOT
+[python]
+enable_fluximage_export=true
+enable_krita_driver=true
+EOT
+mkdir -p "$work/out" "$work/tmp"
+
+# ---- Krita ------------------------------------------------------------------------------
+echo "Krita plug-in tests (emulator on $base)"
+results=$work/results.json
+env -u PYTHONPATH -u FLUXIMAGE_LIB \
+    FLUXIMAGE_API_KEY=$AGENCY_KEY FLUXIMAGE_BASE_URL=$base TMPDIR=$work/tmp \
+    FLX_KRITA_OUT=$work/out FLX_KRITA_RESULTS=$results FLX_KRITA_CONTROL=$base/__control \
+    timeout "${KRITA_TIMEOUT:-600}" xvfb-run -a "$KRITA" --nosplash > "$work/krita.log" 2>&1
+status=$?
+
+"$PYTHON" - "$results" "$status" "$work/krita.log" "$work/tmp" <<'EOT'
+import json, os, sys
+path, status, log, tmp = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+passed = failed = 0
+def report(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name}" + (f": {detail}" if detail else ""))
+try:
+    with open(path) as f:
+        results = json.load(f)
+except (OSError, ValueError) as e:
+    results = {"done": False, "checks": []}
+    report("the driver wrote its results", False, e)
+for name, ok, detail in results["checks"]:
+    report(name, ok, detail)
+report("the driver ran to the end", results.get("done"))
+report("Krita exited normally", status == 0, f"exit status {status}")
+left = [n for n in os.listdir(tmp) if n.startswith("fluximage-krita-")]
+report("no temporary folder left", not left, left)
+if failed:
+    print(f"  (Krita's output: {log})")
+    with open(log, errors="replace") as f:
+        for line in f.read().splitlines()[-30:]:
+            print("      | " + line)
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+EOT
