@@ -29,29 +29,15 @@ if [ -n "${DEMO_KEEP:-}" ]; then
 else
     work=$(mktemp -d "${TMPDIR:-/tmp}/flx-demo.XXXXXX")
 fi
-emu_pid=
+. "$ROOT"/scripts/emulator.sh
 cleanup() {
-    if [ -n "$emu_pid" ]; then
-        kill -TERM "$emu_pid" 2>/dev/null || true
-        wait "$emu_pid" 2>/dev/null || true
-    fi
+    emulator_stop
     [ -n "${DEMO_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-"$EMULATOR" --listen 127.0.0.1:0 > "$work/emulator.out" 2> "$work/emulator.err" &
-emu_pid=$!
-base=
-i=0
-while [ $i -lt 100 ]; do # up to 10 s
-    base=$(sed -n '1s/^listening on //p' "$work/emulator.out" 2>/dev/null || true)
-    [ -n "$base" ] && break
-    kill -0 "$emu_pid" 2>/dev/null || break
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$base" ] || { echo "demo: the emulator did not start:" >&2; cat "$work/emulator.err" >&2; exit 1; }
+emulator_start "$work"
 
 # The emulator's built-in Agency key; a real key would come from the dashboard.
 export FLUXIMAGE_API_KEY=flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3

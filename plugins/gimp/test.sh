@@ -43,12 +43,9 @@ command -v "$GIMP" > /dev/null || { echo "gimp-test: $GIMP not found"; exit 1; }
 command -v "$PYTHON" > /dev/null || { echo "gimp-test: $PYTHON is needed (emulator control)"; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/flx-gimp-test.XXXXXX")
-emu_pid=
+. "$(cd "$(dirname "$0")/../.." && pwd)/scripts/emulator.sh"
 cleanup() {
-    if [ -n "$emu_pid" ]; then
-        kill -TERM "$emu_pid" 2> /dev/null || true
-        wait "$emu_pid" 2> /dev/null || true
-    fi
+    emulator_stop
     if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -63,19 +60,7 @@ export TMPDIR=$work/tmp
 cat > "$work/keys.json" <<EOF
 [{"key": "$SPENT_KEY", "plan": "free", "compressor_used": 20}]
 EOF
-"$EMULATOR" --listen 127.0.0.1:0 --control --keys "$work/keys.json" \
-    > "$work/emulator.out" 2> "$work/emulator.err" &
-emu_pid=$!
-base=
-i=0
-while [ $i -lt 100 ]; do
-    base=$(sed -n '1s/^listening on //p' "$work/emulator.out" 2> /dev/null)
-    [ -n "$base" ] && break
-    kill -0 "$emu_pid" 2> /dev/null || break
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$base" ] || { echo "gimp-test: the emulator did not start:"; cat "$work/emulator.err"; exit 1; }
+emulator_start "$work" --control --keys "$work/keys.json"
 export FLUXIMAGE_BASE_URL=$base
 unset FLUXIMAGE_API_KEY FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS FLUXIMAGE_GIMP_TEST_CLICK_EXPORT
 

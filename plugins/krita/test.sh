@@ -31,30 +31,16 @@ for c in "$KRITA" xvfb-run "$PYTHON"; do
 done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/flx-krita-test.XXXXXX")
-emu_pid=
+. "$(cd "$(dirname "$0")/../.." && pwd)/scripts/emulator.sh"
 cleanup() {
-    if [ -n "$emu_pid" ]; then
-        kill -TERM "$emu_pid" 2> /dev/null || true
-        wait "$emu_pid" 2> /dev/null || true
-    fi
+    emulator_stop
     if [ -n "${KEEP:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- the emulator -----------------------------------------------------------------------
-"$EMULATOR" --listen 127.0.0.1:0 --control > "$work/emulator.out" 2> "$work/emulator.err" &
-emu_pid=$!
-base=
-i=0
-while [ $i -lt 100 ]; do
-    base=$(sed -n '1s/^listening on //p' "$work/emulator.out" 2> /dev/null)
-    [ -n "$base" ] && break
-    kill -0 "$emu_pid" 2> /dev/null || break
-    sleep 0.1
-    i=$((i + 1))
-done
-[ -n "$base" ] || { echo "krita-test: the emulator did not start:"; cat "$work/emulator.err"; exit 1; }
+emulator_start "$work" --control
 
 # ---- a throw-away profile with both plug-ins ----------------------------------------------
 export HOME=$work/home

@@ -28,12 +28,9 @@ done
 [ -x "$EMULATOR" ] || { echo "$EMULATOR not found: run make emulator" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/flx-c-test.XXXXXX")
-emu_pid=
+. "$ROOT"/scripts/emulator.sh
 cleanup() {
-    if [ -n "$emu_pid" ]; then
-        kill -TERM "$emu_pid" 2>/dev/null || true
-        wait "$emu_pid" 2>/dev/null || true
-    fi
+    emulator_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,23 +42,7 @@ cat > "$work/keys.json" <<EOF
 [{"key":"$rolled","plan":"pro","compressor_used":0,"ia_credits_used":0,"ia_topup_credits":0}]
 EOF
 
-"$EMULATOR" --listen 127.0.0.1:0 --control --keys "$work/keys.json" --rolled "$rolled" \
-    > "$work/emulator.out" 2> "$work/emulator.err" &
-emu_pid=$!
-base=
-i=0
-while [ $i -lt 100 ]; do # up to 10 s
-    base=$(sed -n '1s/^listening on //p' "$work/emulator.out" 2>/dev/null || true)
-    [ -n "$base" ] && break
-    kill -0 "$emu_pid" 2>/dev/null || break
-    sleep 0.1
-    i=$((i + 1))
-done
-if [ -z "$base" ]; then
-    echo "the emulator did not start:" >&2
-    cat "$work/emulator.err" >&2
-    exit 1
-fi
+emulator_start "$work" --control --keys "$work/keys.json" --rolled "$rolled"
 
 mkdir "$work/scratch"
 export FLX_TEST_BASE_URL="$base"
