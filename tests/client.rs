@@ -271,3 +271,13 @@ fn progress_is_reported_on_the_calling_thread() {
     let last = calls.last().unwrap();
     assert!(last.total > 0 && last.done == last.total, "{calls:?}");
 }
+
+#[test]
+fn the_user_agent_names_the_library_and_the_application() {
+    let emu = emulator();
+    let c = client_with(&emu, AGENCY, |cfg| cfg.user_agent_suffix = Some("gimp-plugin/1.0".into()));
+    c.usage(&mut none()).unwrap();
+    let ua = emu.stats()["last_user_agent"].as_str().unwrap_or_default().to_string();
+    assert!(ua.starts_with(&format!("libfluximage/{} (", fluximage::VERSION)), "{ua}");
+    assert!(ua.ends_with(") gimp-plugin/1.0"), "{ua}");
+}

@@ -191,6 +191,8 @@ pub(crate) struct State {
     rate: Mutex<HashMap<String, (u64, u32)>>,
     ids: AtomicU64,
     id_salt: u64,
+    /// The User-Agent of the latest API request, so tests can see what clients send.
+    last_user_agent: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -221,6 +223,7 @@ impl State {
             rate: Mutex::new(HashMap::new()),
             ids: AtomicU64::new(1),
             id_salt: random_u64(),
+            last_user_agent: Mutex::new(None),
         }
     }
 
@@ -249,6 +252,7 @@ impl State {
         }
         lock(&self.accounts).reset();
         lock(&self.rate).clear();
+        *lock(&self.last_user_agent) = None;
     }
 
     /// Deletes every stored result; returns how many there were.
@@ -298,6 +302,7 @@ impl State {
             },
             "faults_applied": g(&s.faults_applied),
             "results_stored": stored,
+            "last_user_agent": lock(&self.last_user_agent).clone(),
         })
     }
 
@@ -585,6 +590,12 @@ async fn api(state: Arc<State>, req: Request<Incoming>) -> Result<Resp, Abort> {
         _ => &state.stats.req_usage,
     }
     .fetch_add(1, Relaxed);
+    if let Some(ua) = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+        let mut last = lock(&state.last_user_agent);
+        if last.as_deref() != Some(ua) {
+            *last = Some(ua.to_string());
+        }
+    }
     handle_with_faults(state, kind, req).await
 }
 

@@ -359,3 +359,11 @@ def test_usage(emu: Emulator) -> None:
         assert u.ai_credits_monthly == 10000
         with pytest.raises(AttributeError):
             u.plan = "free"  # type: ignore[misc]
+
+
+def test_user_agent_names_the_package_and_the_application(emu: Emulator) -> None:
+    with fluximage.Client(AGENCY_KEY, base_url=emu.base_url, user_agent="krita-plugin/1.0") as c:
+        c.usage()
+    agent = emu.stats()["last_user_agent"]
+    assert agent.startswith("libfluximage/"), agent
+    assert agent.endswith(f" fluximage-python/{fluximage.__version__} krita-plugin/1.0"), agent

@@ -36,6 +36,8 @@ FORMAT_LABELS: Dict[str, str] = {
 QUALITY_MIN, QUALITY_MAX, QUALITY_DEFAULT = 40, 100, 82
 SIZE_MAX = 65535
 KEY_ENV = "FLUXIMAGE_API_KEY"
+# Sent after the library's own user agent, so the server can tell the plug-in's traffic apart.
+USER_AGENT = "krita-plugin/1.0.0"
 
 _EXTENSION_FORMATS = {".webp": "webp", ".avif": "avif", ".jpg": "jpg", ".jpeg": "jpg", ".png": "png"}
 
@@ -265,7 +267,7 @@ def compress(
     if problems:
         raise ValueError("; ".join(problems))
     flx = fluximage if fluximage is not None else load_fluximage()
-    with flx.Client() as client:
+    with flx.Client(user_agent=USER_AGENT) as client:
         client.compress_file(
             source,
             settings.path,

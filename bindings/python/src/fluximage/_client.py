@@ -386,6 +386,8 @@ class Client:
         retries: how often a failed request is tried again (default 2; 0 disables).
             Retried: HTTP 429, 502, 503, 504 and failed connections.
         concurrency: requests of one batch in flight at once, 1..16 (default 2).
+        user_agent: an application identifier sent after the library's own, e.g.
+            ``"krita-plugin/1.0"`` (the server sees ``… fluximage-python/<v> krita-plugin/1.0``).
 
     Raises:
         InvalidArgumentError: a missing or malformed key, or a bad setting.
@@ -404,6 +406,7 @@ class Client:
         ca_file: Optional[StrPath] = None,
         retries: Optional[int] = None,
         concurrency: Optional[int] = None,
+        user_agent: Optional[str] = None,
     ) -> None:
         lib = _lib.lib
         key = None if api_key is None else _text(api_key)
@@ -413,7 +416,8 @@ class Client:
         self._handle = _call.Handle(ptr, lib.flx_client_free, "client")
         self._finalizer = weakref.finalize(self, self._handle.close)
         try:
-            check(lib.flx_client_set_user_agent(ptr, f"fluximage-python/{__version__}".encode()))
+            agent = f"fluximage-python/{__version__}" + (f" {user_agent}" if user_agent else "")
+            check(lib.flx_client_set_user_agent(ptr, _text(agent)))
             if base_url is not None:
                 check(lib.flx_client_set_base_url(ptr, _text(base_url)))
             if timeout is not None:
