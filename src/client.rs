@@ -267,7 +267,7 @@ impl Client {
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
         observe::run(obs, &transfer, 0, move || {
-            let answer = client.request_api("GET", "/api/usage", &t)?;
+            let answer = client.get_api("/api/usage", &t)?;
             response::parse_usage(&answer.body)
         })
     }
@@ -346,13 +346,8 @@ impl Client {
             let form = plan.form(chunk);
             let len = form.content_length();
             let attempt_bytes = Arc::new(AtomicU64::new(0));
-            let result = self.send(
-                "POST",
-                &url,
-                true,
-                Some((form.content_type(), len, form.into_reader(transfer.clone(), attempt_bytes.clone()))),
-                transfer,
-            );
+            let result =
+                self.send_api(&url, Some((form.content_type(), len, form.into_reader(transfer.clone(), attempt_bytes.clone()))), transfer);
             let sent = attempt_bytes.load(Ordering::Relaxed);
             let result = result.and_then(|a| {
                 let parsed = response::parse_compress(&a.body, files, plan.options.format.as_str())?;
@@ -374,12 +369,12 @@ impl Client {
         }
     }
 
-    /// A request to the API with the key, retrying per policy (GETs are idempotent).
-    fn request_api(&self, method: &str, path: &str, transfer: &Arc<Transfer>) -> Result<Answer> {
+    /// A GET of the API with the key, retried per policy (GETs are idempotent).
+    fn get_api(&self, path: &str, transfer: &Arc<Transfer>) -> Result<Answer> {
         let url = format!("{}{}", self.inner.base, path);
         let mut number = 0;
         loop {
-            match self.send(method, &url, true, None, transfer) {
+            match self.send_api(&url, None, transfer) {
                 Ok(a) => return Ok(a),
                 Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }) {
                     Some(wait) => observe::sleep(wait, transfer)?,
@@ -390,34 +385,25 @@ impl Client {
         }
     }
 
-    /// Sends one request and reads a JSON-sized answer. With `with_key` the request carries the
-    /// key; redirects are never followed then, so the key cannot reach another origin.
-    fn send(
+    /// Sends one API request with the key (a POST of `form`, or a GET without one) and reads a
+    /// JSON-sized answer. Redirects are never followed, so the key cannot reach another origin.
+    fn send_api(
         &self,
-        method: &str,
         url: &str,
-        with_key: bool,
-        body: Option<(String, u64, crate::multipart::FormReader)>,
+        form: Option<(String, u64, crate::multipart::FormReader)>,
         transfer: &Arc<Transfer>,
     ) -> Result<Answer> {
         let agent = self.agent();
-        let what = if with_key { "the API request" } else { "the download" };
-        let response = match body {
+        let response = match form {
             Some((content_type, len, reader)) => agent
                 .post(url)
                 .header("Authorization", self.inner.key.bearer())
                 .header("Content-Type", content_type)
                 .header("Content-Length", len.to_string())
                 .send(ureq::SendBody::from_owned_reader(reader)),
-            None => {
-                let mut req = if method == "GET" { agent.get(url) } else { return Err(Error::invalid("unsupported method")) };
-                if with_key {
-                    req = req.header("Authorization", self.inner.key.bearer());
-                }
-                req.call()
-            }
+            None => agent.get(url).header("Authorization", self.inner.key.bearer()).call(),
         }
-        .map_err(|e| Error::from_transport(e, what))?;
+        .map_err(|e| Error::from_transport(e, "the API request"))?;
         check_cancelled(transfer)?;
         let status = response.status().as_u16();
         let (parts, mut body) = response.into_parts();
