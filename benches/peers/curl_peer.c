@@ -7,34 +7,8 @@
  */
 #include "peer.h"
 
-#include <curl/curl.h>
-
-struct buf {
-    char *data;
-    size_t len, cap;
-};
-
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user) {
-    struct buf *b = user;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-static void die(const char *what, const char *detail) {
-    fprintf(stderr, "curl_peer: %s: %s\n", what, detail);
-    exit(1);
-}
+#define PEER_NAME "curl_peer"
+#include "curl_common.h"
 
 /* Copies the JSON string starting at s (just after the opening quote) into out, undoing the
  * escapes a URL may carry; returns 0, or -1 when it is not terminated or too long. */
@@ -82,14 +56,6 @@ static char **answer_urls(const char *json, int want) {
     }
     if (n != want) die("answer has too few URLs (a failed image?)", json);
     return urls;
-}
-
-static long perform(CURL *h, const char *what) {
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) die(what, curl_easy_strerror(rc));
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
 }
 
 int main(int argc, char **argv) {

@@ -8,48 +8,14 @@
  */
 #include "peer.h"
 
-#include <curl/curl.h>
+#define PEER_NAME "loader"
+#include "curl_common.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
 static struct peer_args args;
 static atomic_long next_job;
 static atomic_ullong total_down;
-
-struct buf {
-    char *data;
-    size_t len, cap;
-};
-
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *user) {
-    struct buf *b = user;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->data, cap);
-        if (!p) return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-static void die(const char *what, const char *detail) {
-    fprintf(stderr, "loader: %s: %s\n", what, detail);
-    exit(1);
-}
-
-static long perform(CURL *h, const char *what) {
-    CURLcode rc = curl_easy_perform(h);
-    if (rc != CURLE_OK) die(what, curl_easy_strerror(rc));
-    long status = 0;
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    return status;
-}
 
 static void *worker(void *unused) {
     (void)unused;
