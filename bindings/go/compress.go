@@ -286,30 +286,17 @@ func (r Result) OK() bool { return r.Err == nil }
 // ErrExpired means the server no longer has the result: compress again. For a failed image,
 // Save returns its error. Only WithProgress is used among opts.
 func (r Result) Save(ctx context.Context, path string, opts ...CompressOption) error {
-	if r.batch == nil {
-		return ErrClosed
-	}
-	cp, bp, release, err := r.batch.acquire()
-	if err != nil {
-		return err
-	}
-	defer release()
-	cl, err := startCall(ctx, "save "+r.Input, opts)
-	if err != nil {
-		return err
-	}
-	defer cl.finish()
-	var cpath *C.char
-	if path != "" {
-		cpath = cl.cs.str(path)
-	}
-	var cerr C.gofx_err
-	st := C.gofx_batch_save(cp, bp, C.uintptr_t(r.Index), cpath, &cl.opts, &cerr)
-	runtime.KeepAlive(r.batch)
-	if st != C.FLX_OK {
-		return cl.fail(&cerr)
-	}
-	return nil
+	return r.onItem(ctx, "save", opts, func(cp *C.flx_client, bp *C.flx_batch, cl *call) error {
+		var cpath *C.char
+		if path != "" {
+			cpath = cl.cs.str(path)
+		}
+		var cerr C.gofx_err
+		if C.gofx_batch_save(cp, bp, C.uintptr_t(r.Index), cpath, &cl.opts, &cerr) != C.FLX_OK {
+			return cl.fail(&cerr)
+		}
+		return nil
+	})
 }
 
 // Fetch downloads the result into memory. See Save for the errors; only WithProgress is used
@@ -339,6 +326,24 @@ func (r Result) WriteTo(w io.Writer) (int64, error) {
 // withDownload downloads the result into a library buffer and lends it to use, which must not
 // keep it: the buffer is freed when use returns.
 func (r Result) withDownload(ctx context.Context, opts []CompressOption, use func([]byte) error) error {
+	return r.onItem(ctx, "fetch", opts, func(cp *C.flx_client, bp *C.flx_batch, cl *call) error {
+		var data *C.uint8_t
+		var n C.uintptr_t
+		var cerr C.gofx_err
+		if C.gofx_batch_fetch(cp, bp, C.uintptr_t(r.Index), &cl.opts, &data, &n, &cerr) != C.FLX_OK {
+			return cl.fail(&cerr)
+		}
+		defer C.flx_bytes_free(data, n)
+		if n == 0 {
+			return use(nil)
+		}
+		return use(unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n)))
+	})
+}
+
+// onItem runs do with the client and batch held (so neither is closed meanwhile) and a call
+// prepared for ctx and opts; op names the operation in errors.
+func (r Result) onItem(ctx context.Context, op string, opts []CompressOption, do func(*C.flx_client, *C.flx_batch, *call) error) error {
 	if r.batch == nil {
 		return ErrClosed
 	}
@@ -347,22 +352,12 @@ func (r Result) withDownload(ctx context.Context, opts []CompressOption, use fun
 		return err
 	}
 	defer release()
-	cl, err := startCall(ctx, "fetch "+r.Input, opts)
+	cl, err := startCall(ctx, op+" "+r.Input, opts)
 	if err != nil {
 		return err
 	}
 	defer cl.finish()
-	var data *C.uint8_t
-	var n C.uintptr_t
-	var cerr C.gofx_err
-	st := C.gofx_batch_fetch(cp, bp, C.uintptr_t(r.Index), &cl.opts, &data, &n, &cerr)
+	err = do(cp, bp, cl)
 	runtime.KeepAlive(r.batch)
-	if st != C.FLX_OK {
-		return cl.fail(&cerr)
-	}
-	defer C.flx_bytes_free(data, n)
-	if n == 0 {
-		return use(nil)
-	}
-	return use(unsafe.Slice((*byte)(unsafe.Pointer(data)), int(n)))
+	return err
 }
