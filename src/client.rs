@@ -406,17 +406,11 @@ impl Client {
         .map_err(|e| Error::from_transport(e, "the API request"))?;
         check_cancelled(transfer)?;
         let status = response.status().as_u16();
-        let (parts, mut body) = response.into_parts();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         if !(200..300).contains(&status) {
-            let content_type = header("content-type");
-            let retry_after = header("retry-after").and_then(|v| crate::time::parse_retry_after(&v));
-            // Only the start of an error body is needed for the message.
-            let mut head = Vec::new();
-            let _ = body.as_reader().take(4096).read_to_end(&mut head);
-            let mut err = Error::from_http(Target::Api, status, content_type.as_deref(), &head, retry_after);
+            let location = header(&response, "location");
+            let mut err = answer_error(Target::Api, response);
             if (300..400).contains(&status) {
-                let to = header("location").map(|l| crate::url::join(url, &l));
+                let to = location.map(|l| crate::url::join(url, &l));
                 let origin = to.as_deref().and_then(|l| Origin::parse(l, "the redirect").ok());
                 err = err.context(match origin {
                     Some(o) => format!("redirect to {}://{}:{} refused (the key is never sent elsewhere)", o.scheme, o.host, o.port),
@@ -425,7 +419,8 @@ impl Client {
             }
             return Err(err);
         }
-        let body = body
+        let body = response
+            .into_body()
             .with_config()
             .limit(MAX_JSON_BYTES)
             .read_to_string()
@@ -522,18 +517,13 @@ impl Client {
             Origin::parse(&current, "the download URL")?;
             let response = self.agent().get(&current).call().map_err(|e| Error::from_transport(e, "the download"))?;
             let status = response.status().as_u16();
-            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
             if (300..400).contains(&status) {
-                let location = header("location").ok_or_else(|| Error::new(ErrorKind::Protocol, format!("the download redirected ({status}) without a Location")))?;
+                let location = header(&response, "location").ok_or_else(|| Error::new(ErrorKind::Protocol, format!("the download redirected ({status}) without a Location")))?;
                 current = crate::url::join(&current, &location);
                 continue;
             }
             if !(200..300).contains(&status) {
-                let content_type = header("content-type");
-                let retry_after = header("retry-after").and_then(|v| crate::time::parse_retry_after(&v));
-                let mut head = Vec::new();
-                let _ = response.into_body().as_reader().take(4096).read_to_end(&mut head);
-                return Err(Error::from_http(Target::Download, status, content_type.as_deref(), &head, retry_after));
+                return Err(answer_error(Target::Download, response));
             }
             let mut reader = response.into_body().into_with_config().limit(MAX_DOWNLOAD_BYTES).reader();
             let mut buf = vec![0u8; 64 * 1024];
@@ -554,6 +544,22 @@ impl Client {
         }
         Err(Error::new(ErrorKind::Protocol, format!("the download redirected more than {MAX_DOWNLOAD_REDIRECTS} times")))
     }
+}
+
+/// A header of `response` as text, when present and printable.
+fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// The error for a non-2xx answer, from its status, `Content-Type`, `Retry-After` and the
+/// start of its body (all a message needs; the rest is not read).
+fn answer_error(target: Target, response: ureq::http::Response<ureq::Body>) -> Error {
+    let status = response.status().as_u16();
+    let content_type = header(&response, "content-type");
+    let retry_after = header(&response, "retry-after").and_then(|v| crate::time::parse_retry_after(&v));
+    let mut head = Vec::new();
+    let _ = response.into_body().as_reader().take(4096).read_to_end(&mut head);
+    Error::from_http(target, status, content_type.as_deref(), &head, retry_after)
 }
 
 fn check_cancelled(transfer: &Transfer) -> Result<()> {
