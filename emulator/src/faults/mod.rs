@@ -5,6 +5,10 @@ use serde_json::Value;
 
 use crate::util::XorShift;
 
+mod apply;
+
+pub(crate) use apply::apply_fault;
+
 /// What an injected fault does to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FaultMode {
