@@ -1,6 +1,7 @@
 //! Applying a queued fault to one request: error answers, lost answers, slow or broken bodies,
 //! redirects.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,9 +14,10 @@ use tokio::sync::mpsc;
 use super::{Applied, FaultMode, ReqKind};
 use crate::accounts::Plan;
 use crate::body::RespBody;
+use crate::server::peer::Peer;
 use crate::server::respond::{json_error, response, with_header, HTML_500, HTML_PAGE};
 use crate::server::routes::normal;
-use crate::server::{Abort, Resp, State};
+use crate::server::{compress, Abort, Charge, Resp, State};
 
 /// Size of the huge-json fault's document.
 const HUGE_JSON_LEN: u64 = 200 * 1024 * 1024;
@@ -64,10 +66,7 @@ pub(crate) async fn apply_fault(
             return Err(Abort);
         }
         FaultMode::ResetEarly => return Err(Abort),
-        FaultMode::Stall => {
-            tokio::time::sleep(Duration::from_millis(f.delay_ms)).await;
-            normal(&state, kind, &parts, body, false).await
-        }
+        FaultMode::Stall => return stall(state, kind, f.delay_ms, parts, body).await,
         FaultMode::Trickle => {
             let resp = normal(&state, kind, &parts, body, false).await;
             trickle(resp, f.delay_ms)
@@ -97,6 +96,65 @@ pub(crate) async fn apply_fault(
         FaultMode::Random => normal(&state, kind, &parts, body, true).await,
     })
 }
+
+/// Counts a stalled request as abandoned unless it is disarmed: also when hyper drops the
+/// handler because it saw the client hang up first.
+struct Abandoned<'a> {
+    state: &'a State,
+    armed: bool,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.stats.abandoned.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// Holds the answer `delay_ms`, then answers only a client that is still connected; a compress
+/// is charged at that moment, so a client that gave up (a cancelled call) pays nothing.
+async fn stall(
+    state: Arc<State>,
+    kind: ReqKind,
+    delay_ms: u64,
+    parts: Parts,
+    body: Bytes,
+) -> Result<Resp, Abort> {
+    let peer = parts.extensions.get::<Arc<Peer>>().cloned();
+    let gone = || peer.as_ref().is_some_and(|p| p.gone());
+    let mut guard = Abandoned {
+        state: &state,
+        armed: true,
+    };
+    // Look at the socket every 50 ms while holding the answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(delay_ms);
+    for _ in 0..=delay_ms / STALL_POLL_MS {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        if gone() {
+            return Err(Abort);
+        }
+        tokio::time::sleep((deadline - now).min(Duration::from_millis(STALL_POLL_MS))).await;
+    }
+    let (resp, bill) = match kind {
+        ReqKind::Compress => compress(&state, &parts, body, Charge::Later).await,
+        _ => (normal(&state, kind, &parts, body, false).await, None),
+    };
+    if gone() {
+        return Err(Abort);
+    }
+    guard.armed = false;
+    if let Some(bill) = bill {
+        state.charge(&bill);
+    }
+    Ok(resp)
+}
+
+/// How often a stalled request checks that its client is still connected.
+const STALL_POLL_MS: u64 = 50;
 
 const SAMPLE_COMPRESS_JSON: &str = r#"{"sessionId":"s_0123456789abcdef","results":[{"originalName":"cat.jpg","name":"cat.webp","format":"webp","originalSize":482113,"size":91022,"width":1600,"height":1067,"url":"http://127.0.0.1:1/d/0/cat.webp?exp=0&sig=00","expiresAt":"2026-11-23T06:30:00Z","altText":null,"seoName":null}]}"#;
 

@@ -36,10 +36,62 @@ fn stem(name: &str) -> &str {
     }
 }
 
-pub(crate) async fn compress(state: &Arc<State>, parts: &Parts, body: Bytes, charge: bool) -> Resp {
+/// When a compress pays for its images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Charge {
+    /// Reserve before the work, refund failed images after it.
+    Now,
+    /// Never (the trickle fault).
+    Never,
+    /// Not yet: the caller gets a [`Bill`] and charges it once the answer is due, if the client
+    /// is still there (the stall fault).
+    Later,
+}
+
+/// The credits a compress answer costs, for [`Charge::Later`].
+#[derive(Debug)]
+pub(crate) struct Bill {
+    key: String,
+    compress: u64,
+    ai: bool,
+}
+
+impl State {
+    /// Charges a bill (at most what the account has left: a bill is never refused).
+    pub(crate) fn charge(&self, bill: &Bill) {
+        let mut accounts = lock(&self.accounts);
+        if let Some(acct) = accounts.map.get_mut(&bill.key) {
+            let n = bill.compress.min(acct.compress_left());
+            acct.take_compress(n);
+            if bill.ai {
+                acct.take_ai(n.min(acct.ai_left()));
+            }
+        }
+    }
+}
+
+/// Handles a compress; with [`Charge::Later`] also returns what it costs.
+pub(crate) async fn compress(
+    state: &Arc<State>,
+    parts: &Parts,
+    body: Bytes,
+    charge: Charge,
+) -> (Resp, Option<Bill>) {
+    match compress_inner(state, parts, body, charge).await {
+        Ok(done) => done,
+        Err(refused) => (refused, None),
+    }
+}
+
+async fn compress_inner(
+    state: &Arc<State>,
+    parts: &Parts,
+    body: Bytes,
+    charge: Charge,
+) -> Result<(Resp, Option<Bill>), Resp> {
     let (key, plan) = match state.authorize(&parts.headers) {
         Ok(k) => k,
-        Err(d) => return d.response(),
+        Err(d) => return Err(d.response()),
     };
     let content_type = parts
         .headers
@@ -48,23 +100,29 @@ pub(crate) async fn compress(state: &Arc<State>, parts: &Parts, body: Bytes, cha
         .unwrap_or("");
     let boundary = match multipart::boundary(content_type) {
         Ok(b) => b,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return Err(json_error(StatusCode::BAD_REQUEST, &e)),
     };
     let form_parts = match multipart::parse(&body, &boundary) {
         Ok(p) => p,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, &e),
+        Err(e) => return Err(json_error(StatusCode::BAD_REQUEST, &e)),
     };
     let form = match CompressForm::from_parts(form_parts) {
         Ok(f) => f,
-        Err((status, msg)) => return json_error(status, &msg),
+        Err((status, msg)) => return Err(json_error(status, &msg)),
     };
     let ai = form.alt_text || form.seo_rename;
     if plan == Plan::Free {
         if form.watermark.is_some() {
-            return json_error(StatusCode::FORBIDDEN, "watermark requires a paid plan");
+            return Err(json_error(
+                StatusCode::FORBIDDEN,
+                "watermark requires a paid plan",
+            ));
         }
         if ai {
-            return json_error(StatusCode::FORBIDDEN, "AI features require a paid plan");
+            return Err(json_error(
+                StatusCode::FORBIDDEN,
+                "AI features require a paid plan",
+            ));
         }
     }
     let real = state.settings.encode == Encode::Real;
@@ -78,12 +136,18 @@ pub(crate) async fn compress(state: &Arc<State>, parts: &Parts, body: Bytes, cha
                 position: form.wm_position,
             })),
             Err(()) => {
-                return json_error(StatusCode::BAD_REQUEST, "watermarkFile must be a PNG image")
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "watermarkFile must be a PNG image",
+                ))
             }
         },
         Some(data) => {
             if !data.starts_with(b"\x89PNG\r\n\x1a\n") {
-                return json_error(StatusCode::BAD_REQUEST, "watermarkFile must be a PNG image");
+                return Err(json_error(
+                    StatusCode::BAD_REQUEST,
+                    "watermarkFile must be a PNG image",
+                ));
             }
             None
         }
@@ -95,21 +159,21 @@ pub(crate) async fn compress(state: &Arc<State>, parts: &Parts, body: Bytes, cha
     {
         let mut accounts = lock(&state.accounts);
         let Some(acct) = accounts.map.get_mut(&key) else {
-            return unauthorized();
+            return Err(unauthorized());
         };
         if acct.compress_left() < n {
-            return json_error(
+            return Err(json_error(
                 StatusCode::PAYMENT_REQUIRED,
                 "compression credits used up for this billing period",
-            );
+            ));
         }
         if ai && acct.ai_left() < n {
-            return json_error(
+            return Err(json_error(
                 StatusCode::PAYMENT_REQUIRED,
                 "AI credits used up for this billing period",
-            );
+            ));
         }
-        if charge {
+        if charge == Charge::Now {
             acct.take_compress(n);
             if ai {
                 ai_from_topup = acct.take_ai(n);
@@ -182,7 +246,7 @@ pub(crate) async fn compress(state: &Arc<State>, parts: &Parts, body: Bytes, cha
         .iter()
         .filter(|o| matches!(o, Outcome::Failed(_)))
         .count() as u64;
-    if charge && failed > 0 {
+    if charge == Charge::Now && failed > 0 {
         let mut accounts = lock(&state.accounts);
         if let Some(acct) = accounts.map.get_mut(&key) {
             acct.refund_compress(failed);
@@ -241,7 +305,15 @@ pub(crate) async fn compress(state: &Arc<State>, parts: &Parts, body: Bytes, cha
             data: entries.iter().map(|e| AltEntry::new(e, ttl)).collect(),
         }),
     };
-    response(StatusCode::OK, "application/json", body.unwrap_or_default())
+    let bill = (charge == Charge::Later).then(|| Bill {
+        key,
+        compress: n - failed,
+        ai,
+    });
+    Ok((
+        response(StatusCode::OK, "application/json", body.unwrap_or_default()),
+        bill,
+    ))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use super::peer::Peer;
 use super::routes::{api, download_origin, foreign};
 use super::{Role, State};
 
@@ -30,6 +31,9 @@ pub(crate) async fn accept_loop(
             }
         };
         let _ = tcp.set_nodelay(true);
+        let Ok((tcp, peer)) = with_peer(tcp) else {
+            continue;
+        };
         match role {
             Role::Api => &state.stats.conn_api,
             Role::Download => &state.stats.conn_download,
@@ -43,20 +47,28 @@ pub(crate) async fn accept_loop(
                 Some(acceptor) => {
                     if role == Role::Foreign && !starts_with_tls(&tcp).await {
                         // The foreign listener also speaks plain HTTP (the redirect-http target).
-                        serve(tcp, state, role).await;
+                        serve(tcp, state, role, peer).await;
                         return;
                     }
                     let accepted =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
                     if let Ok(Ok(stream)) = accepted {
                         state.stats.tls_handshakes.fetch_add(1, Relaxed);
-                        serve(stream, state, role).await;
+                        serve(stream, state, role, peer).await;
                     }
                 }
-                None => serve(tcp, state, role).await,
+                None => serve(tcp, state, role, peer).await,
             }
         });
     }
+}
+
+/// Pairs a connection with a [`Peer`] on a duplicate of its socket (without one if the process
+/// is out of descriptors).
+fn with_peer(tcp: TcpStream) -> std::io::Result<(TcpStream, Arc<Peer>)> {
+    let std = tcp.into_std()?;
+    let dup = std.try_clone().ok();
+    Ok((TcpStream::from_std(std)?, Arc::new(Peer::new(dup))))
 }
 
 /// Whether the first byte the client sends is a TLS handshake record.
@@ -68,12 +80,14 @@ async fn starts_with_tls(tcp: &TcpStream) -> bool {
     )
 }
 
-async fn serve<S>(io: S, state: Arc<State>, role: Role)
+async fn serve<S>(io: S, state: Arc<State>, role: Role, peer: Arc<Peer>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = service_fn(move |req| {
+    let svc = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let state = state.clone();
+        // Handlers that hold an answer (the stall fault) ask it whether the client is still there.
+        req.extensions_mut().insert(peer.clone());
         async move {
             match role {
                 Role::Api => api(state, req).await,

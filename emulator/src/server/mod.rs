@@ -18,11 +18,13 @@ mod compress;
 mod conn;
 mod control;
 mod form;
+pub(crate) mod peer;
 pub(crate) mod respond;
 mod results;
 pub(crate) mod routes;
 mod state;
 
+pub(crate) use compress::{compress, Charge};
 pub(crate) use conn::accept_loop;
 pub(crate) use state::State;
 

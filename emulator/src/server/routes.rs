@@ -11,7 +11,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::http::request::Parts;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::compress::compress;
+use super::compress::{compress, Charge};
 use super::control::control;
 use super::respond::{json_error, response, too_large, unauthorized};
 use super::{lock, Abort, Resp, State, MAX_BODY};
@@ -148,7 +148,10 @@ pub(crate) async fn normal(
     charge: bool,
 ) -> Resp {
     match kind {
-        ReqKind::Compress => compress(state, parts, body, charge).await,
+        ReqKind::Compress => {
+            let charge = if charge { Charge::Now } else { Charge::Never };
+            compress(state, parts, body, charge).await.0
+        }
         ReqKind::Usage => usage(state, parts),
         ReqKind::Download => download(state, parts),
     }

@@ -31,10 +31,12 @@ pub(crate) struct Stats {
     pub(crate) auth_download: AtomicU64,
     pub(crate) auth_foreign: AtomicU64,
     pub(crate) faults_applied: AtomicU64,
+    /// Stalled requests whose client hung up before the answer was due.
+    pub(crate) abandoned: AtomicU64,
 }
 
 impl Stats {
-    fn all(&self) -> [&AtomicU64; 11] {
+    fn all(&self) -> [&AtomicU64; 12] {
         [
             &self.req_compress,
             &self.req_usage,
@@ -47,6 +49,7 @@ impl Stats {
             &self.auth_download,
             &self.auth_foreign,
             &self.faults_applied,
+            &self.abandoned,
         ]
     }
 }
@@ -171,6 +174,7 @@ impl State {
                 "foreign": g(&s.auth_foreign),
             },
             "faults_applied": g(&s.faults_applied),
+            "abandoned": g(&s.abandoned),
             "results_stored": stored,
             "last_user_agent": lock(&self.last_user_agent).clone(),
         })
