@@ -471,6 +471,8 @@ fn binary_print_keys_help_and_bad_args() {
         "--keys",
         "--rolled",
         "--agency-only",
+        "--key",
+        "--ready-file",
         "--print-keys",
         "--help",
     ] {
