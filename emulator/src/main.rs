@@ -35,6 +35,21 @@ OPTIONS:
                             --key agency=flx_live_<40 hex digits>; repeatable
     --rolled KEY            mark KEY as rolled (answered 401); repeatable
     --agency-only           only Agency keys may call the API (others get 403)
+
+NETWORK SHAPING (a slow link without root or tc; all origins, loopback included):
+    --rtt-ms MS             added round trip: once at connection set-up, once before the
+                            first byte of every answer (default 0)
+    --upload-rate RATE      client-to-server cap per origin, shared by its connections
+    --download-rate RATE    server-to-client cap per origin, shared by its connections
+    --conn-upload-rate RATE     the same caps for each connection on its own
+    --conn-download-rate RATE
+                            RATE is bytes per second, or with a unit: 500kB, 8MB, 2MiB,
+                            40Mbit, 1Gbit (kB/MB/GB are powers of 1000, KiB/MiB of 1024)
+    --work-ms MS            server work time added to each image (default 0)
+    --work-jitter-ms MS     vary each image's work time uniformly by up to MS either way
+    --encoders N            at most N images worked on at once, across all requests
+
+OTHER:
     --ready-file PATH       once listening, write the URLs as JSON to PATH (atomically):
                             {\"v\":1,\"api\":URL,\"downloads\":URL,\"foreign\":URL,
                              \"control\":BOOL,\"ca_file\":PATH|null,\"pid\":N}
@@ -83,6 +98,38 @@ fn main() -> ExitCode {
                     cfg.keys.push((plan.trim().to_string(), key.trim().to_string()));
                 }
                 "--ready-file" => ready_file = Some(PathBuf::from(value(&flag)?)),
+                "--rtt-ms" | "--work-ms" | "--work-jitter-ms" => {
+                    let v = value(&flag)?;
+                    let ms: u64 = v
+                        .parse()
+                        .map_err(|_| format!("{flag}: not a number of milliseconds: {v}"))?;
+                    let d = Duration::from_millis(ms);
+                    match flag.as_str() {
+                        "--rtt-ms" => cfg.rtt = d,
+                        "--work-ms" => cfg.work_time = d,
+                        _ => cfg.work_jitter = d,
+                    }
+                }
+                "--upload-rate" | "--download-rate" | "--conn-upload-rate"
+                | "--conn-download-rate" => {
+                    let v = value(&flag)?;
+                    let r = Some(parse_rate(&v).map_err(|e| format!("{flag}: {e}"))?);
+                    match flag.as_str() {
+                        "--upload-rate" => cfg.upload_rate = r,
+                        "--download-rate" => cfg.download_rate = r,
+                        "--conn-upload-rate" => cfg.conn_upload_rate = r,
+                        _ => cfg.conn_download_rate = r,
+                    }
+                }
+                "--encoders" => {
+                    let v = value(&flag)?;
+                    let n: usize = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("--encoders: not a positive integer: {v}"))?;
+                    cfg.encoders = Some(n);
+                }
                 "--listen" | "--download-listen" | "--foreign-listen" => {
                     let v = value(&flag)?;
                     let addr: SocketAddr = v
@@ -210,6 +257,41 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Bytes per second from `8000000`, `500kB`, `8MB`, `2MiB`, `40Mbit` (an optional `/s` too).
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("not a rate: {s:?} (e.g. 8MB, 40Mbit, 500kB, 1000000)"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        "kbit" | "Kbit" => 1e3 / 8.0,
+        "Mbit" => 1e6 / 8.0,
+        "Gbit" => 1e9 / 8.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {s:?} (use B, kB, MB, GB, KiB, MiB, GiB, kbit, Mbit, Gbit)"
+            ))
+        }
+    };
+    let bytes = (n * scale).round();
+    if bytes < 1.0 || !bytes.is_finite() {
+        return Err(format!("not a positive rate: {s:?}"));
+    }
+    Ok(bytes as u64)
+}
+
 /// Refuses unknown plans and malformed keys before anything starts, naming the argument.
 fn check_keys(keys: &[(String, String)]) -> Result<(), String> {
     for (plan, key) in keys {
@@ -274,4 +356,24 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_with_and_without_units() {
+        assert_eq!(parse_rate("8000000"), Ok(8_000_000));
+        assert_eq!(parse_rate("8MB"), Ok(8_000_000));
+        assert_eq!(parse_rate("8MB/s"), Ok(8_000_000));
+        assert_eq!(parse_rate("500kB"), Ok(500_000));
+        assert_eq!(parse_rate("2MiB"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_rate("40Mbit"), Ok(5_000_000));
+        assert_eq!(parse_rate("1.5MB"), Ok(1_500_000));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("8 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("").is_err());
+    }
 }

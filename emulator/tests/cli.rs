@@ -242,3 +242,69 @@ fn the_library_takes_fixed_keys_too_and_refuses_bad_ones() {
         assert!(e.to_string().contains(key), "{e}");
     }
 }
+
+#[test]
+fn shaping_options_are_taken_and_checked() {
+    let dir = scratch("shaping");
+    let ready = dir.join("ready.json");
+    let mut child = spawn(&[
+        "--rtt-ms",
+        "100",
+        "--upload-rate",
+        "8MB",
+        "--download-rate=40Mbit",
+        "--conn-upload-rate",
+        "1MiB",
+        "--conn-download-rate",
+        "1GB/s",
+        "--work-ms",
+        "100",
+        "--work-jitter-ms",
+        "50",
+        "--encoders",
+        "1",
+        "--encode",
+        "none",
+        "--ready-file",
+        ready.to_str().unwrap(),
+    ]);
+    let api = wait_ready(&ready, &mut child)["api"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A new connection: set-up and answer each cost the round trip.
+    let t = Instant::now();
+    assert_eq!(usage(&api, &agency()).status, 200);
+    assert!(
+        t.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        t.elapsed()
+    );
+    // Two images, one encoder, 100 ± 50 ms each: at least 100 ms of work on top.
+    let t = Instant::now();
+    let r = compress(
+        &api,
+        Form::new().file("a.bin", b"abc").file("b.bin", b"def"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(stop(&mut child).success());
+    let _ = std::fs::remove_dir_all(dir);
+
+    for (flag, value, needle) in [
+        ("--upload-rate", "fast", "not a rate"),
+        ("--download-rate", "8 parsecs", "unknown unit"),
+        ("--conn-upload-rate", "0", "not a positive rate"),
+        ("--rtt-ms", "-5", "milliseconds"),
+        ("--encoders", "0", "positive integer"),
+    ] {
+        let out = bin().args([flag, value]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains(needle), "{err}");
+    }
+}

@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::peer::Peer;
+use super::shaping::{Bucket, Shaped};
 use super::routes::{api, download_origin, foreign};
 use super::{Role, State};
 
@@ -21,6 +22,10 @@ pub(crate) async fn accept_loop(
     role: Role,
     tls: Option<TlsAcceptor>,
 ) {
+    let set = &state.settings;
+    // The origin's own caps, shared by all its connections.
+    let origin_up = set.upload_rate.map(Bucket::new);
+    let origin_down = set.download_rate.map(Bucket::new);
     loop {
         let (tcp, _) = match listener.accept().await {
             Ok(c) => c,
@@ -42,14 +47,30 @@ pub(crate) async fn accept_loop(
         .fetch_add(1, Relaxed);
         let state = state.clone();
         let tls = tls.clone();
+        let set = &state.settings;
+        let up: Vec<_> = origin_up
+            .iter()
+            .cloned()
+            .chain(set.conn_upload_rate.map(Bucket::new))
+            .collect();
+        let down: Vec<_> = origin_down
+            .iter()
+            .cloned()
+            .chain(set.conn_download_rate.map(Bucket::new))
+            .collect();
         tokio::spawn(async move {
+            // Connection set-up costs a round trip before the client can be served.
+            if !state.settings.rtt.is_zero() {
+                tokio::time::sleep(state.settings.rtt).await;
+            }
             match tls {
                 Some(acceptor) => {
                     if role == Role::Foreign && !starts_with_tls(&tcp).await {
                         // The foreign listener also speaks plain HTTP (the redirect-http target).
-                        serve(tcp, state, role, peer).await;
+                        serve(Shaped::new(tcp, up, down), state, role, peer).await;
                         return;
                     }
+                    let tcp = Shaped::new(tcp, up, down);
                     let accepted =
                         tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
                     if let Ok(Ok(stream)) = accepted {
@@ -57,7 +78,7 @@ pub(crate) async fn accept_loop(
                         serve(stream, state, role, peer).await;
                     }
                 }
-                None => serve(tcp, state, role, peer).await,
+                None => serve(Shaped::new(tcp, up, down), state, role, peer).await,
             }
         });
     }
@@ -89,11 +110,17 @@ where
         // Handlers that hold an answer (the stall fault) ask it whether the client is still there.
         req.extensions_mut().insert(peer.clone());
         async move {
-            match role {
+            let rtt = state.settings.rtt;
+            let answer = match role {
                 Role::Api => api(state, req).await,
                 Role::Download => download_origin(state, req).await,
                 Role::Foreign => foreign(state, req).await,
+            };
+            // A round trip passes between the request and the first byte of its answer.
+            if !rtt.is_zero() && answer.is_ok() {
+                tokio::time::sleep(rtt).await;
             }
+            answer
         }
     });
     let _ = http1::Builder::new()

@@ -21,6 +21,7 @@ mod form;
 pub(crate) mod peer;
 pub(crate) mod respond;
 mod results;
+mod shaping;
 pub(crate) mod routes;
 mod state;
 
@@ -63,6 +64,15 @@ pub(crate) struct Settings {
     pub shape: Shape,
     pub encode: Encode,
     pub agency_only: bool,
+    /// Network shaping and server work time (see `EmulatorConfig`).
+    pub rtt: Duration,
+    pub upload_rate: Option<u64>,
+    pub download_rate: Option<u64>,
+    pub conn_upload_rate: Option<u64>,
+    pub conn_download_rate: Option<u64>,
+    pub work_time: Duration,
+    pub work_jitter: Duration,
+    pub encoders: Option<usize>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

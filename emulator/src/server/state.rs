@@ -2,7 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -68,6 +69,8 @@ pub(crate) struct State {
     rate: Mutex<HashMap<String, (u64, u32)>>,
     ids: AtomicU64,
     id_salt: u64,
+    /// Slots for images being worked on at once (`--encoders`).
+    pub(crate) encoders: Option<Arc<tokio::sync::Semaphore>>,
     /// The User-Agent of the latest API request, so tests can see what clients send.
     pub(crate) last_user_agent: Mutex<Option<String>>,
 }
@@ -82,7 +85,11 @@ impl State {
     ) -> State {
         let mut secret = [0u8; 32];
         crate::util::os_random(&mut secret);
+        let encoders = settings
+            .encoders
+            .map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
         State {
+            encoders,
             settings,
             accounts: Mutex::new(accounts),
             results: Mutex::new(ResultStore::default()),
@@ -98,6 +105,17 @@ impl State {
             id_salt: random_u64(),
             last_user_agent: Mutex::new(None),
         }
+    }
+
+    /// This image's added work time: `work_time`, varied uniformly by up to `work_jitter`.
+    pub(crate) fn work_time(&self) -> Duration {
+        let (base, jitter) = (self.settings.work_time, self.settings.work_jitter);
+        if jitter.is_zero() {
+            return base;
+        }
+        let u = (random_u64() >> 11) as f64 / (1u64 << 53) as f64; // uniform in [0, 1)
+        let ms = base.as_secs_f64() + jitter.as_secs_f64() * (2.0 * u - 1.0);
+        Duration::from_secs_f64(ms.max(0.0))
     }
 
     pub fn inject(&self, fault: Fault) {
