@@ -27,6 +27,12 @@ mod util;
 
 pub use faults::{Fault, FaultMode, FaultPath};
 
+// The README's Rust examples are compiled and run as doctests (its shell examples are run by
+// tests/readme.rs).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExamples;
+
 use server::{Role, Settings, State};
 
 /// The shape of the compress answer.
