@@ -101,8 +101,7 @@ fn encode(data: &[u8], params: &Params, wm: Option<Arc<Watermark>>) -> Outcome {
 /// Pass-through: the uploaded bytes are the result.
 fn pass_through(job: &Job, ai: bool, format: OutFormat) -> Outcome {
     let (alt, seo) = if ai {
-        let (a, s) =
-            imaging::ai_text_passthrough(stem(&job.original_name), job.data.len(), format);
+        let (a, s) = imaging::ai_text_passthrough(stem(&job.original_name), job.data.len(), format);
         (Some(a), Some(s))
     } else {
         (None, None)

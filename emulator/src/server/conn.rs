@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use super::peer::Peer;
-use super::shaping::{Bucket, Shaped};
 use super::routes::{api, download_origin, foreign};
+use super::shaping::{Bucket, Shaped};
 use super::{Role, State};
 
 pub(crate) async fn accept_loop(
@@ -22,10 +22,9 @@ pub(crate) async fn accept_loop(
     role: Role,
     tls: Option<TlsAcceptor>,
 ) {
-    let set = &state.settings;
     // The origin's own caps, shared by all its connections.
-    let origin_up = set.upload_rate.map(Bucket::new);
-    let origin_down = set.download_rate.map(Bucket::new);
+    let origin_up = state.settings.upload_rate.map(Bucket::new);
+    let origin_down = state.settings.download_rate.map(Bucket::new);
     loop {
         let (tcp, _) = match listener.accept().await {
             Ok(c) => c,
@@ -45,19 +44,11 @@ pub(crate) async fn accept_loop(
             Role::Foreign => &state.stats.conn_foreign,
         }
         .fetch_add(1, Relaxed);
+        // A connection's bytes pass its origin's bucket and its own.
+        let up = buckets(&origin_up, state.settings.conn_upload_rate);
+        let down = buckets(&origin_down, state.settings.conn_download_rate);
         let state = state.clone();
         let tls = tls.clone();
-        let set = &state.settings;
-        let up: Vec<_> = origin_up
-            .iter()
-            .cloned()
-            .chain(set.conn_upload_rate.map(Bucket::new))
-            .collect();
-        let down: Vec<_> = origin_down
-            .iter()
-            .cloned()
-            .chain(set.conn_download_rate.map(Bucket::new))
-            .collect();
         tokio::spawn(async move {
             // Connection set-up costs a round trip before the client can be served.
             if !state.settings.rtt.is_zero() {
@@ -82,6 +73,14 @@ pub(crate) async fn accept_loop(
             }
         });
     }
+}
+
+fn buckets(origin: &Option<Arc<Bucket>>, conn_rate: Option<u64>) -> Vec<Arc<Bucket>> {
+    origin
+        .iter()
+        .cloned()
+        .chain(conn_rate.map(Bucket::new))
+        .collect()
 }
 
 /// Pairs a connection with a [`Peer`] on a duplicate of its socket (without one if the process

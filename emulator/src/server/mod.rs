@@ -21,8 +21,8 @@ mod form;
 pub(crate) mod peer;
 pub(crate) mod respond;
 mod results;
-mod shaping;
 pub(crate) mod routes;
+mod shaping;
 mod state;
 
 pub(crate) use compress::{compress, Charge};

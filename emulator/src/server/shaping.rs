@@ -209,7 +209,10 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Shaped<S> {
             // Unshaped: keep the vectored writes hyper relies on to avoid copying bodies.
             return Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs);
         }
-        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+        let first = bufs
+            .iter()
+            .find(|b| !b.is_empty())
+            .map_or(&[][..], |b| &b[..]);
         self.poll_write(cx, first)
     }
 
