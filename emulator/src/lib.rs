@@ -2,7 +2,8 @@
 //!
 //! It follows `fluximage-api.md`: keys and plans, `POST /api/compress` with real image work,
 //! `GET /api/usage`, signed downloads on a second origin, optional TLS with its own CA, a rate
-//! limit, and faults injected on demand. See `emulator/README.md`.
+//! limit, faults injected on demand, and network shaping (round trips, bandwidth caps, server
+//! work time). See `emulator/README.md`.
 //!
 //! ```no_run
 //! use fluximage_emulator::{builtin_key, Emulator, EmulatorConfig};

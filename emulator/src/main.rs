@@ -36,15 +36,15 @@ OPTIONS:
     --rolled KEY            mark KEY as rolled (answered 401); repeatable
     --agency-only           only Agency keys may call the API (others get 403)
 
-NETWORK SHAPING (a slow link without root or tc; all origins, loopback included):
+NETWORK SHAPING (a slow link, without root or tc; applies to all three origins):
     --rtt-ms MS             added round trip: once at connection set-up, once before the
                             first byte of every answer (default 0)
     --upload-rate RATE      client-to-server cap per origin, shared by its connections
     --download-rate RATE    server-to-client cap per origin, shared by its connections
-    --conn-upload-rate RATE     the same caps for each connection on its own
-    --conn-download-rate RATE
-                            RATE is bytes per second, or with a unit: 500kB, 8MB, 2MiB,
-                            40Mbit, 1Gbit (kB/MB/GB are powers of 1000, KiB/MiB of 1024)
+    --conn-upload-rate RATE, --conn-download-rate RATE
+                            the same caps for each connection on its own
+                            (RATE: bytes per second, or with a unit: 500kB, 8MB, 2MiB,
+                            40Mbit, 1Gbit; kB/MB/GB are powers of 1000, KiB/MiB of 1024)
     --work-ms MS            server work time added to each image (default 0)
     --work-jitter-ms MS     vary each image's work time uniformly by up to MS either way
     --encoders N            at most N images worked on at once, across all requests
