@@ -22,12 +22,19 @@ fn passthrough(cfg: EmulatorConfig) -> Emulator {
 }
 
 fn within(what: &str, took: Duration, expected: f64, tolerance: f64) {
+    between(what, took, expected, tolerance, tolerance);
+}
+
+/// `expected` with `below` and `above` as fractions: shaping can make things late on a busy
+/// machine, never early, so most checks allow more above than below.
+fn between(what: &str, took: Duration, expected: f64, below: f64, above: f64) {
     let s = took.as_secs_f64();
     eprintln!("{what}: {s:.3} s (expected {expected:.3})");
     assert!(
-        (expected * (1.0 - tolerance)..=expected * (1.0 + tolerance)).contains(&s),
-        "{what}: took {s:.3} s, expected {expected:.3} s ± {:.0} %",
-        tolerance * 100.0
+        (expected * (1.0 - below)..=expected * (1.0 + above)).contains(&s),
+        "{what}: took {s:.3} s, expected {expected:.3} s (-{:.0} %, +{:.0} %)",
+        below * 100.0,
+        above * 100.0
     );
 }
 
@@ -88,14 +95,14 @@ fn download_caps_per_connection_and_per_origin() {
     // Alone, a download gets its connection's 4 MB/s: 2 MB in 0.5 s (the origin would allow 0.25).
     let (len, took) = timed_fetch(url.clone()).join().unwrap();
     assert_eq!(len, size);
-    within("2 MB down at 4 MB/s", took, 0.5, 0.2);
+    between("2 MB down at 4 MB/s", took, 0.5, 0.15, 0.4);
     // Three at once share the origin's 8 MB/s: 6 MB in 0.75 s (each alone would take 0.5).
     let t = Instant::now();
     let all: Vec<_> = (0..3).map(|_| timed_fetch(url.clone())).collect();
     for h in all {
         assert_eq!(h.join().unwrap().0, size);
     }
-    within("3 × 2 MB down, 8 MB/s shared", t.elapsed(), 0.75, 0.2);
+    between("3 × 2 MB down, 8 MB/s shared", t.elapsed(), 0.75, 0.15, 0.4);
 }
 
 #[test]
@@ -115,17 +122,24 @@ fn round_trips_and_server_work_time() {
         .request("GET", "/api/usage", &[("Authorization", &auth)], b"")
         .unwrap();
     assert_eq!(r.status, 200);
-    within(
+    between(
         "first request on a new connection",
         t.elapsed(),
         2.0 * rtt,
-        0.25,
+        0.1,
+        0.5,
     );
     // A kept-alive connection pays one.
     let t = Instant::now();
     c.request("GET", "/api/usage", &[("Authorization", &auth)], b"")
         .unwrap();
-    within("request on a kept-alive connection", t.elapsed(), rtt, 0.35);
+    between(
+        "request on a kept-alive connection",
+        t.elapsed(),
+        rtt,
+        0.1,
+        0.6,
+    );
     // Four images of 200 ms with two encoders: two rounds of work, plus the round trip.
     let form = (0..4)
         .fold(Form::new(), |f, i| f.file(&format!("{i}.bin"), &blob(1000)))
@@ -142,11 +156,12 @@ fn round_trips_and_server_work_time() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["results"].as_array().unwrap().len(), 4);
-    within(
+    between(
         "4 images, 200 ms each, 2 at once",
         t.elapsed(),
         0.4 + rtt,
-        0.25,
+        0.1,
+        0.4,
     );
 }
 
