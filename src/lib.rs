@@ -20,10 +20,14 @@ mod key;
 mod multipart;
 mod observe;
 mod options;
+mod proxy;
+mod quiet;
+mod redact;
 mod response;
 mod retry;
 mod time;
 mod url;
+mod verify;
 
 pub mod ffi;
 

@@ -134,7 +134,7 @@ impl FormReader {
                     return Ok(0);
                 }
                 if file.is_none() {
-                    *file = Some(File::open(&*path).map_err(|e| to_io(Error::io(format!("cannot read {}", path.display()), &e)))?);
+                    *file = Some(crate::input::open_regular(path).map_err(to_io)?);
                 }
                 let want = buf.len().min(*left as usize);
                 let n = file.as_mut().expect("opened above").read(&mut buf[..want])?;
