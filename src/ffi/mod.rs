@@ -18,6 +18,8 @@ mod client;
 mod compress;
 mod options;
 mod usage;
+#[cfg(test)]
+mod hardening_tests;
 
 /// Runs an exported function's body with the panic boundary and the last-error bookkeeping.
 macro_rules! ffi_entry {
