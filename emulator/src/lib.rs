@@ -73,6 +73,10 @@ pub struct EmulatorConfig {
     pub encode: Encode,
     /// JSON list of extra accounts: `[{"key":..,"plan":..,"compressor_used":..,..}]`.
     pub keys_file: Option<PathBuf>,
+    /// Extra keys chosen by the caller, as `(plan, key)`: `("agency", "flx_live_<40 hex>")`.
+    /// Each starts a new billing period with nothing used. [`Emulator::start`] refuses an
+    /// unknown plan or a malformed key.
+    pub keys: Vec<(String, String)>,
     /// Keys that were rolled: answered 401.
     pub rolled: Vec<String>,
     /// Only Agency keys may call the API (others get 403).
@@ -94,6 +98,7 @@ impl Default for EmulatorConfig {
             shape: Shape::Reference,
             encode: Encode::Real,
             keys_file: None,
+            keys: Vec::new(),
             rolled: Vec::new(),
             agency_only: false,
         }
@@ -150,7 +155,7 @@ impl Emulator {
     /// Binds the three listeners, starts the server on its own runtime (background threads)
     /// and returns once it is listening.
     pub fn start(cfg: EmulatorConfig) -> io::Result<Emulator> {
-        let accounts = accounts::Accounts::new(cfg.keys_file.as_deref(), &cfg.rolled)?;
+        let accounts = accounts::Accounts::new(cfg.keys_file.as_deref(), &cfg.keys, &cfg.rolled)?;
         let api_l = bind(cfg.listen)?;
         let dl_l = bind(cfg.download_listen)?;
         let fr_l = bind(cfg.foreign_listen)?;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -31,9 +31,16 @@ OPTIONS:
     --keys FILE             JSON list of extra accounts:
                             [{\"key\":\"flx_live_...\",\"plan\":\"pro\",\"compressor_used\":0,
                               \"ia_credits_used\":0,\"ia_topup_credits\":0}]
+    --key PLAN=KEY          add a fixed key on a plan (free, starter, pro, agency), e.g.
+                            --key agency=flx_live_<40 hex digits>; repeatable
     --rolled KEY            mark KEY as rolled (answered 401); repeatable
     --agency-only           only Agency keys may call the API (others get 403)
-    --print-keys            print the built-in keys as `PLAN KEY` lines and exit
+    --ready-file PATH       once listening, write the URLs as JSON to PATH (atomically):
+                            {\"v\":1,\"api\":URL,\"downloads\":URL,\"foreign\":URL,
+                             \"control\":BOOL,\"ca_file\":PATH|null,\"pid\":N}
+                            removed again when the emulator exits
+    --print-keys            print the keys as `PLAN KEY` lines (built-in ones, then those of
+                            --key) and exit
     --help                  print this help and exit
 
 When ready it prints `listening on URL`, then `download on URL`, `foreign on URL` and, with
@@ -47,6 +54,8 @@ fn fail(msg: &str) -> ExitCode {
 
 fn main() -> ExitCode {
     let mut cfg = EmulatorConfig::default();
+    let mut print_keys = false;
+    let mut ready_file: Option<PathBuf> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -65,12 +74,15 @@ fn main() -> ExitCode {
                     print!("{HELP}");
                     std::process::exit(0);
                 }
-                "--print-keys" => {
-                    for (plan, key) in builtin_keys() {
-                        println!("{plan} {key}");
-                    }
-                    std::process::exit(0);
+                "--print-keys" => print_keys = true,
+                "--key" => {
+                    let v = value(&flag)?;
+                    let (plan, key) = v.split_once('=').ok_or_else(|| {
+                        format!("--key: PLAN=KEY, e.g. agency=flx_live_<40 hex digits>, not {v}")
+                    })?;
+                    cfg.keys.push((plan.trim().to_string(), key.trim().to_string()));
                 }
+                "--ready-file" => ready_file = Some(PathBuf::from(value(&flag)?)),
                 "--listen" | "--download-listen" | "--foreign-listen" => {
                     let v = value(&flag)?;
                     let addr: SocketAddr = v
@@ -121,7 +133,11 @@ fn main() -> ExitCode {
                 "--agency-only" => cfg.agency_only = true,
                 other => return Err(format!("unknown argument: {other}")),
             }
-            if inline.is_some() && matches!(flag.as_str(), "--tls" | "--control" | "--agency-only")
+            if inline.is_some()
+                && matches!(
+                    flag.as_str(),
+                    "--tls" | "--control" | "--agency-only" | "--print-keys"
+                )
             {
                 return Err(format!("{flag} takes no value"));
             }
@@ -131,6 +147,19 @@ fn main() -> ExitCode {
             return fail(&e);
         }
     }
+
+    if let Err(e) = check_keys(&cfg.keys) {
+        return fail(&e);
+    }
+    if print_keys {
+        let mut out = std::io::stdout().lock();
+        let builtin = builtin_keys().iter().map(|(p, k)| (p.to_string(), k.to_string()));
+        for (plan, key) in builtin.chain(cfg.keys.iter().cloned()) {
+            let _ = writeln!(out, "{plan} {key}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let control = cfg.control;
 
     let signals = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -164,9 +193,65 @@ fn main() -> ExitCode {
         }
         let _ = out.flush();
     }
+    if let Some(path) = &ready_file {
+        if let Err(e) = write_ready_file(path, &emu, control) {
+            eprintln!(
+                "fluximage-emulator: cannot write the ready file {}: {e}",
+                path.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
     signals.block_on(stop);
+    if let Some(path) = &ready_file {
+        let _ = std::fs::remove_file(path);
+    }
     drop(emu);
     ExitCode::SUCCESS
+}
+
+/// Refuses unknown plans and malformed keys before anything starts, naming the argument.
+fn check_keys(keys: &[(String, String)]) -> Result<(), String> {
+    for (plan, key) in keys {
+        if !builtin_keys().iter().any(|(p, _)| p == plan) {
+            return Err(format!(
+                "--key {plan}=...: unknown plan {plan:?} (use free, starter, pro or agency)"
+            ));
+        }
+        let hex = key.strip_prefix("flx_live_").unwrap_or("");
+        if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "--key {plan}={key}: a key is flx_live_ followed by 40 hexadecimal digits"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the ready file next to its final name, then renames it into place, so a reader
+/// never sees it half written.
+fn write_ready_file(path: &Path, emu: &Emulator, control: bool) -> std::io::Result<()> {
+    let doc = serde_json::json!({
+        "v": 1,
+        "api": emu.base_url(),
+        "downloads": emu.download_url(),
+        "foreign": emu.foreign_url(),
+        "control": control,
+        "ca_file": emu.ca_pem_path(),
+        "pid": std::process::id(),
+    });
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let written = std::fs::write(&tmp, format!("{doc}\n")).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Resolves on SIGTERM or SIGINT.
