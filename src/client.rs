@@ -417,6 +417,7 @@ impl Client {
         form: Option<(String, u64, crate::multipart::FormReader)>,
         transfer: &Arc<Transfer>,
     ) -> Result<Answer> {
+        let _call = crate::conn::enter(transfer);
         let agent = self.agent();
         let response = match form {
             Some((content_type, len, reader)) => agent
@@ -545,6 +546,7 @@ impl Client {
     }
 
     fn download_once(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+        let _call = crate::conn::enter(transfer);
         let mut current = url.to_string();
         for _ in 0..=MAX_DOWNLOAD_REDIRECTS {
             crate::url::check_download(&current)?;
@@ -672,7 +674,7 @@ fn build_agent(config: &Config, roots: RootCerts) -> Agent {
         .max_idle_connections_per_host(config.concurrency.max(1) as usize + 2)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build();
-    Agent::with_parts(agent_config, ureq::unversioned::transport::DefaultConnector::default(), Resolver::default())
+    Agent::with_parts(agent_config, crate::conn::CancelConnector::default(), Resolver::default())
 }
 
 /// What a batch will send: the checked files, how they are grouped into requests, and the form

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod conn;
 mod download;
 mod error;
 mod input;

@@ -31,6 +31,8 @@ pub(crate) struct Transfer {
     pub done: AtomicU64,
     /// Set by the caller's thread to stop the transfer at the next read.
     pub cancelled: AtomicBool,
+    /// The connections the transfer uses, closed when it is cancelled (see `conn::cancel`).
+    pub conns: crate::conn::Conns,
 }
 
 impl Multipart {

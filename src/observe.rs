@@ -123,7 +123,8 @@ pub(crate) fn run<T: Send + 'static>(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if !obs.tick(transfer, total) {
-                    transfer.cancelled.store(true, Ordering::SeqCst);
+                    // Closes the connection too: the server must not finish (and charge) the work.
+                    crate::conn::cancel(transfer);
                     return Err(Error::cancelled());
                 }
             }

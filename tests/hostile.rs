@@ -498,3 +498,40 @@ fn a_huge_retry_after_saturates_and_is_not_waited_for() {
     assert_eq!(e.retry_after(), None, "a fraction is not a valid Retry-After");
     assert_eq!(fraction.requests().len(), 2, "an invalid Retry-After means a normal backoff and retry");
 }
+
+// ---- 4. A cancel stops the bill -------------------------------------------------------------
+
+#[test]
+fn a_cancel_while_waiting_for_the_answer_closes_the_connection_and_is_not_charged() {
+    use fluximage::CancelToken;
+    use fluximage_emulator::{Fault, FaultMode, FaultPath};
+    let emu = emulator();
+    let c = client(&emu, AGENCY);
+    emu.inject(Fault::new(FaultMode::Stall).with_delay_ms(2500).with_path(FaultPath::Compress));
+    let token = CancelToken::new();
+    let t = token.clone();
+    let canceller = std::thread::spawn(move || {
+        // The small upload is long done: the client is waiting for the stalled answer.
+        std::thread::sleep(Duration::from_millis(400));
+        t.cancel();
+    });
+    let start = Instant::now();
+    let e = c.compress(&one_input(), &CompressOptions::default(), &mut Observer::none().with_cancel(token)).unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert!(start.elapsed() < Duration::from_millis(1500), "the call returned promptly");
+    // The emulator notices the hang-up while it holds the answer...
+    let waiting = Instant::now();
+    while emu.stats()["abandoned"].as_u64().unwrap_or(0) < 1 {
+        assert!(waiting.elapsed() < Duration::from_secs(2), "the connection stayed open: {}", emu.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // ...and past the stall nothing was charged.
+    std::thread::sleep((start + Duration::from_millis(2800)).saturating_duration_since(Instant::now()));
+    assert_eq!(credits(&emu, AGENCY), 0, "{}", emu.stats());
+
+    // The same stall, waited for, is charged: the check above can fail.
+    emu.inject(Fault::new(FaultMode::Stall).with_delay_ms(300).with_path(FaultPath::Compress));
+    c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap().status().unwrap();
+    assert_eq!(credits(&emu, AGENCY), 1);
+}
