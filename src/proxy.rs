@@ -30,7 +30,8 @@ pub(crate) fn parse(url: &str, source: &str) -> Result<ureq::Proxy> {
     if !matches!(scheme.as_deref(), None | Some("http" | "https")) {
         return Err(Error::invalid(format!("{source} must be an http:// or https:// proxy URL (e.g. http://host:3128)")));
     }
-    let proxy = ureq::Proxy::new(url).map_err(|_| Error::invalid(format!("{source} is not a valid proxy URL (expected e.g. http://host:3128)")))?;
+    let proxy =
+        ureq::Proxy::new(url).map_err(|_| Error::invalid(format!("{source} is not a valid proxy URL (expected e.g. http://host:3128)")))?;
     // Credentials go to the proxy only; keep them out of every message.
     if let Some(pass) = proxy.password() {
         crate::redact::register(pass);

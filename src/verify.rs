@@ -17,7 +17,9 @@ pub(crate) fn check_encoding(content_encoding: Option<&str>) -> Result<()> {
     match content_encoding.map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("identity")) {
         Some(enc) => Err(Error::new(
             ErrorKind::Protocol,
-            format!("the download arrived with Content-Encoding {enc:?} although none was asked for; refused rather than saving encoded bytes"),
+            format!(
+                "the download arrived with Content-Encoding {enc:?} although none was asked for; refused rather than saving encoded bytes"
+            ),
         )),
         None => Ok(()),
     }
@@ -28,7 +30,10 @@ pub(crate) fn check_encoding(content_encoding: Option<&str>) -> Result<()> {
 pub(crate) fn check_length(received: u64, content_length: Option<u64>, announced: Option<u64>) -> Result<()> {
     for (expected, source) in [(content_length, "its Content-Length"), (announced, "the size the compress answer announced")] {
         if let Some(n) = expected.filter(|&n| n != received) {
-            return Err(Error::new(ErrorKind::Protocol, format!("{INCOMPLETE} or altered: {received} bytes received, {n} expected from {source}")));
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                format!("{INCOMPLETE} or altered: {received} bytes received, {n} expected from {source}"),
+            ));
         }
     }
     Ok(())

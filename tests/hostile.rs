@@ -198,10 +198,7 @@ fn a_reflected_key_never_reaches_the_caller() {
             http("200 OK", &[("Content-Type", "text/plain")], format!("{auth} was not expected").as_bytes())
         } else {
             // A per-image failure that quotes the header, and a field that does.
-            json(
-                "200 OK",
-                &format!(r#"{{"results":[{{"originalName":"first.png","error":"denied for {auth}","altText":"{auth}"}}]}}"#),
-            )
+            json("200 OK", &format!(r#"{{"results":[{{"originalName":"first.png","error":"denied for {auth}","altText":"{auth}"}}]}}"#))
         }
     });
     let c = client_for(&server.base);
@@ -282,7 +279,8 @@ fn a_set_proxy_carries_remote_requests_never_a_direct_connection() {
 fn a_socks_proxy_is_refused_when_set() {
     let socks = recording_proxy();
     let url = format!("socks5://127.0.0.1:{}", socks.port());
-    let e = Client::new(Some(KEY), Config { base_url: "https://fluximage.invalid".into(), proxy: Some(url.clone()), ..Config::default() }).unwrap_err();
+    let e = Client::new(Some(KEY), Config { base_url: "https://fluximage.invalid".into(), proxy: Some(url.clone()), ..Config::default() })
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(e.message().contains("SOCKS"), "{}", e.message());
     // The same for a client that exists already (flx_client_set_proxy reconfigures).
@@ -306,7 +304,10 @@ fn child_environment_socks_proxy() {
 fn an_environment_socks_proxy_is_a_configuration_error() {
     let socks = recording_proxy();
     let api = Hostile::start(|_, _| json("200 OK", r#"{"plan":"pro","canCompress":true}"#));
-    run_child("child_environment_socks_proxy", &[("FLX_TEST_API", &api.base), ("ALL_PROXY", &format!("socks5://127.0.0.1:{}", socks.port()))]);
+    run_child(
+        "child_environment_socks_proxy",
+        &[("FLX_TEST_API", &api.base), ("ALL_PROXY", &format!("socks5://127.0.0.1:{}", socks.port()))],
+    );
     assert!(socks.requests().is_empty());
     assert_eq!(api.requests().len(), 1);
 }
@@ -391,7 +392,11 @@ fn an_encoded_download_is_refused_not_saved_encoded() {
         if req.line().starts_with("POST") {
             json("200 OK", &answer(base, &[("a.png", "/dl/a.webp", 20)]))
         } else {
-            http("200 OK", &[("Content-Type", "image/webp"), ("Content-Encoding", "gzip")], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+            http(
+                "200 OK",
+                &[("Content-Type", "image/webp"), ("Content-Encoding", "gzip")],
+                &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+            )
         }
     });
     let c = client_for(&server.base);
@@ -410,10 +415,8 @@ fn results_are_matched_to_uploads_by_name() {
     let server = Hostile::start(|req, base| {
         if req.line().starts_with("POST") {
             // Only the second upload has a result; the first is listed apart as failed.
-            let body = answer(base, &[("two.png", "/dl/two.webp", 3)]).replace(
-                r#""results""#,
-                r#""errors":[{"originalName":"one.png","error":"cannot decode image"}],"results""#,
-            );
+            let body = answer(base, &[("two.png", "/dl/two.webp", 3)])
+                .replace(r#""results""#, r#""errors":[{"originalName":"one.png","error":"cannot decode image"}],"results""#);
             json("200 OK", &body)
         } else {
             http("200 OK", &[("Content-Type", "image/webp")], b"abc")
