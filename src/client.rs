@@ -531,7 +531,8 @@ impl Client {
             match result {
                 Ok(n) => return Ok(n),
                 Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }).or_else(|| {
-                    (number == 0 && crate::verify::is_incomplete(&e)).then_some(std::time::Duration::ZERO)
+                    let allowed = number == 0 && self.inner.config.retry.max_retries > 0;
+                    (allowed && crate::verify::is_incomplete(&e)).then_some(std::time::Duration::ZERO)
                 }) {
                     Some(wait) if e.kind() != ErrorKind::Cancelled => {
                         observe::sleep(wait, transfer)?;
