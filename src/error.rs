@@ -272,16 +272,18 @@ fn tls_advice(e: &rustls::Error) -> String {
     let rustls::Error::InvalidCertificate(cert) = e else {
         return e.to_string();
     };
-    match cert {
-        C::UnknownIssuer => "the server's certificate is signed by an unknown CA (if it is a corporate proxy or the emulator's --tls mode, set its CA file)".into(),
-        C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired (check the server, and this machine's clock)".into(),
-        C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet (check this machine's clock)".into(),
+    let what = match cert {
+        C::UnknownIssuer => "the server's certificate is signed by an unknown CA (if it is a corporate proxy or the emulator's --tls mode, set its CA file)",
+        C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired (check the server, and this machine's clock)",
+        C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet (check this machine's clock)",
         C::NotValidForName | C::NotValidForNameContext { .. } => {
-            "the server's certificate is for another host name (check the base URL; a proxy may be intercepting)".into()
+            "the server's certificate is for another host name (check the base URL; a proxy may be intercepting)"
         }
-        C::Revoked => "the server's certificate has been revoked".into(),
-        other => format!("the server's certificate was refused: {other:?}"),
-    }
+        C::Revoked => "the server's certificate has been revoked",
+        _ => "the server's certificate was refused",
+    };
+    // rustls's own words add the details (the names the certificate is valid for, the dates).
+    format!("{what}: {e}")
 }
 
 /// The server's own words: the `error` field of a JSON body, or a note that it sent HTML.

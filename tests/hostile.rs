@@ -538,3 +538,40 @@ fn a_cancel_while_waiting_for_the_answer_closes_the_connection_and_is_not_charge
     c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap().status().unwrap();
     assert_eq!(credits(&emu, AGENCY), 1);
 }
+
+/// Forwards connections made to 127.0.0.2 (a loopback address the emulator's certificate does
+/// not name) to `target`, byte for byte.
+fn forward_from_127_0_0_2(target: std::net::SocketAddr) -> u16 {
+    let listener = TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        // A test makes a handful of connections; the thread ends with the test binary.
+        for conn in listener.incoming().take(16) {
+            let Ok(client) = conn else { continue };
+            let Ok(server) = TcpStream::connect(target) else { continue };
+            let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Both);
+            });
+            let (mut c1, mut s1) = (client, server);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s1, &mut c1);
+                let _ = c1.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn a_certificate_for_another_host_says_so_not_set_a_ca_file() {
+    let emu = emulator_with(fluximage_emulator::EmulatorConfig { tls: true, ..Default::default() });
+    let addr: std::net::SocketAddr = emu.base_url().trim_start_matches("https://").trim_end_matches('/').parse().unwrap();
+    let port = forward_from_127_0_0_2(addr);
+    let c = client_with(&emu, AGENCY, |cfg| cfg.base_url = format!("https://127.0.0.2:{port}"));
+    let e = c.usage(&mut none()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
+    assert!(e.message().contains("another host name"), "{}", e.message());
+    assert!(!e.message().contains("CA file"), "the CA is trusted; a CA file would not help: {}", e.message());
+}
