@@ -91,7 +91,9 @@ fn strip_userinfo(text: &str) -> String {
     while let Some(at) = rest.find("://") {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
-        let authority_end = tail.find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace()).unwrap_or(tail.len());
+        // The authority ends at the first character it may not hold (RFC 3986, less the quote
+        // and comma), so a URL inside JSON or prose never swallows the text after it.
+        let authority_end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || "-._~%:@[]!$&()*+;=".contains(c))).unwrap_or(tail.len());
         match tail[..authority_end].rfind('@') {
             Some(userinfo_end) => {
                 out.push_str("***@");
@@ -124,6 +126,8 @@ mod tests {
     fn strips_url_credentials_and_registered_secrets() {
         assert_eq!(scrub("via http://bob:hunter22@127.0.0.1:3128/ failed"), "via http://***@127.0.0.1:3128/ failed");
         assert_eq!(scrub("mail me@example.com"), "mail me@example.com");
+        let json = r#"{"url":"https://cdn.example","contact":"me@example.com","p":"http://u:p@h/x"}"#;
+        assert_eq!(scrub(json), r#"{"url":"https://cdn.example","contact":"me@example.com","p":"http://***@h/x"}"#);
         register("s3cr3t-pw");
         assert_eq!(scrub("the proxy said s3cr3t-pw"), format!("the proxy said {HIDDEN}"));
         register("ab");
