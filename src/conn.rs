@@ -20,9 +20,20 @@ use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, Defaul
 /// The most connections one call keeps track of (a batch runs at most 16 requests at once).
 const MAX_TRACKED: usize = 64;
 
-/// The connections a call has used, for its cancel to shut down.
-#[derive(Debug, Default)]
-pub(crate) struct Conns(Mutex<Vec<Weak<Shared>>>);
+/// The connections a call has used, for its cancel to shut down, and the call's identity.
+#[derive(Debug)]
+pub(crate) struct Conns {
+    id: usize,
+    list: Mutex<Vec<Weak<Shared>>>,
+}
+
+impl Default for Conns {
+    fn default() -> Conns {
+        // Never 0 (no owner), never reused within a process.
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        Conns { id: NEXT.fetch_add(1, Ordering::Relaxed), list: Mutex::new(Vec::new()) }
+    }
+}
 
 /// What a [`Watched`] transport shares with the calls that use it.
 #[derive(Default)]
@@ -44,8 +55,8 @@ thread_local! {
     static CURRENT: RefCell<Option<Arc<Transfer>>> = const { RefCell::new(None) };
 }
 
-fn call_id(t: &Arc<Transfer>) -> usize {
-    Arc::as_ptr(t) as usize
+fn call_id(t: &Transfer) -> usize {
+    t.conns.id
 }
 
 /// Marks `transfer` as the call running on this thread until the guard is dropped; the
@@ -65,7 +76,7 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         // The call is over: its connections (back in the pool, or dropped) are no longer its own.
         let id = call_id(&self.transfer);
-        for conn in self.transfer.conns.0.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
+        for conn in self.transfer.conns.list.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
             let _ = conn.owner.compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
         }
         let previous = self.previous.take();
@@ -78,7 +89,7 @@ impl Drop for CallGuard {
 pub(crate) fn cancel(transfer: &Arc<Transfer>) {
     transfer.cancelled.store(true, Ordering::SeqCst);
     let id = call_id(transfer);
-    for conn in transfer.conns.0.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
+    for conn in transfer.conns.list.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
         if conn.owner.load(Ordering::SeqCst) == id {
             if let Some(socket) = conn.socket.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(Weak::upgrade) {
                 socket.shutdown();
@@ -131,9 +142,10 @@ impl Watched {
         let Some(call) = CURRENT.with(|c| c.borrow().clone()) else {
             return Ok(());
         };
-        self.shared.owner.store(call_id(&call), Ordering::SeqCst);
-        {
-            let mut list = call.conns.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Already this call's: it is in the call's list since the first claim (the usual case,
+        // every read of an answer).
+        if self.shared.owner.swap(call_id(&call), Ordering::SeqCst) != call_id(&call) {
+            let mut list = call.conns.list.lock().unwrap_or_else(|p| p.into_inner());
             if !list.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.shared))) {
                 list.retain(|w| w.strong_count() > 0);
                 if list.len() < MAX_TRACKED {
