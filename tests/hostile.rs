@@ -446,6 +446,18 @@ fn broken_framing_is_a_protocol_error() {
     let e = client_cfg(&chunked.base, |cfg| cfg.retry.max_retries = 0).usage(&mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
 
+    let download = Hostile::start(|req, base| {
+        if req.line().starts_with("POST") {
+            json("200 OK", &answer(base, &[("a.png", "/dl/a.webp", 4)]))
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Type: image/webp\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nRIFF\r\nzz\r\n".to_vec()
+        }
+    });
+    let c = client_cfg(&download.base, |cfg| cfg.retry.max_retries = 0);
+    let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
+    let e = c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol, "a bogus chunk size inside a download: {e}");
+
     let huge_header = Hostile::start(|_, _| http("200 OK", &[("X-Filler", &"x".repeat(1 << 20))], b"{}"));
     let e = client_cfg(&huge_header.base, |cfg| cfg.retry.max_retries = 0).usage(&mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
