@@ -42,8 +42,11 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Longest time for one whole request, upload to last byte (default 600 s).
     pub total_timeout: Duration,
-    /// An explicit proxy URL (`http://host:port`, `socks5://…`); when `None`, `HTTPS_PROXY`,
-    /// `ALL_PROXY` and `NO_PROXY` from the environment apply.
+    /// An explicit HTTP CONNECT proxy URL (`http://host:port`); when `None`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY` from the environment apply. Loopback targets are reached
+    /// directly. SOCKS proxies are not supported: a `socks5://` URL here, or in the environment
+    /// when a request needs it, is an [`ErrorKind::InvalidArgument`] error, never a direct
+    /// connection.
     pub proxy: Option<String>,
     /// A PEM file of CA certificates trusted in addition to the system's (corporate proxies,
     /// the emulator's `--tls` mode).
@@ -87,6 +90,8 @@ struct Inner {
     key: ApiKey,
     config: Config,
     base: String,
+    /// The proxy for API requests (see `proxy::for_url`); downloads decide per URL.
+    api_proxy: Option<ureq::Proxy>,
     roots: RootCerts,
     /// The agent and the process it was made in: a forked child must not share pooled
     /// sockets with its parent, so it builds its own.
@@ -221,8 +226,10 @@ impl Client {
         Origin::parse(&config.base_url, "the base URL")?;
         let base = config.base_url.trim_end_matches('/').to_string();
         if let Some(p) = &config.proxy {
-            ureq::Proxy::new(p).map_err(|_| Error::invalid("the proxy URL is invalid (expected e.g. http://host:3128)"))?;
+            crate::proxy::parse(p, "the proxy URL")?;
         }
+        // Decided once for the API; a proxy that cannot be honoured fails here, not per call.
+        let api_proxy = crate::proxy::for_url(config.proxy.as_deref(), &base)?;
         for (name, d) in [("connect timeout", config.connect_timeout), ("read timeout", config.read_timeout), ("total timeout", config.total_timeout)] {
             if d.is_zero() {
                 return Err(Error::invalid(format!("the {name} must be greater than zero")));
@@ -230,7 +237,7 @@ impl Client {
         }
         let roots = root_certs(config.ca_file.as_ref())?;
         let agent = build_agent(&config, roots.clone());
-        Ok(Client { inner: Arc::new(Inner { key, config, base, roots, agent: Mutex::new((std::process::id(), agent)) }) })
+        Ok(Client { inner: Arc::new(Inner { key, config, base, api_proxy, roots, agent: Mutex::new((std::process::id(), agent)) }) })
     }
 
     /// The same key with a new configuration (a new connection pool).
@@ -277,6 +284,13 @@ impl Client {
     /// when at least one request was answered, even if some images failed (see
     /// [`Batch::status`]); otherwise the first error.
     pub fn compress(&self, inputs: &[Input], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
+        self.compress_refusing(inputs, &[], options, obs)
+    }
+
+    /// [`Client::compress`], where `refused[i]`, when set, is input `i`'s failed local check,
+    /// found by the caller before the input was built (the C ABI checks a buffer's length
+    /// before copying it).
+    pub(crate) fn compress_refusing(&self, inputs: &[Input], refused: &[Option<Error>], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
         options.validate()?;
         if inputs.is_empty() {
             return Err(Error::invalid("no input images given"));
@@ -285,7 +299,14 @@ impl Client {
             Some(w) => Some(input::check(&Input::Path(w.path.clone())).map_err(|e| e.context("watermark"))?),
             None => None,
         };
-        let checked: Vec<Result<Checked>> = inputs.iter().map(input::check).collect();
+        let checked: Vec<Result<Checked>> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, inp)| match refused.get(i).cloned().flatten() {
+                Some(e) => Err(e),
+                None => input::check(inp),
+            })
+            .collect();
         let sendable: Vec<usize> = (0..inputs.len()).filter(|&i| checked[i].is_ok()).collect();
         let chunks: Vec<Vec<usize>> = sendable.chunks(MAX_FILES_PER_REQUEST).map(<[usize]>::to_vec).collect();
         let plan = Arc::new(Plan {
@@ -310,13 +331,16 @@ impl Client {
         let n = plan.chunks.len();
         let next = AtomicUsize::new(0);
         let slots: Mutex<Vec<Option<ChunkResult>>> = Mutex::new((0..n).map(|_| None).collect());
-        let work = || loop {
-            let c = next.fetch_add(1, Ordering::Relaxed);
-            if c >= n {
-                break;
+        let work = || {
+            let _quiet = crate::quiet::enter();
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= n {
+                    break;
+                }
+                let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
+                slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
             }
-            let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
-            slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
         };
         let workers = (self.inner.config.concurrency.max(1) as usize).min(n);
         if workers <= 1 {
@@ -340,7 +364,7 @@ impl Client {
     fn send_chunk(&self, plan: &Plan, chunk: usize, transfer: &Arc<Transfer>) -> ChunkResult {
         let url = format!("{}/api/compress", self.inner.base);
         let policy = &self.inner.config.retry;
-        let files = plan.chunks[chunk].len();
+        let names: Vec<&str> = plan.chunks[chunk].iter().filter_map(|&i| plan.files[i].as_ref()).map(|f| f.name.as_str()).collect();
         let mut number = 0;
         loop {
             let form = plan.form(chunk);
@@ -350,7 +374,7 @@ impl Client {
                 self.send_api(&url, Some((form.content_type(), len, form.into_reader(transfer.clone(), attempt_bytes.clone()))), transfer);
             let sent = attempt_bytes.load(Ordering::Relaxed);
             let result = result.and_then(|a| {
-                let parsed = response::parse_compress(&a.body, files, plan.options.format.as_str())?;
+                let parsed = response::parse_compress(&a.body, &names, plan.options.format.as_str())?;
                 Ok((parsed, a.body))
             });
             match result {
@@ -393,15 +417,19 @@ impl Client {
         form: Option<(String, u64, crate::multipart::FormReader)>,
         transfer: &Arc<Transfer>,
     ) -> Result<Answer> {
+        let _call = crate::conn::enter(transfer);
         let agent = self.agent();
         let response = match form {
             Some((content_type, len, reader)) => agent
                 .post(url)
+                .config()
+                .proxy(self.inner.api_proxy.clone())
+                .build()
                 .header("Authorization", self.inner.key.bearer())
                 .header("Content-Type", content_type)
                 .header("Content-Length", len.to_string())
                 .send(ureq::SendBody::from_owned_reader(reader)),
-            None => agent.get(url).header("Authorization", self.inner.key.bearer()).call(),
+            None => agent.get(url).config().proxy(self.inner.api_proxy.clone()).build().header("Authorization", self.inner.key.bearer()).call(),
         }
         .map_err(|e| Error::from_transport(e, "the API request"))?;
         check_cancelled(transfer)?;
@@ -431,13 +459,15 @@ impl Client {
                 ),
                 other => Error::from_transport(other, "reading the answer"),
             })?;
-        Ok(Answer { body })
+        // A server or proxy may reflect the request's headers: the key is scrubbed from the
+        // answer before anything (messages, raw JSON, result fields) is taken from it.
+        Ok(Answer { body: crate::redact::scrub(&body) })
     }
 
     /// Downloads a result into memory.
     pub fn fetch(&self, image: &ImageInfo, obs: &mut Observer) -> Result<Vec<u8>> {
         let client = self.clone();
-        let url = image.url.clone();
+        let (url, size) = (image.url.clone(), image.size);
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
         // One allocation of the announced size (capped; a larger download still grows): growing
@@ -446,7 +476,7 @@ impl Client {
         let expected = image.size.unwrap_or(0).min(MAX_PREALLOC_BYTES) as usize;
         observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
             let mut out = Vec::with_capacity(expected);
-            client.download(&url, &t, &mut out)?;
+            client.download(&url, size, &t, &mut out)?;
             Ok(out)
         })
     }
@@ -476,13 +506,13 @@ impl Client {
     /// finds nothing left behind as soon as the call returns.
     fn download_to_file(&self, image: &ImageInfo, dest: &std::path::Path, obs: &mut Observer) -> Result<u64> {
         let client = self.clone();
-        let url = image.url.clone();
+        let (url, size) = (image.url.clone(), image.size);
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
         let (dest, tmp) = (dest.to_path_buf(), crate::download::temp_path_for(dest));
         let worker_tmp = tmp.clone();
         let result = observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
-            crate::download::write_atomically(&dest, &worker_tmp, |file| client.download(&url, &t, file))
+            crate::download::write_atomically(&dest, &worker_tmp, |file| client.download(&url, size, &t, file))
         });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -491,14 +521,19 @@ impl Client {
     }
 
     /// GETs a signed URL without the key, following redirects that keep to the HTTPS rule,
-    /// retrying transient failures (downloads are idempotent), writing into `sink`.
-    fn download(&self, url: &str, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+    /// retrying transient failures (downloads are idempotent), writing into `sink`. `size` is
+    /// the size the compress answer announced: a download of another length is tried once more,
+    /// then refused.
+    fn download(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
         let mut number = 0;
         loop {
-            let result = self.download_once(url, transfer, sink);
+            let result = self.download_once(url, size, transfer, sink);
             match result {
                 Ok(n) => return Ok(n),
-                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }) {
+                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }).or_else(|| {
+                    let allowed = number == 0 && self.inner.config.retry.max_retries > 0;
+                    (allowed && crate::verify::is_incomplete(&e)).then_some(std::time::Duration::ZERO)
+                }) {
                     Some(wait) if e.kind() != ErrorKind::Cancelled => {
                         observe::sleep(wait, transfer)?;
                         sink.restart().map_err(|io| Error::io("restarting the download", &io))?;
@@ -511,11 +546,21 @@ impl Client {
         }
     }
 
-    fn download_once(&self, url: &str, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+    fn download_once(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+        let _call = crate::conn::enter(transfer);
         let mut current = url.to_string();
         for _ in 0..=MAX_DOWNLOAD_REDIRECTS {
-            Origin::parse(&current, "the download URL")?;
-            let response = self.agent().get(&current).call().map_err(|e| Error::from_transport(e, "the download"))?;
+            crate::url::check_download(&current)?;
+            let proxy = crate::proxy::for_url(self.inner.config.proxy.as_deref(), &current)?;
+            let response = self
+                .agent()
+                .get(&current)
+                .config()
+                .proxy(proxy)
+                .build()
+                .header("Accept-Encoding", crate::verify::ACCEPT_ENCODING)
+                .call()
+                .map_err(|e| Error::from_transport(e, "the download"))?;
             let status = response.status().as_u16();
             if (300..400).contains(&status) {
                 let location = header(&response, "location").ok_or_else(|| Error::new(ErrorKind::Protocol, format!("the download redirected ({status}) without a Location")))?;
@@ -525,6 +570,8 @@ impl Client {
             if !(200..300).contains(&status) {
                 return Err(answer_error(Target::Download, response));
             }
+            crate::verify::check_encoding(header(&response, "content-encoding").as_deref())?;
+            let content_length = header(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
             let mut reader = response.into_body().into_with_config().limit(MAX_DOWNLOAD_BYTES).reader();
             let mut buf = vec![0u8; 64 * 1024];
             let mut total = 0u64;
@@ -535,6 +582,7 @@ impl Client {
                     _ => Error::from_transport(ureq::Error::Io(e), "the download"),
                 })?;
                 if n == 0 {
+                    crate::verify::check_length(total, content_length, size)?;
                     return Ok(total);
                 }
                 sink.write_all(&buf[..n]).map_err(|e| Error::io("writing the download", &e))?;
@@ -614,10 +662,6 @@ impl ureq::unversioned::resolver::Resolver for Resolver {
 }
 
 fn build_agent(config: &Config, roots: RootCerts) -> Agent {
-    let proxy = match &config.proxy {
-        Some(p) => ureq::Proxy::new(p).ok(),
-        None => ureq::Proxy::try_from_env(),
-    };
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -626,11 +670,12 @@ fn build_agent(config: &Config, roots: RootCerts) -> Agent {
         .timeout_recv_response(Some(config.read_timeout))
         .timeout_global(Some(config.total_timeout))
         .user_agent(user_agent(config.user_agent_suffix.as_deref()))
-        .proxy(proxy)
+        // Chosen per request by `proxy::for_url`, never from the environment by ureq.
+        .proxy(None)
         .max_idle_connections_per_host(config.concurrency.max(1) as usize + 2)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build();
-    Agent::with_parts(agent_config, ureq::unversioned::transport::DefaultConnector::default(), Resolver::default())
+    Agent::with_parts(agent_config, crate::conn::CancelConnector::default(), Resolver::default())
 }
 
 /// What a batch will send: the checked files, how they are grouped into requests, and the form

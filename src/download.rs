@@ -36,8 +36,18 @@ pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
     if output.as_os_str().is_empty() {
         return Err(Error::invalid("the output path is empty"));
     }
+    // A trailing slash names a folder: one that is missing would fail only after the upload.
+    if output.as_os_str().as_encoded_bytes().ends_with(b"/") && !output.is_dir() {
+        return Err(Error::new(ErrorKind::Io, format!("the output folder {} does not exist", output.display())));
+    }
     if output.is_dir() {
         return Err(Error::invalid(format!("the output {} is a directory; name a file", output.display())));
+    }
+    if let Some(name) = output.file_name().filter(|n| n.len() > NAME_MAX) {
+        return Err(Error::invalid(format!(
+            "the output file name is {} bytes, longer than the {NAME_MAX} bytes a file name may have",
+            name.len()
+        )));
     }
     if same_file(output, input) {
         return Err(Error::invalid(format!(
@@ -70,11 +80,14 @@ pub(crate) fn resolve_target(path: &Path, name: &str, source: Option<&Path>) -> 
     Ok(target)
 }
 
-/// A fresh temporary name beside `dest` (same folder, so the final rename is atomic).
+/// The longest file name (in bytes) the common file systems take (Linux, macOS, Windows).
+const NAME_MAX: usize = 255;
+
+/// A fresh temporary name beside `dest` (same folder, so the final rename is atomic). Its
+/// length is fixed (25 bytes), so any name `dest` may have, up to NAME_MAX, still works.
 pub(crate) fn temp_path_for(dest: &Path) -> PathBuf {
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let stem = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dir.join(format!(".{stem}.{:08x}.flx-tmp", crate::random_u128() as u32))
+    dir.join(format!(".{:016x}.flx-tmp", crate::random_u128() as u64))
 }
 
 /// Writes `dest` through the temporary file `tmp` (see [`temp_path_for`]), renamed into place
@@ -87,6 +100,10 @@ pub(crate) fn write_atomically(dest: &Path, tmp: &Path, fill: impl FnOnce(&mut F
         .open(tmp)
         .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), &e))?;
     let result = fill(&mut file).and_then(|n| {
+        // Replacing a file keeps its permissions (a shared 0644 stays 0644, a private 0600 private).
+        if let Some(old) = std::fs::metadata(dest).ok().filter(|m| m.is_file()) {
+            file.set_permissions(old.permissions()).map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
+        }
         file.sync_all().map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
         drop(file);
         std::fs::rename(tmp, dest).map_err(|e| Error::io(format!("cannot move the result to {}", dest.display()), &e))?;
@@ -123,6 +140,36 @@ mod tests {
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "no temporary file left");
         write_atomically(&dest, &temp_path_for(&dest), |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn replacing_a_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tmpdir("mode");
+        let dest = d.join("out.webp");
+        std::fs::write(&dest, b"old").unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&dest, &temp_path_for(&dest), |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn long_names_and_missing_slash_folders_fail_before_any_upload() {
+        let d = tmpdir("names");
+        let long = d.join("a".repeat(250) + ".webp");
+        check_output(&long, Path::new("")).unwrap();
+        let tmp = temp_path_for(&long);
+        assert!(tmp.file_name().unwrap().len() <= NAME_MAX, "the temporary name fits");
+        std::fs::write(&tmp, b"x").expect("a temporary file beside a 255-byte name can be created");
+        let e = check_output(&d.join("a".repeat(256)), Path::new("")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("256 bytes"), "{}", e.message());
+        let missing = format!("{}/missing/", d.display());
+        let e = check_output(Path::new(&missing), Path::new("")).unwrap_err();
+        assert!(e.message().contains("does not exist"), "{}", e.message());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

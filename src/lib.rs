@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 mod client;
+mod conn;
 mod download;
 mod error;
 mod input;
@@ -20,10 +21,14 @@ mod key;
 mod multipart;
 mod observe;
 mod options;
+mod proxy;
+mod quiet;
+mod redact;
 mod response;
 mod retry;
 mod time;
 mod url;
+mod verify;
 
 pub mod ffi;
 

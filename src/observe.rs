@@ -104,6 +104,7 @@ pub(crate) fn run<T: Send + 'static>(
     }
     let (tx, rx) = mpsc::sync_channel(1);
     workers::run(Box::new(move || {
+        let _quiet = crate::quiet::enter();
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
             .unwrap_or_else(|_| Err(Error::new(crate::ErrorKind::Internal, "a worker thread panicked")));
         let _ = tx.send(out);
@@ -122,7 +123,8 @@ pub(crate) fn run<T: Send + 'static>(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if !obs.tick(transfer, total) {
-                    transfer.cancelled.store(true, Ordering::SeqCst);
+                    // Closes the connection too: the server must not finish (and charge) the work.
+                    crate::conn::cancel(transfer);
                     return Err(Error::cancelled());
                 }
             }

@@ -105,7 +105,8 @@ func WithTimeouts(connect, read, total time.Duration) Option {
 	}
 }
 
-// WithProxy sends requests through a proxy ("http://host:3128", "socks5://host:1080"). By
+// WithProxy sends requests through an HTTP CONNECT proxy ("http://host:3128"); loopback
+// targets are always reached directly. SOCKS proxies are refused (ErrInvalidArgument). By
 // default HTTPS_PROXY, ALL_PROXY and NO_PROXY apply; WithProxy("") keeps that behaviour.
 func WithProxy(url string) Option { return func(c *config) { c.proxy = &url } }
 

@@ -965,13 +965,28 @@ func TestProxy(t *testing.T) {
 		io.Copy(w, resp.Body)
 	}))
 	defer proxy.Close()
+	// A remote API is reached through the proxy (which cannot reach the made-up host).
+	remote, err := fluximage.NewClient(agencyKey, fluximage.WithBaseURL("https://fluximage.invalid"),
+		fluximage.WithProxy(proxy.URL), fluximage.WithRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer remote.Close()
+	if _, err := remote.Usage(testCtx(t)); err == nil {
+		t.Fatal("a made-up host answered")
+	}
+	if seen.Load() == 0 {
+		t.Fatal("the remote request did not go through the proxy")
+	}
+	// A loopback API never is, so the key never crosses a proxy in clear.
+	before := seen.Load()
 	c := newClient(t, agencyKey, fluximage.WithProxy(proxy.URL))
 	u, err := c.Usage(testCtx(t))
 	if err != nil || u.Plan != "agency" {
-		t.Fatalf("through the proxy: %+v, %v", u, err)
+		t.Fatalf("direct to the loopback API: %+v, %v", u, err)
 	}
-	if seen.Load() == 0 {
-		t.Fatal("the request did not go through the proxy")
+	if seen.Load() != before {
+		t.Fatal("a loopback request went through the proxy")
 	}
 }
 

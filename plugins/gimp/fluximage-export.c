@@ -29,7 +29,7 @@
  * GIMP_PDB_CANCEL. (The cancel button of GIMP's own status-bar progress does something
  * harsher in GIMP 2.10: GIMP kills the plug-in process. That also leaves the chosen path
  * untouched, but the library gets no chance to delete its temporary download, a hidden file
- * ".NAME.XXXXXXXX.flx-tmp" beside the output, nor we our temporary PNG folder.)
+ * ".XXXXXXXXXXXXXXXX.flx-tmp" beside the output, nor we our temporary PNG folder.)
  *
  * The API key comes from the environment variable FLUXIMAGE_API_KEY or, when that is unset,
  * from the gimprc token "fluximage-api-key" (a line  (fluximage-api-key "flx_live_...")  in

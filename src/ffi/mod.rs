@@ -18,6 +18,8 @@ mod client;
 mod compress;
 mod options;
 mod usage;
+#[cfg(test)]
+mod hardening_tests;
 
 /// Runs an exported function's body with the panic boundary and the last-error bookkeeping.
 macro_rules! ffi_entry {
@@ -162,6 +164,9 @@ fn clear_last_error() {
 
 /// The panic boundary and last-error bookkeeping shared by every export (see `ffi_entry!`).
 pub(crate) fn entry<T: FailValue>(body: impl FnOnce() -> Result<T, Error>) -> T {
+    // A caught panic is reported through the status; it must not also print on the host's stderr.
+    crate::quiet::install();
+    let _quiet = crate::quiet::enter();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(v)) => {
             clear_last_error();

@@ -309,13 +309,25 @@ def test_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_proxy_is_used(emu: Emulator) -> None:
-    # A proxy that is not there: the request must go to it, and fail, rather than directly.
+    # A proxy that is not there: a remote request must go to it, and fail, rather than directly
+    # (directly, the made-up host would not be found).
+    with fluximage.Client(
+        AGENCY_KEY, base_url="https://fluximage.invalid", proxy="http://127.0.0.1:9", retries=0
+    ) as c:
+        with pytest.raises(fluximage.ConnectionError) as err:
+            c.usage()
+        assert "host not found" not in str(err.value)
+    # Loopback targets never go through a proxy, so the key never crosses one in clear.
     with fluximage.Client(
         AGENCY_KEY, base_url=emu.base_url, proxy="http://127.0.0.1:9", retries=0
     ) as c:
-        with pytest.raises(fluximage.ConnectionError):
-            c.usage()
-    assert emu.stats()["requests"]["usage"] == 0
+        assert c.usage().plan == "agency"
+    assert emu.stats()["requests"]["usage"] == 1
+
+
+def test_socks_proxy_is_refused() -> None:
+    with pytest.raises(fluximage.InvalidArgumentError, match="SOCKS"):
+        fluximage.Client(AGENCY_KEY, base_url="https://fluximage.invalid", proxy="socks5://127.0.0.1:1080")
 
 
 def test_close(emu: Emulator) -> None:

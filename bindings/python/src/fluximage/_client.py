@@ -380,8 +380,9 @@ class Client:
         timeout: seconds for one whole request (a number), or a :class:`Timeout` for the
             connect, read and total limits separately. ``None`` keeps the defaults
             (10 s connect, 120 s read, 600 s total).
-        proxy: ``"http://host:3128"`` or ``"socks5://host:1080"``; ``None`` uses the
-            environment's ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``.
+        proxy: an HTTP CONNECT proxy such as ``"http://host:3128"`` (SOCKS is refused);
+            ``None`` uses the environment's ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``.
+            Loopback targets are always reached directly.
         ca_file: a PEM file of CA certificates trusted in addition to the system's.
         retries: how often a failed request is tried again (default 2; 0 disables).
             Retried: HTTP 429, 502, 503, 504 and failed connections.
