@@ -52,6 +52,7 @@ struct Ctx<'a> {
     todos: &'a [Todo],
     cancel: CancelToken,
     stop: AtomicBool,
+    fp: u64,
 }
 
 /// A result saved by a worker.
@@ -616,6 +617,10 @@ pub(crate) fn run(
         report.elapsed = started.elapsed();
         return Ok(report);
     }
+    // A caller may stop on seeing the plan: nothing has been sent yet.
+    if !obs.poll(0, plan.bytes_to_upload) {
+        return Err(Error::cancelled());
+    }
     if !refreshed.is_empty() {
         let recs: Vec<(&str, &Rec)> = refreshed.iter().map(|(k, r)| (k.as_str(), r)).collect();
         manifest.append(&recs)?;
@@ -660,6 +665,7 @@ pub(crate) fn run(
         todos: &todos,
         cancel: CancelToken::new(),
         stop: AtomicBool::new(false),
+        fp,
     };
     let total_bytes: u64 = todos
         .iter()
@@ -1010,7 +1016,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         isz: f.size,
         imt: f.mtime,
         ih,
-        fp: 0,
+        fp: ctx.fp,
         out: todo.out_rel.as_str().into(),
         kind: Kind::Compressed,
         osz: 0,
@@ -1018,7 +1024,6 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         oh: 0,
         extra,
     };
-    rec.fp = fingerprint(ctx.options)?;
     let mut reason = None;
     let mut outcome = FileOutcome::Compressed;
     if same_format && not_smaller {
