@@ -347,7 +347,7 @@ typedef enum flx_sync_flag {
   FLX_SYNC_ALLOW_PARTIAL = 3,
   /**
    * Replace the originals in the source folder (implied when the output folder is the
-   * source folder); needs flx_sync_options_set_backup_dir().
+   * source folder, which it must then be); needs flx_sync_options_set_backup_dir().
    */
   FLX_SYNC_IN_PLACE = 4,
   /**

@@ -79,8 +79,9 @@ func WithDryRun() SyncOption { return flag(C.FLX_SYNC_DRY_RUN) }
 func WithAllowPartial() SyncOption { return flag(C.FLX_SYNC_ALLOW_PARTIAL) }
 
 // WithInPlace replaces the originals in the source folder, copying each one to backupDir (a
-// mirrored tree, created when needed) before it is replaced. Passing the source folder as the
-// output folder means the same.
+// mirrored tree, created when needed) before it is replaced. The output folder given to Sync
+// must then be the source folder (a safeguard against a mistyped path); passing the source
+// folder as the output folder also needs this option, for its backupDir.
 func WithInPlace(backupDir string) SyncOption {
 	return syncOptionFunc(func(c *syncConfig) {
 		c.flags |= 1 << uint(C.FLX_SYNC_IN_PLACE)

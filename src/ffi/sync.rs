@@ -35,7 +35,7 @@ pub enum flx_sync_flag {
     /// instead of failing with FLX_QUOTA_EXCEEDED.
     FLX_SYNC_ALLOW_PARTIAL = 3,
     /// Replace the originals in the source folder (implied when the output folder is the
-    /// source folder); needs flx_sync_options_set_backup_dir().
+    /// source folder, which it must then be); needs flx_sync_options_set_backup_dir().
     FLX_SYNC_IN_PLACE = 4,
     /// Give each output the modification time of its input.
     FLX_SYNC_PRESERVE_MTIME = 5,

@@ -276,7 +276,14 @@ pub(crate) fn run(
     if out.as_os_str().is_empty() {
         return Err(Error::invalid("the output folder is empty; name a folder"));
     }
-    let in_place = sync.in_place || out.canonicalize().is_ok_and(|o| o == src);
+    let out_is_src = out.canonicalize().is_ok_and(|o| o == src);
+    if sync.in_place && !out_is_src {
+        return Err(Error::invalid(format!(
+            "in place writes into the source folder, but the output folder {} is another one; pass the source folder as the output",
+            out.display()
+        )));
+    }
+    let in_place = sync.in_place || out_is_src;
     let out = if in_place {
         src.clone()
     } else {

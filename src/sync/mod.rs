@@ -91,8 +91,9 @@ pub struct SyncOptions {
     pub allow_partial: bool,
     /// What to do when a result is not smaller than its input.
     pub if_larger: IfLarger,
-    /// Replace the originals in the source folder (also implied when the output folder is the
-    /// source folder). Requires `backup_dir`.
+    /// Replace the originals in the source folder: implied when the output folder is the
+    /// source folder, and with this flag the output folder must be the source folder (a
+    /// safeguard against a mistyped path). Requires `backup_dir`.
     pub in_place: bool,
     /// Where originals are copied (mirrored tree) before being replaced in place. Kept out of
     /// the scan when it lies inside the source folder.

@@ -719,8 +719,9 @@ class Client:
                 order of path) instead of raising :class:`QuotaExceededError`.
             if_larger: when a result in the input's format is not smaller: ``"original"``
                 (write the input's bytes), ``"write"`` or ``"skip"``.
-            in_place, backup_dir: replace the originals in ``src`` (also when ``out`` is
-                ``src``), copying each to ``backup_dir`` first; ``backup_dir`` is required.
+            in_place, backup_dir: replace the originals in ``src``, copying each to
+                ``backup_dir`` first (required). Implied when ``out`` is ``src``; with
+                ``in_place=True``, ``out`` must be ``src`` (a guard against a mistyped path).
             preserve_mtime: give each output its input's modification time.
             overwrite: replace outputs changed by hand or not written by the sync.
             on_event: called on this thread with the :class:`SyncPlan` once, then with a
