@@ -385,6 +385,15 @@ fn globs_hidden_files_and_symlinked_folders() {
     let (r, _) = run(&client, src.path(), out.path(), &webp(), &all);
     // keep/a, keep/thumbs/t, .hidden/h, keep/.h, link/linked; the loop back to src is walked once.
     assert_eq!(r.plan.to_compress, 5, "{r:?}");
+    let ai = CompressOptions {
+        alt_text: true,
+        ..webp()
+    };
+    let (r, _) = run(&client, src.path(), out.path(), &ai, &all);
+    assert_eq!(
+        (r.plan.compressions_needed, r.plan.ai_credits_needed),
+        (5, 5)
+    );
     let only_a = SyncOptions {
         include: vec!["keep/*.png".into()],
         ..Default::default()
@@ -650,6 +659,12 @@ fn in_place_with_backups_twice_in_a_row() {
     assert!(
         site.join("img/a.png").is_file(),
         "an original in another format is not touched"
+    );
+    let mtime = |p: &str| std::fs::metadata(site.join(p)).unwrap().modified().unwrap();
+    assert_eq!(
+        mtime("img/a.jpg"),
+        mtime("img/a.png"),
+        "preserve_mtime gives the output its input's time"
     );
     let (r, events) = run(&client, site.path(), site.path(), &jpg, &sync);
     assert_eq!(
