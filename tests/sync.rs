@@ -1017,3 +1017,57 @@ fn leftovers_of_a_crash_are_cleaned_and_a_watermark_change_redoes_all() {
         e.message()
     );
 }
+
+#[test]
+fn a_cancel_during_a_request_ends_promptly_and_the_rerun_finishes() {
+    use fluximage_emulator::{Fault, FaultMode, FaultPath};
+    let emu = emulator();
+    let client = client_with(&emu, AGENCY, |c| c.concurrency = 1);
+    let (src, out) = (TempDir::new("sync-stop-src"), TempDir::new("sync-stop-out"));
+    for i in 0..25 {
+        put(src.path(), &format!("p{i:02}.png"), i);
+    }
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_delay_ms(3000)
+            .with_path(FaultPath::Compress),
+    );
+    let start = std::time::Instant::now();
+    let mut obs =
+        Observer::none().with_progress(|_| start.elapsed() < std::time::Duration::from_millis(300));
+    let e = client
+        .sync(
+            src.path(),
+            out.path(),
+            &webp(),
+            &SyncOptions::default(),
+            &mut |_| {},
+            &mut obs,
+        )
+        .unwrap_err();
+    drop(obs);
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        listing(out.path()),
+        vec![".fluximage-sync"],
+        "nothing half-done is left"
+    );
+    let (r, _) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!(r.compressed, 25, "{r:?}");
+    assert_eq!(
+        credits(&emu, AGENCY),
+        25,
+        "the stalled request was not charged, nothing twice"
+    );
+}
