@@ -880,7 +880,12 @@ pub(crate) fn run(
     // Keep the records of inputs still present; a record of a removed input goes (its output
     // stays: a sync never deletes).
     let seen = |k: &str| images.binary_search_by(|f| f.rel.as_str().cmp(k)).is_ok();
-    let compacted = manifest.compact(|k| seen(k) || src.join(k).is_file());
+    let keep = |k: &str| seen(k) || src.join(k).is_file();
+    let compacted = if manifest.needs_compaction(keep) {
+        manifest.compact(keep)
+    } else {
+        Ok(())
+    };
     outcome?;
     compacted?;
     report.elapsed = started.elapsed();

@@ -338,6 +338,14 @@ impl Manifest {
         self.compact(|_| true)
     }
 
+    /// Whether [`Manifest::compact`] with `keep` would change anything: a journal to fold in,
+    /// or a record to drop. An up-to-date run then writes nothing at all.
+    pub(crate) fn needs_compaction(&self, keep: impl Fn(&str) -> bool) -> bool {
+        self.journal.is_some()
+            || self.dir.join(JOURNAL).exists()
+            || self.records.keys().any(|k| !keep(k))
+    }
+
     /// Writes every record for which `keep` holds to a new manifest (temporary file, fsync,
     /// rename), then removes the journal.
     pub(crate) fn compact(&mut self, keep: impl Fn(&str) -> bool) -> Result<()> {
