@@ -53,8 +53,11 @@
 //! temporary file and renaming it (the manifest is never half-written). Loading replays the
 //! journal over the manifest, last record winning, ignoring a torn last line. A `pending` record
 //! is written, for a whole request, as soon as the server answers and before any download, so
-//! a rerun after a crash fetches those results again instead of paying for them again. Run one
-//! sync per output folder at a time.
+//! a rerun after a crash fetches those results again instead of paying for them again. Only a
+//! kill while a request is on its way can lose that request's credits (the server has no way
+//! to say "already done"), and a worker takes its next request only once the last one is
+//! recorded, so at most `concurrency` requests are ever at stake. Run one sync per output
+//! folder at a time.
 //!
 //! In memory a record costs about 200 bytes plus its paths (alt text and SEO names only when
 //! AI features were used), and no file contents are held beyond the results being saved.
