@@ -37,6 +37,9 @@ struct Todo {
     fetch: Option<ImageInfo>,
     /// The input's hash, when the plan already knows it.
     ih: Option<u128>,
+    /// For a fetch: the original's size and mtime as recorded (in place, the file may already
+    /// be the result when a crash came between replacing it and recording that).
+    orig: Option<(u64, i64)>,
 }
 
 /// An outcome decided while planning, kept small (a large up-to-date tree has one per file)
@@ -471,12 +474,13 @@ pub(crate) fn run(
         let same_path = in_place && out_rel == f.rel;
         let mut touched = false;
         let mut rec = manifest.records.get(f.rel.as_str()).cloned();
-        let mut todo = |fetch: Option<ImageInfo>, ih: Option<u128>| {
+        let mut todo = |fetch: Option<ImageInfo>, ih: Option<u128>, orig: Option<(u64, i64)>| {
             todos.push(Todo {
                 file: i,
                 out_rel: out_rel.clone(),
                 fetch,
                 ih,
+                orig,
             })
         };
         // A result paid for and not yet saved (a crash, or a cancel): fetch it while it lasts.
@@ -513,7 +517,7 @@ pub(crate) fn run(
                     alt_text: e.alt,
                     seo_name: e.seo,
                 };
-                todo(Some(info), Some(r.ih));
+                todo(Some(info), Some(r.ih), Some((r.isz, r.imt)));
                 continue;
             }
         }
@@ -536,7 +540,7 @@ pub(crate) fn run(
                 Some(r) if ours && r.fp == fp => planned.push(Decided::new(FileOutcome::UpToDate, i, true, Some(r.osz), None)),
                 Some(r) if ours => planned.push(Decided::new(FileOutcome::Skipped, i, true, Some(r.osz), Some("already compressed in place with other options; restore the original from the backup to redo it".into()))),
                 _ if kept => planned.push(Decided::new(FileOutcome::UpToDate, i, true, Some(f.size), None)),
-                _ => todo(None, None),
+                _ => todo(None, None, None),
             }
         } else {
             let meta = stat(&out_abs);
@@ -562,7 +566,7 @@ pub(crate) fn run(
                 let osz = rec.as_ref().map(|r| r.osz);
                 planned.push(Decided::new(FileOutcome::UpToDate, i, true, osz, None));
             } else if meta.is_none() || ours || sync.overwrite {
-                todo(None, None); // never written, deleted by hand, stale, or to be replaced
+                todo(None, None, None); // never written, deleted by hand, stale, or to be replaced
             } else {
                 let why = if rec
                     .as_ref()
@@ -1065,8 +1069,9 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
     } else {
         None
     };
+    let (isz, imt) = todo.orig.unwrap_or((f.size, f.mtime));
     let same_format = input_format(&f.rel) == Some(ctx.options.format);
-    let not_smaller = bytes.len() as u64 >= f.size;
+    let not_smaller = bytes.len() as u64 >= isz;
     let extra = Extra {
         name: Some(info.name.clone()),
         alt: info.alt_text.clone(),
@@ -1079,8 +1084,8 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         || extra.seo.is_some())
     .then(|| Box::new(extra));
     let mut rec = Rec {
-        isz: f.size,
-        imt: f.mtime,
+        isz,
+        imt,
         ih,
         fp: ctx.fp,
         out: todo.out_rel.as_str().into(),
@@ -1090,6 +1095,23 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         oh: 0,
         extra,
     };
+    if same_path
+        && in_meta.len() == bytes.len() as u64
+        && manifest::hash_file(&in_abs).is_ok_and(|h| h == manifest::hash_bytes(&bytes))
+    {
+        // In place, replaced by an earlier run that was stopped before recording it.
+        (rec.osz, rec.omt, rec.oh) = (
+            in_meta.len(),
+            walk::mtime_ns(&in_meta),
+            manifest::hash_bytes(&bytes),
+        );
+        return Ok(Saved {
+            larger: rec.osz > isz,
+            rec,
+            outcome: FileOutcome::Compressed,
+            reason: None,
+        });
+    }
     let mut reason = None;
     let mut outcome = FileOutcome::Compressed;
     if same_format && not_smaller {
@@ -1100,7 +1122,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
                 reason = Some(format!(
                     "the result ({} bytes) was not smaller than the original ({} bytes)",
                     bytes.len(),
-                    f.size
+                    isz
                 ));
                 if !same_path {
                     copy_file(&in_abs, &out_abs, mtime, None)?;
@@ -1117,7 +1139,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
             }
             IfLarger::Skip => {
                 rec.kind = Kind::Skipped;
-                reason = Some(format!("the result ({} bytes) was not smaller than the original ({} bytes); nothing written", bytes.len(), f.size));
+                reason = Some(format!("the result ({} bytes) was not smaller than the original ({} bytes); nothing written", bytes.len(), isz));
                 return Ok(Saved {
                     rec,
                     outcome: FileOutcome::Skipped,
@@ -1153,7 +1175,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         .map_err(|e| Error::io(format!("cannot read {}", out_abs.display()), &e))?;
     (rec.osz, rec.omt, rec.oh) = (m.len(), walk::mtime_ns(&m), manifest::hash_bytes(&bytes));
     Ok(Saved {
-        larger: rec.osz > f.size,
+        larger: rec.osz > isz,
         rec,
         outcome,
         reason,
