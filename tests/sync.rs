@@ -784,6 +784,21 @@ fn crash_child() {
         parts[2],
         parts[3].parse::<usize>().unwrap(),
     );
+    // With a backup folder: in place, to JPEG (the originals are replaced); else to WebP.
+    let (opts, sync) = match parts.get(4).filter(|b| !b.is_empty()) {
+        Some(backup) => (
+            CompressOptions {
+                format: Format::Jpg,
+                quality: 60,
+                ..Default::default()
+            },
+            SyncOptions {
+                backup_dir: Some(PathBuf::from(backup)),
+                ..Default::default()
+            },
+        ),
+        None => (webp(), SyncOptions::default()),
+    };
     let client = Client::new(
         Some(builtin_key(AGENCY)),
         fluximage::Config {
@@ -805,8 +820,8 @@ fn crash_child() {
         .sync(
             Path::new(src),
             Path::new(out),
-            &webp(),
-            &SyncOptions::default(),
+            &opts,
+            &sync,
             &mut |e| match e {
                 SyncEvent::Planned { .. } if kill_at == 0 => wait(0),
                 SyncEvent::File(_) => {
@@ -825,15 +840,26 @@ fn crash_child() {
 
 /// Runs the child until it asks to be killed, then kills it with SIGKILL.
 fn run_child_and_kill(emu: &Emulator, src: &Path, out: &Path, kill_at: usize) {
+    run_child_and_kill_with(emu, src, out, None, kill_at)
+}
+
+fn run_child_and_kill_with(
+    emu: &Emulator,
+    src: &Path,
+    out: &Path,
+    backup: Option<&Path>,
+    kill_at: usize,
+) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(
             CHILD_ENV,
             format!(
-                "{}|{}|{}|{kill_at}",
+                "{}|{}|{}|{kill_at}|{}",
                 emu.base_url(),
                 src.display(),
-                out.display()
+                out.display(),
+                backup.map(|b| b.display().to_string()).unwrap_or_default()
             ),
         )
         .stdout(Stdio::piped())
@@ -1079,4 +1105,75 @@ fn a_cancel_during_a_request_ends_promptly_and_the_rerun_finishes() {
         25,
         "the stalled request was not charged, nothing twice"
     );
+}
+
+#[test]
+fn kill_9_in_place_then_rerun_replaces_each_original_once() {
+    let emu = emulator();
+    let (site, backup) = (
+        TempDir::new("sync-kill-ip"),
+        TempDir::new("sync-kill-ip-bak"),
+    );
+    let mut originals = Vec::new();
+    for i in 0..40 {
+        let img = image::load_from_memory(&photo_png(48, 32, i))
+            .unwrap()
+            .to_rgb8();
+        let mut jpg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 100)
+            .encode_image(&img)
+            .unwrap();
+        let rel = format!("d{}/p{i:02}.jpg", i % 2);
+        std::fs::create_dir_all(site.join(&rel).parent().unwrap()).unwrap();
+        std::fs::write(site.join(&rel), &jpg).unwrap();
+        originals.push((rel, jpg));
+    }
+    // In the middle of the first request's results (the worker may have replaced more files
+    // than were recorded), then in the middle of the second.
+    for (kill_at, charged) in [(7, 20), (25, 40)] {
+        run_child_and_kill_with(&emu, site.path(), site.path(), Some(backup.path()), kill_at);
+        assert_eq!(
+            credits(&emu, AGENCY),
+            charged,
+            "after the kill at event {kill_at}"
+        );
+    }
+    let client = client_with(&emu, AGENCY, |c| c.concurrency = 1);
+    let jpg = CompressOptions {
+        format: Format::Jpg,
+        quality: 60,
+        ..Default::default()
+    };
+    let sync = SyncOptions {
+        backup_dir: Some(backup.path().to_path_buf()),
+        ..Default::default()
+    };
+    let (r, events) = run(&client, site.path(), site.path(), &jpg, &sync);
+    assert_eq!(r.failed + r.conflicts + r.skipped, 0, "{events:?}");
+    assert_eq!(
+        credits(&emu, AGENCY),
+        40,
+        "each original compressed exactly once"
+    );
+    for (rel, original) in &originals {
+        assert_eq!(
+            &std::fs::read(backup.join(rel)).unwrap(),
+            original,
+            "{rel} backed up intact"
+        );
+        let now = std::fs::read(site.join(rel)).unwrap();
+        assert!(
+            now.len() < original.len(),
+            "{rel} was replaced by its result"
+        );
+        image::load_from_memory(&now).unwrap_or_else(|e| panic!("{rel} is corrupt: {e}"));
+    }
+    let files = listing(site.path());
+    assert_eq!(
+        files.len(),
+        41,
+        "40 images and the manifest, nothing else: {files:?}"
+    );
+    let (r, _) = run(&client, site.path(), site.path(), &jpg, &sync);
+    assert_eq!((r.up_to_date, r.requests), (40, 0));
 }
