@@ -140,3 +140,17 @@ def test_struct_flx_sync_event_matches_the_header() -> None:
     enums = {"flx_sync_event_kind": "i32", "flx_status": "i32"}
     kinds = [enums.get(re.sub(r"^enum ", "", strip_name(f)), c_kind(strip_name(f))) for f in fields]
     assert [py_kind(t) for _, t in declared] == kinds
+
+
+def test_a_broken_file_fails_alone_with_its_exception(
+    client: fluximage.Client, emu: Emulator, tmp_path: Path
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    tree(src, ["good.png"])
+    (src / "broken.png").write_bytes(b"not an image")
+    r = client.sync(src, out)
+    assert (r.compressed, r.failed) == (1, 1)
+    (failed,) = [e for e in r if e.outcome == "failed"]
+    assert failed.input == "broken.png" and failed.output is None
+    assert isinstance(failed.error, fluximage.ServerError)
+    assert "decode" in str(failed.error)
