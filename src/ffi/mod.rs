@@ -17,6 +17,7 @@ mod batch;
 mod client;
 mod compress;
 mod options;
+mod sync;
 mod usage;
 #[cfg(test)]
 mod hardening_tests;
