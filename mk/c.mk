@@ -38,7 +38,7 @@ C_ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 
 examples: lib $(PC)
 	@mkdir -p $(BUILD)
-	$(CC) $(C_WARN) -O2 -g $(C_PKG) examples/flx.c -o $(BUILD)/flx $(C_PKGLIBS) $(C_RPATH)
+	$(CC) $(C_WARN) -O2 -g $(C_PKG) examples/flx.c -o $(BUILD)/flx $(C_PKGLIBS) -lpthread $(C_RPATH)
 
 demo: all
 	scripts/demo.sh
