@@ -13,6 +13,7 @@ from . import _lib
 from ._client import (
     Batch,
     Client,
+    CompressOptions,
     Exists,
     Format,
     Input,
@@ -59,6 +60,7 @@ __all__ = [
     "Batch",
     "CancelledError",
     "Client",
+    "CompressOptions",
     "ConnectionError",
     "Error",
     "ExistsError",
