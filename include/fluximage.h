@@ -361,7 +361,7 @@ typedef struct flx_client flx_client;
 
 /**
  * Options for compress calls. Defaults: WebP, quality 82, no resize, no watermark, no AI, no
- * progress callback. One options object may be reused for many calls, but not changed while
+ * progress or tick callback. One options object may be reused for many calls, but not changed while
  * a call is using it.
  */
 typedef struct flx_options flx_options;
@@ -404,6 +404,15 @@ typedef struct flx_input {
  * call flx_ functions on the same client.
  */
 typedef int (*flx_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+/**
+ * A tick callback, called on the thread that made the call about every 50 ms while it runs,
+ * whether or not anything moved: for a host that keeps its event loop or a busy indicator
+ * alive during a call (an editor's Cancel button). Return 0 to go on, non-zero to stop: the
+ * call then ends promptly with FLX_CANCELLED, even while the server is still working. It
+ * must not call flx_ functions on the same client.
+ */
+typedef int (*flx_tick_fn)(void *user);
 
 #ifdef __cplusplus
 extern "C" {
@@ -730,6 +739,13 @@ enum flx_status flx_options_set_ai(struct flx_options *options, bool alt_text, b
 enum flx_status flx_options_set_progress(struct flx_options *options,
                                          flx_progress_fn callback,
                                          void *user);
+
+/**
+ * Sets a tick callback (see flx_tick_fn) with a pointer handed back to it unchanged; NULL
+ * `tick` removes it. Like a progress callback, it makes calls run their network work on a
+ * worker thread while the calling thread runs the callbacks.
+ */
+enum flx_status flx_options_set_tick(struct flx_options *options, flx_tick_fn tick, void *user);
 
 /**
  * Attaches a cancel flag: triggering it ends the calls using these options with

@@ -85,13 +85,22 @@ impl flx_position {
 /// call flx_ functions on the same client.
 pub type flx_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, done: u64, total: u64) -> c_int>;
 
+/// A tick callback, called on the thread that made the call about every 50 ms while it runs,
+/// whether or not anything moved: for a host that keeps its event loop or a busy indicator
+/// alive during a call (an editor's Cancel button). Return 0 to go on, non-zero to stop: the
+/// call then ends promptly with FLX_CANCELLED, even while the server is still working. It
+/// must not call flx_ functions on the same client.
+pub type flx_tick_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> c_int>;
+
 /// Options for compress calls. Defaults: WebP, quality 82, no resize, no watermark, no AI, no
-/// progress callback. One options object may be reused for many calls, but not changed while
+/// progress or tick callback. One options object may be reused for many calls, but not changed while
 /// a call is using it.
 pub struct flx_options {
     pub(crate) options: CompressOptions,
     progress: flx_progress_fn,
     user: *mut c_void,
+    tick: flx_tick_fn,
+    tick_user: *mut c_void,
     cancel: Option<CancelToken>,
 }
 
@@ -102,6 +111,17 @@ pub struct flx_cancel {
 }
 
 impl flx_options {
+    fn new() -> flx_options {
+        flx_options {
+            options: CompressOptions::default(),
+            progress: None,
+            user: std::ptr::null_mut(),
+            tick: None,
+            tick_user: std::ptr::null_mut(),
+            cancel: None,
+        }
+    }
+
     /// The observer for one call: the callback is called on this (the calling) thread only.
     pub(crate) fn observer(&self) -> Observer<'_> {
         let mut obs = Observer::none();
@@ -110,6 +130,13 @@ impl flx_options {
             obs = obs.with_progress(move |p| {
                 // SAFETY: the caller registered `f` with `user` for exactly this use.
                 unsafe { f(user, p.done, p.total) == 0 }
+            });
+        }
+        if let Some(f) = self.tick {
+            let user = self.tick_user;
+            obs = obs.with_tick(move || {
+                // SAFETY: the caller registered `f` with `user` for exactly this use.
+                unsafe { f(user) == 0 }
             });
         }
         if let Some(t) = &self.cancel {
@@ -122,7 +149,7 @@ impl flx_options {
 /// Default options when the caller passes NULL.
 pub(crate) fn options_or_default<'a>(p: *const flx_options) -> &'a flx_options {
     static DEFAULT: once_cell::sync::Lazy<SyncOptions> = once_cell::sync::Lazy::new(|| {
-        SyncOptions(flx_options { options: CompressOptions::default(), progress: None, user: std::ptr::null_mut(), cancel: None })
+        SyncOptions(flx_options::new())
     });
     // SAFETY: non-NULL options come from flx_options_new and outlive the call, per the header.
     unsafe { p.as_ref() }.unwrap_or(&DEFAULT.0)
@@ -139,7 +166,7 @@ unsafe impl Send for SyncOptions {}
 #[no_mangle]
 pub extern "C" fn flx_options_new() -> *mut flx_options {
     ffi_entry!({
-        Ok(into_raw(flx_options { options: CompressOptions::default(), progress: None, user: std::ptr::null_mut(), cancel: None }))
+        Ok(into_raw(flx_options::new()))
     })
 }
 
@@ -250,6 +277,19 @@ pub extern "C" fn flx_options_set_progress(options: *mut flx_options, callback: 
         let o = arg_mut(options, "options")?;
         o.progress = callback;
         o.user = user;
+        Ok(flx_status::FLX_OK)
+    })
+}
+
+/// Sets a tick callback (see flx_tick_fn) with a pointer handed back to it unchanged; NULL
+/// `tick` removes it. Like a progress callback, it makes calls run their network work on a
+/// worker thread while the calling thread runs the callbacks.
+#[no_mangle]
+pub extern "C" fn flx_options_set_tick(options: *mut flx_options, tick: flx_tick_fn, user: *mut c_void) -> flx_status {
+    ffi_entry!({
+        let o = arg_mut(options, "options")?;
+        o.tick = tick;
+        o.tick_user = user;
         Ok(flx_status::FLX_OK)
     })
 }

@@ -23,6 +23,10 @@ from . import _lib
 from ._errors import CancelledError, LastError, make_error
 
 ProgressFn = Callable[[int, int], Any]
+TickFn = Callable[[], Any]
+
+#: How often a ``tick`` callback runs while a call is in progress.
+TICK = 0.05
 
 
 class Handle:
@@ -137,6 +141,7 @@ def run(
     progress: Optional[ProgressFn],
     discard: Callable[[], None],
     adopt: Optional[Callable[[Any], None]] = None,
+    tick: Optional[TickFn] = None,
 ) -> int:
     """Runs ``call(options)`` watched, and returns its status (FLX_OK or FLX_PARTIAL).
 
@@ -145,7 +150,8 @@ def run(
     the call produced (its out-parameters) and is called when the caller will not use it.
     Any other status is raised as the matching exception; ``adopt``, when given, is called
     with that exception first and takes over the out-parameters (a batch whose images all
-    failed), else they are discarded.
+    failed), else they are discarded. ``tick``, when given, is called about every 50 ms while
+    the call runs, whatever its progress; ``False`` from it cancels the call.
     """
     box = _Box()
     keep: List[Any] = []
@@ -227,10 +233,15 @@ def run(
         _submit(work)
         # Bounded by the call: the event is set when it ends (Ctrl-C interrupts the wait).
         while not box.done.is_set():
-            box.wake.wait()
+            box.wake.wait(TICK if tick is not None else None)
             box.wake.clear()
-            if not box.done.is_set():
-                report()
+            if box.done.is_set():
+                break
+            report()
+            if tick is not None and tick() is False:
+                raise CancelledError(
+                    "cancelled: the tick callback returned False", status=_lib.FLX_CANCELLED
+                )
     except BaseException:
         # Ctrl-C, an exception from `progress`, or a cancel: stop the C call, wait for it to
         # return (it still reads our buffers), and re-raise. Output it produced is discarded.

@@ -47,8 +47,14 @@ Position = Literal["TL", "TC", "TR", "ML", "MC", "MR", "BL", "BC", "BR"]
 """Where a watermark goes: top/middle/bottom, left/centre/right."""
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
-"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown).
-Return ``False`` to cancel the call (it then raises :class:`CancelledError`)."""
+"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown),
+called when they change. Return ``False`` to cancel the call (it then raises
+:class:`CancelledError`)."""
+
+TickCallback = Callable[[], Optional[bool]]
+"""``tick()``: called on the calling thread about every 50 ms while a call runs, whatever its
+progress, to keep a host's event loop alive (an editor's Cancel button). Return ``False`` to
+cancel the call."""
 
 _U32_MAX = 2**32 - 1
 
@@ -287,13 +293,15 @@ class Result:
             return None
         return 1.0 - self.size / self.original_size
 
-    def read(self, *, progress: Optional[ProgressCallback] = None) -> bytes:
+    def read(
+        self, *, progress: Optional[ProgressCallback] = None, tick: Optional[TickCallback] = None
+    ) -> bytes:
         """Downloads the optimized image into memory (without the API key).
 
         Raises this item's own error when it failed, :class:`ResultExpiredError` when the
         download URL expired.
         """
-        return self._batch._fetch(self.index, progress)
+        return self._batch._fetch(self.index, progress, tick)
 
     def save(
         self,
@@ -301,6 +309,7 @@ class Result:
         *,
         exists: Exists = "error",
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Path:
         """Downloads the optimized image to ``path`` and returns the path written.
 
@@ -316,7 +325,7 @@ class Result:
         The file is written through a temporary file and renamed into place, so nothing is
         left behind by a failed or interrupted download.
         """
-        return self._batch._save(self.index, path, exists, progress)
+        return self._batch._save(self.index, path, exists, progress, tick)
 
     @property
     def dimensions(self) -> Optional[Tuple[int, int]]:
@@ -424,7 +433,9 @@ class Batch(Sequence[Result]):
         self.close()
 
     # Downloads
-    def _fetch(self, i: int, progress: Optional[ProgressCallback]) -> bytes:
+    def _fetch(
+        self, i: int, progress: Optional[ProgressCallback], tick: Optional[TickCallback]
+    ) -> bytes:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
         client, batch, options = self._client._begin([self._handle])
@@ -440,14 +451,19 @@ class Batch(Sequence[Result]):
             if data:
                 _lib.lib.flx_bytes_free(data, length.value)
 
-        self._client._run(call, options, [self._handle], progress, discard)
+        self._client._run(call, options, [self._handle], progress, discard, None, tick)
         try:
             return ctypes.string_at(data, length.value)
         finally:
             discard()
 
     def _save(
-        self, i: int, path: StrPath, exists: str, progress: Optional[ProgressCallback]
+        self,
+        i: int,
+        path: StrPath,
+        exists: str,
+        progress: Optional[ProgressCallback],
+        tick: Optional[TickCallback],
     ) -> Path:
         policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
         if policy is None:
@@ -466,7 +482,7 @@ class Batch(Sequence[Result]):
                 _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
                 written.value = None
 
-        self._client._run(call, options, [self._handle], progress, discard)
+        self._client._run(call, options, [self._handle], progress, discard, None, tick)
         try:
             if written.value is None:
                 raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
@@ -607,8 +623,9 @@ class Client:
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
         adopt: Optional[Callable[[Error], None]] = None,
+        tick: Optional[TickCallback] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt)
+        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick)
 
     def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
         """Like :meth:`_begin` with no extra handles, with the compress options applied."""
@@ -636,6 +653,7 @@ class Client:
         alt_text: Optional[bool] = None,
         seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Batch:
         """Compresses images and returns a :class:`Batch` with one result per input, in order.
 
@@ -651,6 +669,8 @@ class Client:
             progress: ``progress(done, total)`` is called on this thread with the bytes
                 uploaded when they change (at most 20 times a second); return ``False`` to
                 cancel. An exception it raises cancels the call and is re-raised.
+            tick: ``tick()`` is called on this thread about every 50 ms while the call runs
+                (see :data:`TickCallback`); return ``False`` to cancel.
 
         A file that cannot be read or decoded fails only its own result (``result.error``).
         When every image failed the call raises the first failure (e.g.
@@ -692,7 +712,7 @@ class Client:
             if out:
                 error.batch = Batch(self, out)
 
-        self._run(call, c_options, [], progress, discard, adopt)
+        self._run(call, c_options, [], progress, discard, adopt, tick)
         try:
             return Batch(self, out)
         except BaseException:
@@ -730,6 +750,7 @@ class Client:
         alt_text: Optional[bool] = None,
         seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Path:
         """Compresses the file ``src`` and writes the result to ``dst``; returns ``dst``.
 
@@ -748,7 +769,7 @@ class Client:
         def call(opts: Any) -> int:
             return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
 
-        self._run(call, c_options, [], progress, lambda: None)
+        self._run(call, c_options, [], progress, lambda: None, None, tick)
         return Path(dst)
 
     def usage(self) -> Usage:

@@ -125,6 +125,9 @@ BytesP = POINTER(c_uint8)
 #: typedef int (*flx_progress_fn)(void *user, uint64_t done, uint64_t total)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint64)
 
+#: typedef int (*flx_tick_fn)(void *user)
+TICK_FN = CFUNCTYPE(c_int, c_void_p)
+
 #: Every function of include/fluximage.h: name -> (restype, argtypes).
 FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     # errors and version
@@ -184,6 +187,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_options_set_watermark": (c_int, (OptionsP, c_char_p, c_uint32, c_uint32, c_int)),
     "flx_options_set_ai": (c_int, (OptionsP, c_bool, c_bool)),
     "flx_options_set_progress": (c_int, (OptionsP, PROGRESS_FN, c_void_p)),
+    "flx_options_set_tick": (c_int, (OptionsP, TICK_FN, c_void_p)),
     "flx_options_set_cancel": (c_int, (OptionsP, CancelP)),
     "flx_cancel_new": (CancelP, ()),
     "flx_cancel_trigger": (c_int, (CancelP,)),
