@@ -45,6 +45,10 @@ const PREAMBLE: &str = r#"/*
  *   must not race with its use. flx_batch and flx_usage are read-only and shareable. An
  *   flx_options may be shared by concurrent calls but not changed during them.
  *   flx_cancel_trigger() may be called from any thread.
+ * - Callbacks run on the thread that made the call: a progress callback when the figures
+ *   change (at most 20 times a second), a tick callback about every 50 ms whatever moves; a
+ *   non-zero return from either stops the call with FLX_CANCELLED.
+ * - A save never replaces an existing file unless its flx_exists policy says so.
  * - No call lets a panic or a C++ exception escape; an internal bug is FLX_INTERNAL.
  */"#;
 
