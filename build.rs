@@ -107,9 +107,9 @@ fn generate_header() {
                 cbindgen::ItemType::Typedefs,
                 cbindgen::ItemType::OpaqueItems,
             ],
-            // The core's own Format/Position are pulled in by their associated constants;
-            // C code knows them as flx_format/flx_position only.
-            exclude: vec!["Format".into(), "Position".into()],
+            // The core's own enums are pulled in by their associated constants (ALL); C code
+            // knows them as flx_format, flx_position, flx_status and flx_exists only.
+            exclude: vec!["Format".into(), "Position".into(), "ErrorKind".into(), "ExistsPolicy".into()],
             include: vec!["flx_format".into(), "flx_position".into(), "flx_field".into(), "flx_usage_field".into(), "flx_exists".into()],
             ..Default::default()
         },

@@ -331,17 +331,6 @@ typedef enum flx_exists {
 } flx_exists;
 
 /**
- * What went wrong, in the terms a caller acts on. The numbers are the C ABI's `flx_status`
- * values and never change.
- */
-typedef struct ErrorKind ErrorKind;
-
-/**
- * What a save does when a file is already at the output path.
- */
-typedef struct ExistsPolicy ExistsPolicy;
-
-/**
  * The outcome of a compress call: one item per input, in input order. Read-only after
  * creation, so it may be read from several threads at once. Strings it returns are owned by
  * it and valid until flx_batch_free().
