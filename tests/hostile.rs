@@ -378,7 +378,7 @@ fn a_short_download_is_retried_once_then_refused() {
     let c = client_for(&server.base);
     let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
     let dir = TempDir::new("short");
-    let e = c.save(&batch.items[0], dir.path(), &mut none()).unwrap_err();
+    let e = c.save(&batch.items[0], dir.path(), fluximage::ExistsPolicy::Error, &mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     assert!(e.message().contains("600 bytes received, 1000 expected"), "{}", e.message());
     assert_eq!(server.requests().iter().filter(|r| r.line().starts_with("GET /dl/")).count(), 2, "one retry");

@@ -34,8 +34,8 @@ import (
 	"unsafe"
 )
 
-// bindingVersion is this package's version, sent in the user agent ("fluximage-go/0.1.0").
-const bindingVersion = "0.1.0"
+// bindingVersion is this package's version, sent in the user agent ("fluximage-go/0.2.0").
+const bindingVersion = "0.2.0"
 
 // HeaderVersion is the version of fluximage.h this package was compiled against; Version
 // gives the version of the library it runs with.
@@ -254,15 +254,12 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		}
 	}
 	cc.ca_file = cs.opt(cfg.caFile)
-	if cfg.retries != nil || cfg.retryAfterUpload {
+	if cfg.retries != nil {
 		cc.set_retries = 1
-		cc.retries = 2
-		if cfg.retries != nil {
-			cc.retries = u32(*cfg.retries)
-		}
-		if cfg.retryAfterUpload {
-			cc.retry_after_upload = 1
-		}
+		cc.retries = u32(*cfg.retries)
+	}
+	if cfg.retryAfterUpload {
+		cc.retry_after_upload = 1
 	}
 	cc.concurrency = u32(cfg.concurrency)
 

@@ -278,6 +278,23 @@ on_progress (void *user, uint64_t done, uint64_t total)
         gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (job->bar), fraction);
     }
 
+  return job->cancel_requested ? 1 : 0;
+}
+
+/* The flx_tick_fn, about every 50 ms while the library works, whether or not bytes move (the
+ * progress callback reports changes only): pulses the bar while the server works, keeps the
+ * dialog's Cancel button live, and returns non-zero (stop) once a cancel was requested. */
+static int
+on_tick (void *user)
+{
+  Job *job = user;
+
+  if (job->phase == PHASE_WAIT)
+    {
+      gimp_progress_pulse ();
+      if (job->bar)
+        gtk_progress_bar_pulse (GTK_PROGRESS_BAR (job->bar));
+    }
   if (job->cancel_at_us && g_get_monotonic_time () >= job->cancel_at_us)
     {
       job->cancel_at_us = 0;
@@ -563,7 +580,8 @@ export_image (gint32 image, const ExportVals *v, Job *job,
       (st = flx_options_set_quality (options, (uint32_t) v->quality)) != FLX_OK ||
       (st = flx_options_set_max_size (options, (uint32_t) v->max_width,
                                       (uint32_t) v->max_height)) != FLX_OK ||
-      (st = flx_options_set_progress (options, on_progress, job)) != FLX_OK)
+      (st = flx_options_set_progress (options, on_progress, job)) != FLX_OK ||
+      (st = flx_options_set_tick (options, on_tick, job)) != FLX_OK)
     {
       *error_out = describe_failure (st, options ? flx_last_error () : "out of memory");
       result = GIMP_PDB_CALLING_ERROR;

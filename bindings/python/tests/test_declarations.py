@@ -77,6 +77,8 @@ def c_kind(ctype: str) -> str:
         kind = "progress_fn"
     elif base == "flx_sync_fn":
         kind = "sync_fn"
+    elif base == "flx_tick_fn":
+        kind = "tick_fn"
     elif base in INTS:
         size, signed = INTS[base]
         kind = f"{'i' if signed else 'u'}{size * 8}"
@@ -101,6 +103,8 @@ def py_kind(t: Any) -> str:
         return "progress_fn"
     if t is _lib.SYNC_FN:
         return "sync_fn"
+    if t is _lib.TICK_FN:
+        return "tick_fn"
     if isinstance(t, type) and issubclass(t, ctypes._Pointer):
         return f"ptr({py_kind(t._type_)})"
     if isinstance(t, type) and issubclass(t, ctypes.Structure):
@@ -176,11 +180,13 @@ def test_enum_values_match_the_header() -> None:
         for n, v in vars(_lib).items()
         if re.fullmatch(r"FLX_[A-Z_]+", n) and isinstance(v, int)
     }
-    assert len(statuses) == 18
+    assert len(statuses) == 19
     for n, v in statuses.items():
         assert value(n) == v, n
     for fmt, v in _lib.FORMATS.items():
         assert value(f"FLX_FORMAT_{fmt.upper()}") == v
+    for policy, v in _lib.EXISTS.items():
+        assert value(f"FLX_EXISTS_{policy.upper()}") == v
     for pos, v in _lib.POSITIONS.items():
         assert value(f"FLX_POS_{pos}") == v
     for n, v in vars(_lib).items():

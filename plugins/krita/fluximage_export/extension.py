@@ -216,7 +216,7 @@ class FluximageExtension(Extension):
         progress.show()
         QApplication.processEvents()
         try:
-            report = export_document(document, settings, progress=tracker.callback)
+            report = export_document(document, settings, progress=tracker.callback, tick=tracker.tick)
         except Exception as e:  # every failure becomes a message, never a traceback
             self._close(progress)
             if logic.is_cancel(e):

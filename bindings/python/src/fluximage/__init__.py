@@ -4,7 +4,7 @@
 
     with fluximage.Client() as client:  # the key comes from FLUXIMAGE_API_KEY
         for result in client.compress(["photo.png", "logo.png"], format="webp", quality=80):
-            print(result.save(".") if result.ok else result.error)
+            print(result.save("out/") if result.ok else result.error)
 
 Everything goes through the C library: this package has no HTTP, parsing or retry logic.
 """
@@ -13,6 +13,8 @@ from . import _lib
 from ._client import (
     Batch,
     Client,
+    CompressOptions,
+    Exists,
     Format,
     Input,
     NamedBytes,
@@ -20,6 +22,7 @@ from ._client import (
     ProgressCallback,
     Result,
     StrPath,
+    TickCallback,
     Timeout,
     Usage,
     Watermark,
@@ -30,6 +33,7 @@ from ._errors import (
     CancelledError,
     ConnectionError,
     Error,
+    ExistsError,
     FileError,
     InternalError,
     InvalidArgumentError,
@@ -58,8 +62,11 @@ __all__ = [
     "Batch",
     "CancelledError",
     "Client",
+    "CompressOptions",
     "ConnectionError",
     "Error",
+    "ExistsError",
+    "Exists",
     "FileError",
     "Format",
     "Input",
@@ -81,6 +88,7 @@ __all__ = [
     "SyncPlan",
     "SyncReport",
     "TLSError",
+    "TickCallback",
     "TimeoutError",
     "Timeout",
     "Usage",

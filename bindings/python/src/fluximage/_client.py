@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -36,12 +38,23 @@ StrPath = Union[str, "os.PathLike[str]"]
 Format = Literal["webp", "avif", "jpg", "png"]
 """An output format."""
 
+Exists = Literal["error", "rename", "overwrite"]
+"""What :meth:`Result.save` does when a file is already at the output path: ``"error"`` raises
+:class:`ExistsError` (the default), ``"rename"`` writes ``name-2.ext`` (or the next free
+number), ``"overwrite"`` replaces the file."""
+
 Position = Literal["TL", "TC", "TR", "ML", "MC", "MR", "BL", "BC", "BR"]
 """Where a watermark goes: top/middle/bottom, left/centre/right."""
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
-"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown).
-Return ``False`` to cancel the call (it then raises :class:`CancelledError`)."""
+"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown),
+called when they change. Return ``False`` to cancel the call (it then raises
+:class:`CancelledError`)."""
+
+TickCallback = Callable[[], Optional[bool]]
+"""``tick()``: called on the calling thread about every 50 ms while a call runs, whatever its
+progress, to keep a host's event loop alive (an editor's Cancel button). Return ``False`` to
+cancel the call."""
 
 _U32_MAX = 2**32 - 1
 
@@ -91,6 +104,72 @@ class Watermark:
     scale: int = 20
     opacity: int = 100
     position: Position = "BR"
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """What a compress asks for; ``CompressOptions()`` is the API's default (WebP, quality 82).
+
+    Pass one to :meth:`Client.compress` or :meth:`Client.compress_file` as ``options=``, or
+    use their keyword arguments, which override it. Checked by the library when the call
+    starts (ranges; the watermark file), before anything is uploaded.
+
+    Attributes:
+        format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
+        quality: lossy quality, 40..100.
+        max_width, max_height: scale down proportionally to fit; never enlarge.
+        session_id: groups the results under a session id of your choosing.
+        watermark: a PNG path or a :class:`Watermark` (paid plans).
+        alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
+    """
+
+    format: Format = "webp"
+    quality: int = 82
+    max_width: Optional[int] = None
+    max_height: Optional[int] = None
+    session_id: Optional[str] = None
+    watermark: Union[Watermark, StrPath, None] = None
+    alt_text: bool = False
+    seo_rename: bool = False
+
+    def _apply(self, options: Any) -> None:
+        """Sets these options on a fresh flx_options."""
+        lib = _lib.lib
+        check(lib.flx_options_set_format(options, _format_number(self.format)))
+        check(lib.flx_options_set_quality(options, _u32("quality", self.quality)))
+        if self.max_width is not None or self.max_height is not None:
+            w = 0 if self.max_width is None else _u32("max_width", self.max_width)
+            h = 0 if self.max_height is None else _u32("max_height", self.max_height)
+            check(lib.flx_options_set_max_size(options, w, h))
+        if self.session_id is not None:
+            check(lib.flx_options_set_session_id(options, _text(self.session_id)))
+        if self.watermark is not None:
+            wm = self.watermark if isinstance(self.watermark, Watermark) else Watermark(self.watermark)
+            position = _lib.POSITIONS.get(str(wm.position).upper())
+            if position is None:
+                raise _invalid(
+                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
+                )
+            check(
+                lib.flx_options_set_watermark(
+                    options,
+                    _path(wm.path),
+                    _u32("watermark scale", wm.scale),
+                    _u32("watermark opacity", wm.opacity),
+                    position,
+                )
+            )
+        if self.alt_text or self.seo_rename:
+            check(lib.flx_options_set_ai(options, bool(self.alt_text), bool(self.seo_rename)))
+
+
+def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> "CompressOptions":
+    """``options`` (or the defaults) with the keyword arguments that were given."""
+    base = options if options is not None else CompressOptions()
+    if not isinstance(base, CompressOptions):
+        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(base).__name__})")
+    changes = {k: v for k, v in given.items() if v is not None}
+    return dataclasses.replace(base, **changes) if changes else base
 
 
 @dataclass(frozen=True)
@@ -214,22 +293,47 @@ class Result:
             return None
         return 1.0 - self.size / self.original_size
 
-    def read(self, *, progress: Optional[ProgressCallback] = None) -> bytes:
+    def read(
+        self, *, progress: Optional[ProgressCallback] = None, tick: Optional[TickCallback] = None
+    ) -> bytes:
         """Downloads the optimized image into memory (without the API key).
 
         Raises this item's own error when it failed, :class:`ResultExpiredError` when the
         download URL expired.
         """
-        return self._batch._fetch(self.index, progress)
+        return self._batch._fetch(self.index, progress, tick)
 
-    def save(self, path: StrPath, *, progress: Optional[ProgressCallback] = None) -> Path:
-        """Downloads the optimized image to ``path`` (a file, or an existing folder where the
-        file is named after the result) and returns the path written.
+    def save(
+        self,
+        path: StrPath,
+        *,
+        exists: Exists = "error",
+        progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
+    ) -> Path:
+        """Downloads the optimized image to ``path`` and returns the path written.
 
-        The file is written through a temporary file and renamed into place, so ``path`` is
-        either the whole result or untouched. The item's own input file is never overwritten.
+        ``path`` is a file, or a folder (an existing directory, or a path ending in ``/``) in
+        which the file is named after the result; missing folders are created.
+
+        A file already at the output path is never replaced unless asked: ``exists="error"``
+        (the default) raises :class:`ExistsError` before downloading, ``"rename"`` writes
+        ``name-2.ext`` (or the next free number), ``"overwrite"`` replaces it. Under every
+        policy the results of one batch never replace each other, and the item's own input
+        file is never replaced (:class:`InvalidArgumentError`).
+
+        The file is written through a temporary file and renamed into place, so nothing is
+        left behind by a failed or interrupted download.
         """
-        return self._batch._save(self.index, path, progress)
+        return self._batch._save(self.index, path, exists, progress, tick)
+
+    @property
+    def dimensions(self) -> Optional[Tuple[int, int]]:
+        """``(width, height)`` as the server said or, when it did not, as read from the
+        image's header once it was saved or read; ``None`` while unknown."""
+        if self.width is not None and self.height is not None:
+            return (self.width, self.height)
+        return self._batch._dimensions(self.index)
 
 
 class Batch(Sequence[Result]):
@@ -329,7 +433,9 @@ class Batch(Sequence[Result]):
         self.close()
 
     # Downloads
-    def _fetch(self, i: int, progress: Optional[ProgressCallback]) -> bytes:
+    def _fetch(
+        self, i: int, progress: Optional[ProgressCallback], tick: Optional[TickCallback]
+    ) -> bytes:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
         client, batch, options = self._client._begin([self._handle])
@@ -345,25 +451,53 @@ class Batch(Sequence[Result]):
             if data:
                 _lib.lib.flx_bytes_free(data, length.value)
 
-        self._client._run(call, options, [self._handle], progress, discard)
+        self._client._run(call, options, [self._handle], progress, discard, None, tick)
         try:
             return ctypes.string_at(data, length.value)
         finally:
             discard()
 
-    def _save(self, i: int, path: StrPath, progress: Optional[ProgressCallback]) -> Path:
-        target = Path(path)
-        name = self._results[i].name
-        if target.is_dir() and name:
-            target = target / Path(name).name
+    def _save(
+        self,
+        i: int,
+        path: StrPath,
+        exists: str,
+        progress: Optional[ProgressCallback],
+        tick: Optional[TickCallback],
+    ) -> Path:
+        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
+        if policy is None:
+            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
         raw = _path(path)
+        written = ctypes.c_char_p()
         client, batch, options = self._client._begin([self._handle])
 
         def call(opts: Any) -> int:
-            return int(_lib.lib.flx_batch_save(client, batch, i, raw, opts))
+            return int(
+                _lib.lib.flx_batch_save(client, batch, i, raw, policy, opts, ctypes.byref(written))
+            )
 
-        self._client._run(call, options, [self._handle], progress, lambda: None)
-        return target
+        def discard() -> None:
+            if written.value is not None:
+                _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
+                written.value = None
+
+        self._client._run(call, options, [self._handle], progress, discard, None, tick)
+        try:
+            if written.value is None:
+                raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
+            return Path(os.fsdecode(written.value))
+        finally:
+            discard()
+
+    def _dimensions(self, i: int) -> Optional[Tuple[int, int]]:
+        ptr = self._handle.acquire()
+        try:
+            w = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_WIDTH))
+            h = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_HEIGHT))
+        finally:
+            self._handle.release()
+        return None if w is None or h is None else (w, h)
 
 
 # ----- the client ------------------------------------------------------------------------------
@@ -436,7 +570,7 @@ class Client:
             if ca_file is not None:
                 check(lib.flx_client_set_ca_file(ptr, _path(ca_file)))
             if retries is not None:
-                check(lib.flx_client_set_retries(ptr, _u32("retries", retries), False))
+                check(lib.flx_client_set_retries(ptr, _u32("retries", retries)))
             if concurrency is not None:
                 check(lib.flx_client_set_concurrency(ptr, _u32("concurrency", concurrency)))
         except BaseException:
@@ -489,86 +623,38 @@ class Client:
         handles: Sequence[_call.Handle],
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
+        adopt: Optional[Callable[[Error], None]] = None,
+        tick: Optional[TickCallback] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard)
+        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick)
 
-    def _begin_with_options(
-        self,
-        format: str,
-        quality: int,
-        max_width: Optional[int],
-        max_height: Optional[int],
-        session_id: Optional[str],
-        watermark: Union[Watermark, StrPath, None],
-        alt_text: bool,
-        seo_rename: bool,
-    ) -> Tuple[Any, Any]:
+    def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
         """Like :meth:`_begin` with no extra handles, with the compress options applied."""
         client, options = self._begin([])
         try:
-            self._options(
-                options, format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-            )
+            opts._apply(options)
         except BaseException:
             _lib.lib.flx_options_free(options)
             self._handle.release()
             raise
         return client, options
 
-    def _options(
-        self,
-        options: Any,
-        format: str,
-        quality: int,
-        max_width: Optional[int],
-        max_height: Optional[int],
-        session_id: Optional[str],
-        watermark: Union[Watermark, StrPath, None],
-        alt_text: bool,
-        seo_rename: bool,
-    ) -> None:
-        lib = _lib.lib
-        check(lib.flx_options_set_format(options, _format_number(format)))
-        check(lib.flx_options_set_quality(options, _u32("quality", quality)))
-        if max_width is not None or max_height is not None:
-            w = 0 if max_width is None else _u32("max_width", max_width)
-            h = 0 if max_height is None else _u32("max_height", max_height)
-            check(lib.flx_options_set_max_size(options, w, h))
-        if session_id is not None:
-            check(lib.flx_options_set_session_id(options, _text(session_id)))
-        if watermark is not None:
-            wm = watermark if isinstance(watermark, Watermark) else Watermark(watermark)
-            position = _lib.POSITIONS.get(str(wm.position).upper())
-            if position is None:
-                raise _invalid(
-                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
-                )
-            check(
-                lib.flx_options_set_watermark(
-                    options,
-                    _path(wm.path),
-                    _u32("watermark scale", wm.scale),
-                    _u32("watermark opacity", wm.opacity),
-                    position,
-                )
-            )
-        if alt_text or seo_rename:
-            check(lib.flx_options_set_ai(options, bool(alt_text), bool(seo_rename)))
-
     # The API
     def compress(
         self,
         inputs: Union[Input, Iterable[Input]],
+        options: Optional[CompressOptions] = None,
         *,
-        format: Format = "webp",
-        quality: int = 82,
+        format: Optional[Format] = None,
+        quality: Optional[int] = None,
         max_width: Optional[int] = None,
         max_height: Optional[int] = None,
         session_id: Optional[str] = None,
         watermark: Union[Watermark, StrPath, None] = None,
-        alt_text: bool = False,
-        seo_rename: bool = False,
+        alt_text: Optional[bool] = None,
+        seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Batch:
         """Compresses images and returns a :class:`Batch` with one result per input, in order.
 
@@ -577,18 +663,20 @@ class Client:
                 ``bytes`` (uploaded as ``image-1``, ``image-2``, ...) or :class:`NamedBytes`.
                 Files are streamed from disk; any number may be given (they are sent in
                 requests of at most 20 files).
-            format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
-            quality: lossy quality, 40..100.
-            max_width, max_height: scale down proportionally to fit; never enlarge.
-            session_id: groups the results under a session id of your choosing.
-            watermark: a PNG path or a :class:`Watermark` (paid plans).
-            alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
-            progress: ``progress(done, total)`` is called on this thread about every 50 ms with
-                the bytes uploaded; return ``False`` to cancel. An exception it raises cancels
-                the call and is re-raised.
+            options: a :class:`CompressOptions` (default: WebP, quality 82).
+            format, quality, max_width, max_height, session_id, watermark, alt_text,
+                seo_rename: the fields of :class:`CompressOptions`, given one by one; each
+                one given overrides ``options``.
+            progress: ``progress(done, total)`` is called on this thread with the bytes
+                uploaded when they change (at most 20 times a second); return ``False`` to
+                cancel. An exception it raises cancels the call and is re-raised.
+            tick: ``tick()`` is called on this thread about every 50 ms while the call runs
+                (see :data:`TickCallback`); return ``False`` to cancel.
 
-        A file that cannot be read or decoded fails only its own result (``result.error``);
-        the call raises only when nothing could be done, e.g. :class:`AuthenticationError`.
+        A file that cannot be read or decoded fails only its own result (``result.error``).
+        When every image failed the call raises the first failure (e.g.
+        :class:`AuthenticationError`, or :class:`FileError` when no file could be read), and
+        the exception's ``batch`` says why each one failed.
         """
         items = self._inputs(inputs)
         array = (_lib.flx_input * len(items))()
@@ -604,9 +692,11 @@ class Client:
             else:
                 slot.path = _path(item)
         out = _lib.BatchP()
-        client, options = self._begin_with_options(
-            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-        )
+        opts = _merge(options, dict(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+        ))
+        client, c_options = self._begin_with_options(opts)
 
         def call(opts: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
@@ -618,7 +708,12 @@ class Client:
         def discard() -> None:
             _lib.lib.flx_batch_free(out)
 
-        self._run(call, options, [], progress, discard)
+        def adopt(error: Error) -> None:
+            # Every image failed: the error says how, its batch says why for each input.
+            if out:
+                error.batch = Batch(self, out)
+
+        self._run(call, c_options, [], progress, discard, adopt, tick)
         try:
             return Batch(self, out)
         except BaseException:
@@ -645,32 +740,37 @@ class Client:
         self,
         src: StrPath,
         dst: StrPath,
+        options: Optional[CompressOptions] = None,
         *,
-        format: Format = "webp",
-        quality: int = 82,
+        format: Optional[Format] = None,
+        quality: Optional[int] = None,
         max_width: Optional[int] = None,
         max_height: Optional[int] = None,
         session_id: Optional[str] = None,
         watermark: Union[Watermark, StrPath, None] = None,
-        alt_text: bool = False,
-        seo_rename: bool = False,
+        alt_text: Optional[bool] = None,
+        seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Path:
         """Compresses the file ``src`` and writes the result to ``dst``; returns ``dst``.
 
-        Options are those of :meth:`compress`. ``dst`` is written atomically (whole or
-        untouched) and must not be ``src``. The image's own failure is raised (e.g.
+        Options are those of :meth:`compress`. ``dst`` is the caller's to replace; it is
+        written atomically (whole or untouched), its folder is created when missing, and it
+        must not be ``src``. The image's own failure is raised (e.g.
         :class:`ServerError` "cannot decode image").
         """
         src_b, dst_b = _path(src), _path(dst)
-        client, options = self._begin_with_options(
-            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-        )
+        merged = _merge(options, dict(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+        ))
+        client, c_options = self._begin_with_options(merged)
 
         def call(opts: Any) -> int:
             return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
 
-        self._run(call, options, [], progress, lambda: None)
+        self._run(call, c_options, [], progress, lambda: None, None, tick)
         return Path(dst)
 
     def sync(

@@ -47,6 +47,10 @@ FLX_IO = 14
 FLX_CANCELLED = 15
 FLX_PARTIAL = 16
 FLX_INTERNAL = 17
+FLX_EXISTS = 18
+
+# ----- enum flx_exists --------------------------------------------------------------------------
+EXISTS = {"error": 0, "rename": 1, "overwrite": 2}
 
 # ----- enum flx_format, flx_position ------------------------------------------------------------
 FORMATS = {"webp": 0, "avif": 1, "jpg": 2, "png": 3}
@@ -151,6 +155,9 @@ SyncReportP = POINTER(flx_sync_report)
 #: typedef int (*flx_sync_fn)(void *user, const flx_sync_event *event)
 SYNC_FN = CFUNCTYPE(c_int, c_void_p, POINTER(flx_sync_event))
 
+#: typedef int (*flx_tick_fn)(void *user)
+TICK_FN = CFUNCTYPE(c_int, c_void_p)
+
 #: Every function of include/fluximage.h: name -> (restype, argtypes).
 FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     # errors and version
@@ -167,7 +174,11 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_batch_num": (c_int64, (BatchP, c_size_t, c_int)),
     "flx_batch_json": (c_char_p, (BatchP,)),
     "flx_batch_session_id": (c_char_p, (BatchP,)),
-    "flx_batch_save": (c_int, (ClientP, BatchP, c_size_t, c_char_p, OptionsP)),
+    "flx_batch_save": (
+        c_int,
+        (ClientP, BatchP, c_size_t, c_char_p, c_int, OptionsP, POINTER(c_char_p)),
+    ),
+    "flx_string_free": (None, (c_char_p,)),
     "flx_batch_fetch": (
         c_int,
         (ClientP, BatchP, c_size_t, OptionsP, POINTER(BytesP), POINTER(c_size_t)),
@@ -181,7 +192,8 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_client_set_timeouts": (c_int, (ClientP, c_uint32, c_uint32, c_uint32)),
     "flx_client_set_proxy": (c_int, (ClientP, c_char_p)),
     "flx_client_set_ca_file": (c_int, (ClientP, c_char_p)),
-    "flx_client_set_retries": (c_int, (ClientP, c_uint32, c_bool)),
+    "flx_client_set_retries": (c_int, (ClientP, c_uint32)),
+    "flx_client_set_retry_after_upload": (c_int, (ClientP, c_bool)),
     "flx_client_set_concurrency": (c_int, (ClientP, c_uint32)),
     "flx_client_set_user_agent": (c_int, (ClientP, c_char_p)),
     # compress
@@ -205,6 +217,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_options_set_watermark": (c_int, (OptionsP, c_char_p, c_uint32, c_uint32, c_int)),
     "flx_options_set_ai": (c_int, (OptionsP, c_bool, c_bool)),
     "flx_options_set_progress": (c_int, (OptionsP, PROGRESS_FN, c_void_p)),
+    "flx_options_set_tick": (c_int, (OptionsP, TICK_FN, c_void_p)),
     "flx_options_set_cancel": (c_int, (OptionsP, CancelP)),
     "flx_cancel_new": (CancelP, ()),
     "flx_cancel_trigger": (c_int, (CancelP,)),
@@ -244,7 +257,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
 }
 
 #: The library versions this package works with: same major, and for 0.x the same minor.
-COMPATIBLE = (0, 1)
+COMPATIBLE = (0, 2)
 
 
 def _shared_name() -> str:
