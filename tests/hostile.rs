@@ -215,8 +215,11 @@ fn a_reflected_key_never_reaches_the_caller() {
     assert!(!batch.raw_json.contains(SECRET), "{}", batch.raw_json);
     assert!(!batch.status().unwrap_err().message().contains(SECRET));
 
-    let e = c.compress(&[Input::bytes("second.png", photo_png(8, 8, 2))], &CompressOptions::default(), &mut none()).unwrap_err();
+    // The request failed as a whole; its item carries the error (the batch is always returned).
+    let batch = c.compress(&[Input::bytes("second.png", photo_png(8, 8, 2))], &CompressOptions::default(), &mut none()).unwrap();
+    let e = batch.items[0].outcome.as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol);
+    assert!(!batch.status().unwrap_err().message().contains(SECRET));
     assert!(!e.message().contains(SECRET), "{}", e.message());
     assert!(server.requests().iter().all(|r| r.head.contains(KEY)), "the key was sent to the API itself");
 }
@@ -324,9 +327,10 @@ fn a_fifo_input_is_refused_at_once() {
     let (tx, rx) = std::sync::mpsc::channel();
     let f = fifo.clone();
     std::thread::spawn(move || {
-        let _ = tx.send(c.compress(&[Input::path(f)], &CompressOptions::default(), &mut Observer::none()).map(|_| ()));
+        let _ = tx.send(c.compress(&[Input::path(f)], &CompressOptions::default(), &mut Observer::none()));
     });
-    let e = rx.recv_timeout(Duration::from_secs(10)).expect("the call returned instead of blocking on the FIFO").unwrap_err();
+    let batch = rx.recv_timeout(Duration::from_secs(10)).expect("the call returned instead of blocking on the FIFO").unwrap();
+    let e = batch.items[0].outcome.as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(e.message().contains("not a regular file"), "{}", e.message());
     assert_eq!(stat(&emu, "requests", "compress"), 0);
