@@ -335,6 +335,28 @@ mod tests {
     }
 
     #[test]
+    fn a_file_that_appears_during_the_download_is_kept_and_the_temp_file_removed() {
+        let d = tmpdir("race");
+        let files = BatchFiles::default();
+        let dest = Destination::resolve(&d, "a.webp", None, 0, ExistsPolicy::Error, &files).unwrap();
+        let tmp = crate::download::temp_path_for(&dest.target);
+        std::fs::write(&tmp, b"result").unwrap();
+        std::fs::write(d.join("a.webp"), b"someone else's").unwrap(); // while we downloaded
+        let e = dest.commit(&tmp).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Exists);
+        assert_eq!(std::fs::read(d.join("a.webp")).unwrap(), b"someone else's");
+        assert!(!tmp.exists(), "the temporary file is removed on failure");
+        // Under Rename the result goes beside it instead.
+        let dest = Destination::resolve(&d, "b.webp", None, 1, ExistsPolicy::Rename, &files).unwrap();
+        let tmp = crate::download::temp_path_for(&dest.target);
+        std::fs::write(&tmp, b"result").unwrap();
+        std::fs::write(d.join("b.webp"), b"someone else's").unwrap();
+        assert_eq!(dest.commit(&tmp).unwrap(), d.join("b-2.webp"));
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 3, "a.webp, b.webp, b-2.webp only");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn siblings_never_replace_each_other() {
         let d = tmpdir("siblings");
         let files = BatchFiles::default();
