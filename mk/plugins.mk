@@ -19,6 +19,8 @@
 
 GIMP_BUILD      := $(BUILD)/gimp
 GIMP_PLUGIN     := $(GIMP_BUILD)/fluximage-export
+# The copy the tests drive, with the test hooks compiled in (the installed one has none).
+GIMP_TEST_PLUGIN := $(GIMP_BUILD)/test/fluximage-export
 GIMP_FLX_PC     ?= $(PC)
 GIMP_PLUGIN_DIR ?= $(HOME)/.config/GIMP/2.10/plug-ins
 GIMP_CFLAGS     := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-deprecated-declarations
@@ -33,12 +35,19 @@ KRITA_ACTIONS_DIR ?= $(HOME)/.local/share/krita/actions
 # build is a prerequisite of the test only then).
 GIMP_FOUND  := $(shell command -v gimp >/dev/null 2>&1 && pkg-config --exists gimp-2.0 gimpui-2.0 2>/dev/null && echo yes)
 
-.PHONY: gimp-plugin gimp-plugin-install gimp-test krita-plugin-install krita-test krita-logic-test
+.PHONY: gimp-plugin gimp-test-plugin gimp-plugin-install gimp-test krita-plugin-install krita-test krita-logic-test
 
 gimp-plugin: $(GIMP_LIB_DEPS)
 	@mkdir -p $(GIMP_BUILD)
 	$(CC) $(GIMP_CFLAGS) $$(pkg-config --cflags gimp-2.0 gimpui-2.0 $(GIMP_FLX_PC)) \
 	    plugins/gimp/fluximage-export.c -o $(GIMP_PLUGIN) \
+	    $$(pkg-config --libs gimp-2.0 gimpui-2.0 $(GIMP_FLX_PC))
+	@if strings $(GIMP_PLUGIN) | grep -q FLUXIMAGE_GIMP_TEST; then echo "$(GIMP_PLUGIN) holds test hooks"; exit 1; fi
+
+gimp-test-plugin: $(GIMP_LIB_DEPS)
+	@mkdir -p $(dir $(GIMP_TEST_PLUGIN))
+	$(CC) $(GIMP_CFLAGS) -DFLX_GIMP_TEST_HOOKS $$(pkg-config --cflags gimp-2.0 gimpui-2.0 $(GIMP_FLX_PC)) \
+	    plugins/gimp/fluximage-export.c -o $(GIMP_TEST_PLUGIN) \
 	    $$(pkg-config --libs gimp-2.0 gimpui-2.0 $(GIMP_FLX_PC))
 
 # GIMP 2.10 looks for plug-ins in plug-ins/NAME/NAME.
@@ -48,8 +57,8 @@ gimp-plugin-install: gimp-plugin
 	@echo "installed $(GIMP_PLUGIN_DIR)/fluximage-export/fluximage-export: restart GIMP, then File > Export > Export via Fluximage..."
 
 ifeq ($(GIMP_FOUND),yes)
-gimp-test: gimp-plugin emulator
-	timeout 900 plugins/gimp/test.sh $(CURDIR)/$(GIMP_PLUGIN) $(CURDIR)/$(EMULATOR)
+gimp-test: gimp-plugin gimp-test-plugin emulator
+	timeout 900 plugins/gimp/test.sh $(CURDIR)/$(GIMP_TEST_PLUGIN) $(CURDIR)/$(EMULATOR)
 else
 gimp-test:
 	@echo "SKIPPED: GIMP not installed (apt-get install gimp libgimp2.0-dev)"

@@ -159,6 +159,27 @@ func TestProgress(t *testing.T) {
 	}
 }
 
+// Issue 12.8: while the server works, the same figures are not reported again and again.
+func TestProgressReportsChangesOnly(t *testing.T) {
+	c := newClient(t, agencyKey)
+	emu.fault(t, map[string]any{"mode": "stall", "count": 1, "path": "compress", "delay_ms": 600})
+	type report struct{ done, total uint64 }
+	var reports []report
+	_, err := c.Compress(testCtx(t), []fluximage.Input{fluximage.Bytes("s.png", pngBytes(t, 32, 32, 3))},
+		fluximage.WithProgress(func(done, total uint64) { reports = append(reports, report{done, total}) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < len(reports); i++ {
+		if reports[i] == reports[i-1] {
+			t.Fatalf("the same figures twice in a row during a 600 ms stall: %v", reports)
+		}
+	}
+	if len(reports) > 4 {
+		t.Errorf("%d reports for one small upload: %v", len(reports), reports)
+	}
+}
+
 func TestPanicInProgressCallbackReachesCaller(t *testing.T) {
 	c := newClient(t, agencyKey)
 	func() {

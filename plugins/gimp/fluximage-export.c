@@ -63,7 +63,8 @@
 
 #define KEY_ENV    "FLUXIMAGE_API_KEY"
 #define KEY_GIMPRC "fluximage-api-key"
-/* Test hooks, for plugins/gimp/test.sh only (a user has no reason to set them):
+/* Test hooks, for plugins/gimp/test.sh only, compiled in only with -DFLX_GIMP_TEST_HOOKS
+ * (make gimp-test builds such a copy; the installed plug-in has none):
  * - FLUXIMAGE_GIMP_TEST_CANCEL_AFTER_MS=N: N ms after the upload starts, act as if the user
  *   had clicked Cancel (the dialog's button in interactive mode; the flag it sets otherwise),
  *   so that the cancel path runs in batch mode too.
@@ -616,9 +617,11 @@ export_image (gint32 image, const ExportVals *v, Job *job,
 
   /* 2. Upload, compress, download, write atomically. */
   job_set_text (job, "Uploading to Fluximage");
+#ifdef FLX_GIMP_TEST_HOOKS
   const gchar *hook = g_getenv (TEST_CANCEL_ENV);
   if (hook && *hook)
     job->cancel_at_us = g_get_monotonic_time () + 1000 * g_ascii_strtoll (hook, NULL, 10);
+#endif
   st = flx_compress_file (client, tmp_file, v->path, options);
 
   if (st == FLX_OK)
@@ -810,6 +813,7 @@ confirm_replace (Dialog *d, GtkWidget *parent, const gchar *path)
   return ok;
 }
 
+#ifdef FLX_GIMP_TEST_HOOKS
 /* Test hook: clicks the dialog's Export button. */
 static gboolean
 click_export (gpointer dialog)
@@ -819,6 +823,7 @@ click_export (gpointer dialog)
     gtk_button_clicked (GTK_BUTTON (button));
   return G_SOURCE_REMOVE;
 }
+#endif
 
 static GtkWidget *
 size_spin (gint value)
@@ -948,9 +953,11 @@ run_dialog (gint32 image, ExportVals *vals, Job *job,
   gtk_widget_hide (d.problem);
   gtk_widget_hide (job->bar);
 
+#ifdef FLX_GIMP_TEST_HOOKS
   const gchar *click = g_getenv (TEST_EXPORT_ENV);
   if (click && *click)
     g_timeout_add (300, click_export, dialog);
+#endif
 
   /* Ask until the input is usable or the user gives up. */
   for (;;)

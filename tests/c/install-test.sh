@@ -64,7 +64,7 @@ esac
 
 # Static linking against the installed archive.
 # shellcheck disable=SC2086
-"$CC" -std=c11 $cflags hello.c $(pc --static --libs fluximage | sed 's/-lfluximage\b/-l:libfluximage.a/') \
+"$CC" -std=c11 $cflags hello.c $(pc --static --libs fluximage-static) \
     -o hello-static || fail "cannot link the installed libfluximage.a"
 if readelf -d hello-static | grep -q 'NEEDED.*libfluximage'; then fail "hello-static still needs libfluximage.so"; fi
 ./hello-static > /dev/null || fail "the statically linked program failed"
