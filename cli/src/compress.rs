@@ -21,6 +21,13 @@ struct Job {
 
 pub fn run(args: &CompressArgs, global: &Global, cancel: &CancelToken) -> Result<u8, Failure> {
     let mut rep = Reporter::new(global, "compress");
+    match run_with(args, global, cancel, &mut rep) {
+        Ok(code) => Ok(code),
+        Err(f) => Ok(rep.fail(f)),
+    }
+}
+
+fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mut Reporter) -> Result<u8, Failure> {
     let options = args.api.to_options();
     options.validate().map_err(|e| Failure::config(e.to_string()))?;
     if let Some(w) = &args.api.watermark {
@@ -156,14 +163,14 @@ pub fn run(args: &CompressArgs, global: &Global, cancel: &CancelToken) -> Result
     for chunk in jobs.chunks(group) {
         if let Some(e) = &stop {
             for job in chunk {
-                fail(&mut rep, job, e.clone(), Some("not sent: the run stopped".into()));
+                fail(rep, job, e.clone(), Some("not sent: the run stopped".into()));
             }
             continue;
         }
         let inputs: Vec<Input> = chunk.iter().map(|j| Input::path(&j.src)).collect();
         let chunk_bytes: u64 = chunk.iter().map(|j| j.size).sum();
         let batch = {
-            let rep_ref = &rep;
+            let rep_ref = &*rep;
             let mut obs = Observer::none().with_cancel(cancel.clone()).with_progress(|p| {
                 let part = if p.total > 0 { p.done.min(p.total) * chunk_bytes / p.total } else { 0 };
                 rep_ref.progress(bytes_done + part, files_done, jobs.len());
@@ -176,7 +183,7 @@ pub fn run(args: &CompressArgs, global: &Global, cancel: &CancelToken) -> Result
             Ok(b) => b,
             Err(e) => {
                 for job in chunk {
-                    fail(&mut rep, job, e.clone(), None);
+                    fail(rep, job, e.clone(), None);
                 }
                 if stops_run(&e) {
                     stop = Some(e);
@@ -186,13 +193,13 @@ pub fn run(args: &CompressArgs, global: &Global, cancel: &CancelToken) -> Result
         };
         for (job, item) in chunk.iter().zip(&batch.items) {
             if let Some(e) = &stop {
-                fail(&mut rep, job, e.clone(), Some("not saved: the run stopped".into()));
+                fail(rep, job, e.clone(), Some("not saved: the run stopped".into()));
                 continue;
             }
             let info = match &item.outcome {
                 Ok(info) => info,
                 Err(e) => {
-                    fail(&mut rep, job, e.clone(), None);
+                    fail(rep, job, e.clone(), None);
                     continue;
                 }
             };
@@ -216,7 +223,7 @@ pub fn run(args: &CompressArgs, global: &Global, cancel: &CancelToken) -> Result
                     if stops_run(&e) {
                         stop = Some(e.clone());
                     }
-                    fail(&mut rep, job, e, None);
+                    fail(rep, job, e, None);
                 }
             }
         }

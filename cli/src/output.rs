@@ -135,11 +135,6 @@ impl Reporter {
         }
     }
 
-    /// Whether a person reads the output (no JSON asked for).
-    pub fn is_human(&self) -> bool {
-        self.mode == Mode::Human
-    }
-
     /// Prints `text` on stdout, above the progress bar.
     fn out(&self, text: &str) {
         let print = || {
@@ -270,6 +265,23 @@ impl Reporter {
             self.counts[Status::Compressed as usize] + self.counts[Status::KeptOriginal as usize],
             self.counts[Status::Failed as usize] + self.counts[Status::Conflict as usize],
         )
+    }
+
+    /// Ends a run that stopped early: the error on stderr and, for scripts, a summary line that
+    /// carries it. Returns the exit code (a signal's, when one stopped the run).
+    pub fn fail(&mut self, f: crate::exit::Failure) -> u8 {
+        let sig = crate::signals::exit_code();
+        if sig.is_none() {
+            self.err(&f.message);
+        }
+        let code = sig.unwrap_or(f.code);
+        if self.mode == Mode::Human {
+            if let Some(b) = self.bar.take() {
+                b.finish_and_clear();
+            }
+            return code;
+        }
+        self.finish(code, sig.is_some(), json!({"error": f.message}))
     }
 
     /// Prints the summary (and, with `--json`, the whole document) and returns the exit code.
