@@ -36,6 +36,8 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         }
     }
     let ext = fluximage::Format::from(args.api.format).as_str();
+    // The key and the connection settings are checked locally before any folder is made.
+    let client = crate::config::client(global)?;
 
     // 1. The inputs, in a stable order.
     let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new(); // (source, shown, relative dest dir)
@@ -150,7 +152,6 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
     }
 
     // 5. Credits.
-    let client = crate::config::client(global)?;
     credits::check(&client, jobs.len() as u64, options.alt_text || options.seo_rename, cancel, &rep)?;
 
     // 6. Upload in groups of `concurrency` full requests, saving each group before the next, so
