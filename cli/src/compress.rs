@@ -27,12 +27,22 @@ pub fn run(args: &CompressArgs, global: &Global, cancel: &CancelToken) -> Result
     }
 }
 
-fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mut Reporter) -> Result<u8, Failure> {
+fn run_with(
+    args: &CompressArgs,
+    global: &Global,
+    cancel: &CancelToken,
+    rep: &mut Reporter,
+) -> Result<u8, Failure> {
     let options = args.api.to_options();
-    options.validate().map_err(|e| Failure::config(e.to_string()))?;
+    options
+        .validate()
+        .map_err(|e| Failure::config(e.to_string()))?;
     if let Some(w) = &args.api.watermark {
         if !w.is_file() {
-            return Err(Failure::config(format!("the watermark {} is not a readable file", w.display())));
+            return Err(Failure::config(format!(
+                "the watermark {} is not a readable file",
+                w.display()
+            )));
         }
     }
     let ext = fluximage::Format::from(args.api.format).as_str();
@@ -42,7 +52,8 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
     // 1. The inputs, in a stable order.
     let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new(); // (source, shown, relative dest dir)
     for arg in &args.inputs {
-        let meta = std::fs::metadata(arg).map_err(|e| Failure::config(format!("{}: {}", arg.display(), files::io_reason(&e))))?;
+        let meta = std::fs::metadata(arg)
+            .map_err(|e| Failure::config(format!("{}: {}", arg.display(), files::io_reason(&e))))?;
         if meta.is_dir() {
             let walk = files::walk(arg, args.recursive, false, false).map_err(Failure::config)?;
             if !args.recursive && walk.subfolders > 0 {
@@ -62,7 +73,9 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         }
     }
     if found.is_empty() {
-        return Err(Failure::config("no image found in the arguments (jpg, jpeg, png, webp, avif, gif)"));
+        return Err(Failure::config(
+            "no image found in the arguments (jpg, jpeg, png, webp, avif, gif)",
+        ));
     }
 
     // 2. Where each result goes. An input that is itself the result of an input of this run
@@ -72,14 +85,20 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         .iter()
         .map(|(src, _, dir)| args.output.join(dir).join(predicted_name(src, ext)))
         .collect();
-    let natural_keys: HashMap<PathBuf, usize> =
-        natural.iter().enumerate().filter_map(|(i, d)| files::identity(d).map(|k| (k, i))).collect();
+    let natural_keys: HashMap<PathBuf, usize> = natural
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| files::identity(d).map(|k| (k, i)))
+        .collect();
     let shown_all: Vec<String> = found.iter().map(|f| f.1.clone()).collect();
     let mut jobs = Vec::new();
     let mut taken: HashSet<PathBuf> = HashSet::new();
     for (i, (src, shown, _)) in found.into_iter().enumerate() {
         let size = std::fs::metadata(&src).map(|m| m.len()).unwrap_or(0);
-        if let Some(&owner) = files::identity(&src).as_ref().and_then(|k| natural_keys.get(k)) {
+        if let Some(&owner) = files::identity(&src)
+            .as_ref()
+            .and_then(|k| natural_keys.get(k))
+        {
             let mut ev = FileEvent::new(Status::Skipped, shown);
             ev.input_size = size;
             ev.reason = Some(if owner == i {
@@ -93,11 +112,18 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         // Two inputs with one result name (a.jpg and a.png): the later one gets a-2.webp.
         let dest = files::free_name(&natural[i], |p| taken.contains(p));
         taken.insert(dest.clone());
-        jobs.push(Job { src, shown, dest, size });
+        jobs.push(Job {
+            src,
+            shown,
+            dest,
+            size,
+        });
     }
 
     // 3. Results that would replace an existing file.
-    let existing: Vec<usize> = (0..jobs.len()).filter(|&i| jobs[i].dest.symlink_metadata().is_ok()).collect();
+    let existing: Vec<usize> = (0..jobs.len())
+        .filter(|&i| jobs[i].dest.symlink_metadata().is_ok())
+        .collect();
     if !existing.is_empty() && !args.overwrite && !args.api.seo_rename {
         if args.skip_existing {
             let skip: BTreeSet<usize> = existing.into_iter().collect();
@@ -117,7 +143,11 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         } else {
             let mut msg = String::from("these results would replace existing files:");
             for &i in existing.iter().take(10) {
-                msg += &format!("\n  {} (result of {})", jobs[i].dest.display(), jobs[i].shown);
+                msg += &format!(
+                    "\n  {} (result of {})",
+                    jobs[i].dest.display(),
+                    jobs[i].shown
+                );
             }
             if existing.len() > 10 {
                 msg += &format!("\n  ... and {} more", existing.len() - 10);
@@ -128,7 +158,11 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
     }
     for job in &jobs {
         if job.dest.is_dir() {
-            return Err(Failure::config(format!("{} is a folder; cannot write the result of {} there", job.dest.display(), job.shown)));
+            return Err(Failure::config(format!(
+                "{} is a folder; cannot write the result of {} there",
+                job.dest.display(),
+                job.shown
+            )));
         }
     }
 
@@ -148,11 +182,18 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
     // 4. Every output folder exists and takes a new file, before a credit is spent.
     let folders: BTreeSet<PathBuf> = jobs.iter().map(|j| parent_of(&j.dest)).collect();
     for dir in &folders {
-        files::prepare_output_dir(dir).map_err(|e| Failure::config(format!("{e}; nothing was uploaded")))?;
+        files::prepare_output_dir(dir)
+            .map_err(|e| Failure::config(format!("{e}; nothing was uploaded")))?;
     }
 
     // 5. Credits.
-    credits::check(&client, jobs.len() as u64, options.alt_text || options.seo_rename, cancel, &rep)?;
+    credits::check(
+        &client,
+        jobs.len() as u64,
+        options.alt_text || options.seo_rename,
+        cancel,
+        rep,
+    )?;
 
     // 6. Upload in groups of `concurrency` full requests, saving each group before the next, so
     //    that an interrupted run keeps what it finished and no signed URL waits long.
@@ -164,7 +205,12 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
     for chunk in jobs.chunks(group) {
         if let Some(e) = &stop {
             for job in chunk {
-                fail(rep, job, e.clone(), Some("not sent: the run stopped".into()));
+                fail(
+                    rep,
+                    job,
+                    e.clone(),
+                    Some("not sent: the run stopped".into()),
+                );
             }
             continue;
         }
@@ -172,11 +218,15 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         let chunk_bytes: u64 = chunk.iter().map(|j| j.size).sum();
         let batch = {
             let rep_ref = &*rep;
-            let mut obs = Observer::none().with_cancel(cancel.clone()).with_progress(|p| {
-                let part = if p.total > 0 { p.done.min(p.total) * chunk_bytes / p.total } else { 0 };
-                rep_ref.progress(bytes_done + part, files_done, jobs.len());
-                true
-            });
+            let mut obs = Observer::none()
+                .with_cancel(cancel.clone())
+                .with_progress(|p| {
+                    let part = (p.done.min(p.total) * chunk_bytes)
+                        .checked_div(p.total)
+                        .unwrap_or(0);
+                    rep_ref.progress(bytes_done + part, files_done, jobs.len());
+                    true
+                });
             client.compress(&inputs, &options, &mut obs)
         };
         bytes_done += chunk_bytes;
@@ -194,7 +244,12 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
         };
         for (job, item) in chunk.iter().zip(&batch.items) {
             if let Some(e) = &stop {
-                fail(rep, job, e.clone(), Some("not saved: the run stopped".into()));
+                fail(
+                    rep,
+                    job,
+                    e.clone(),
+                    Some("not saved: the run stopped".into()),
+                );
                 continue;
             }
             let info = match &item.outcome {
@@ -205,7 +260,8 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
                 }
             };
             let dest = match (&info.seo_name, args.api.seo_rename) {
-                (Some(seo), true) => parent_of(&job.dest).join(files::plain_name(seo).unwrap_or_else(|| file_name(&job.dest))),
+                (Some(seo), true) => parent_of(&job.dest)
+                    .join(files::plain_name(seo).unwrap_or_else(|| file_name(&job.dest))),
                 _ => job.dest.clone(),
             };
             let mut obs = Observer::none().with_cancel(cancel.clone());
@@ -214,7 +270,10 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
                     files_done += 1;
                     let mut ev = FileEvent::new(Status::Compressed, job.shown.clone());
                     ev.input_size = job.size;
-                    ev.output_size = std::fs::metadata(&written).map(|m| m.len()).ok().or(info.size);
+                    ev.output_size = std::fs::metadata(&written)
+                        .map(|m| m.len())
+                        .ok()
+                        .or(info.size);
                     ev.output = Some(written.display().to_string());
                     ev.extra = server_fields(info);
                     rep.file(ev);
@@ -247,7 +306,10 @@ fn run_with(args: &CompressArgs, global: &Global, cancel: &CancelToken, rep: &mu
 /// Errors after which the next requests would fail the same way.
 fn stops_run(e: &fluximage::Error) -> bool {
     use fluximage::ErrorKind as K;
-    matches!(e.kind(), K::Cancelled | K::Unauthorized | K::Forbidden | K::QuotaExceeded)
+    matches!(
+        e.kind(),
+        K::Cancelled | K::Unauthorized | K::Forbidden | K::QuotaExceeded
+    )
 }
 
 fn fail(rep: &mut Reporter, job: &Job, e: fluximage::Error, reason: Option<String>) {
@@ -278,7 +340,12 @@ pub fn server_fields(info: &fluximage::ImageInfo) -> serde_json::Map<String, Val
 
 /// The result's file name for `src`: its stem and the format's extension (`a.jpg` -> `a.webp`).
 fn predicted_name(src: &Path, ext: &str) -> String {
-    files::predicted_name(&src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), ext)
+    files::predicted_name(
+        &src.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        ext,
+    )
 }
 
 fn parent_of(p: &Path) -> PathBuf {
@@ -289,5 +356,7 @@ fn parent_of(p: &Path) -> PathBuf {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

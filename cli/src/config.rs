@@ -28,7 +28,9 @@ pub fn client(global: &Global) -> Result<Client, Failure> {
 }
 
 fn api_key() -> Result<String, Failure> {
-    let direct = std::env::var("FLUXIMAGE_API_KEY").ok().filter(|k| !k.trim().is_empty());
+    let direct = std::env::var("FLUXIMAGE_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
     let file = std::env::var_os("FLUXIMAGE_API_KEY_FILE").filter(|f| !f.is_empty());
     match (direct, file) {
         (Some(_), Some(_)) => Err(Failure::config(
@@ -37,12 +39,18 @@ fn api_key() -> Result<String, Failure> {
         (Some(k), None) => Ok(k.trim().to_string()),
         (None, Some(path)) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                Failure::config(format!("cannot read the key file {} (FLUXIMAGE_API_KEY_FILE): {e}", path.to_string_lossy()))
+                Failure::config(format!(
+                    "cannot read the key file {} (FLUXIMAGE_API_KEY_FILE): {e}",
+                    path.to_string_lossy()
+                ))
             })?;
             // Secrets managers often write a trailing newline; the key itself has no spaces.
             let key = text.trim();
             if key.is_empty() {
-                return Err(Failure::config(format!("the key file {} is empty", path.to_string_lossy())));
+                return Err(Failure::config(format!(
+                    "the key file {} is empty",
+                    path.to_string_lossy()
+                )));
             }
             Ok(key.to_string())
         }

@@ -19,10 +19,21 @@ pub fn compressions_left(u: &Usage) -> Option<u64> {
 
 /// Refuses (exit 3) a run of `n` images that the credits cannot cover; nothing is sent then.
 /// A server without a usage endpoint only gets a warning: the server still has the last word.
-pub fn check(client: &Client, n: u64, ai: bool, cancel: &CancelToken, rep: &Reporter) -> Result<(), Failure> {
+pub fn check(
+    client: &Client,
+    n: u64,
+    ai: bool,
+    cancel: &CancelToken,
+    rep: &Reporter,
+) -> Result<(), Failure> {
     let usage = match client.usage(&mut Observer::none().with_cancel(cancel.clone())) {
         Ok(u) => u,
-        Err(e) if matches!(e.kind(), ErrorKind::Protocol | ErrorKind::BadRequest | ErrorKind::Server) => {
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::Protocol | ErrorKind::BadRequest | ErrorKind::Server
+            ) =>
+        {
             rep.warn(&format!("cannot check the credits first ({e}); going on"));
             return Ok(());
         }
@@ -64,9 +75,12 @@ pub fn check(client: &Client, n: u64, ai: bool, cancel: &CancelToken, rep: &Repo
 /// `flx usage`: plan and credits, for people or as JSON.
 pub fn usage(global: &Global, cancel: &CancelToken) -> Result<u8, Failure> {
     let client = crate::config::client(global)?;
-    let u = client.usage(&mut Observer::none().with_cancel(cancel.clone())).map_err(|e| Failure::from_error(&e))?;
+    let u = client
+        .usage(&mut Observer::none().with_cancel(cancel.clone()))
+        .map_err(|e| Failure::from_error(&e))?;
     if global.json || global.jsonl {
-        let raw: serde_json::Value = serde_json::from_str(&u.raw_json).unwrap_or(serde_json::Value::Null);
+        let raw: serde_json::Value =
+            serde_json::from_str(&u.raw_json).unwrap_or(serde_json::Value::Null);
         let doc = json!({
             "v": crate::output::SCHEMA, "type": "usage", "plan": u.plan,
             "compressions_used": u.compressions_used, "compressions_limit": u.compressions_limit,
@@ -75,7 +89,14 @@ pub fn usage(global: &Global, cancel: &CancelToken) -> Result<u8, Failure> {
             "ai_topup_credits": u.ai_topup_credits, "ai_credits_remaining": u.ai_credits_remaining,
             "can_compress": u.can_compress, "can_use_ai": u.can_use_ai, "raw": raw,
         });
-        println!("{}", if global.json { serde_json::to_string_pretty(&doc).unwrap_or_default() } else { doc.to_string() });
+        println!(
+            "{}",
+            if global.json {
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            } else {
+                doc.to_string()
+            }
+        );
         return Ok(exit::OK);
     }
     let n = |v: Option<u64>| v.map(thousands).unwrap_or_else(|| "?".into());
@@ -84,8 +105,13 @@ pub fn usage(global: &Global, cancel: &CancelToken) -> Result<u8, Failure> {
         Some(l) if l >= UNLIMITED_SENTINEL => "unlimited".to_string(),
         other => n(other),
     };
-    let left = compressions_left(&u).map(|l| format!(", {} left", thousands(l))).unwrap_or_default();
-    println!("compressions:  {} used of {limit}{left}", n(u.compressions_used));
+    let left = compressions_left(&u)
+        .map(|l| format!(", {} left", thousands(l)))
+        .unwrap_or_default();
+    println!(
+        "compressions:  {} used of {limit}{left}",
+        n(u.compressions_used)
+    );
     println!(
         "AI credits:    {} used of {} this month, {} top-up, {} left",
         n(u.ai_credits_used),

@@ -19,12 +19,18 @@ pub struct Failure {
 impl Failure {
     /// A usage or configuration problem (exit 2).
     pub fn config(message: impl Into<String>) -> Failure {
-        Failure { code: USAGE, message: message.into() }
+        Failure {
+            code: USAGE,
+            message: message.into(),
+        }
     }
 
     /// Not enough credits (exit 3).
     pub fn credits(message: impl Into<String>) -> Failure {
-        Failure { code: NO_CREDITS, message: message.into() }
+        Failure {
+            code: NO_CREDITS,
+            message: message.into(),
+        }
     }
 
     /// A library error that ended the whole call, with the code its kind deserves.
@@ -37,6 +43,9 @@ impl Failure {
             K::Cancelled => crate::signals::exit_code().unwrap_or(130),
             _ => SOME_FAILED,
         };
-        Failure { code, message: e.to_string() }
+        Failure {
+            code,
+            message: e.to_string(),
+        }
     }
 }

@@ -20,7 +20,9 @@ pub struct Walk {
 }
 
 pub fn is_image(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
@@ -30,32 +32,50 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 /// The image files below `root` (only its direct children unless `recursive`). Hidden files and
 /// folders are skipped unless `hidden`; symbolic links to folders are entered only when
 /// `follow_symlinks`.
-pub fn walk(root: &Path, recursive: bool, hidden: bool, follow_symlinks: bool) -> Result<Walk, String> {
-    let mut out = Walk { files: Vec::new(), subfolders: 0 };
+pub fn walk(
+    root: &Path,
+    recursive: bool,
+    hidden: bool,
+    follow_symlinks: bool,
+) -> Result<Walk, String> {
+    let mut out = Walk {
+        files: Vec::new(),
+        subfolders: 0,
+    };
     let mut stack = vec![(PathBuf::new(), 0usize)];
     let mut seen = 0usize;
     while let Some((rel, depth)) = stack.pop() {
         let dir = root.join(&rel);
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {}", dir.display(), io_reason(&e)))?;
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| format!("cannot list {}: {}", dir.display(), io_reason(&e)))?;
         for entry in entries {
             seen += 1;
             if seen > MAX_ENTRIES {
-                return Err(format!("{} holds more than {MAX_ENTRIES} entries; name a smaller folder", root.display()));
+                return Err(format!(
+                    "{} holds more than {MAX_ENTRIES} entries; name a smaller folder",
+                    root.display()
+                ));
             }
-            let entry = entry.map_err(|e| format!("cannot list {}: {}", dir.display(), io_reason(&e)))?;
+            let entry =
+                entry.map_err(|e| format!("cannot list {}: {}", dir.display(), io_reason(&e)))?;
             let name = entry.file_name();
             if !hidden && is_hidden(&name) {
                 continue;
             }
             let path = entry.path();
-            let ft = entry.file_type().map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
+            let ft = entry
+                .file_type()
+                .map_err(|e| format!("{}: {}", path.display(), io_reason(&e)))?;
             let is_dir = ft.is_dir() || (ft.is_symlink() && follow_symlinks && path.is_dir());
             let child = rel.join(&name);
             if is_dir {
                 if !recursive {
                     out.subfolders += 1;
                 } else if depth + 1 >= MAX_DEPTH {
-                    return Err(format!("{} nests folders deeper than {MAX_DEPTH} levels", root.display()));
+                    return Err(format!(
+                        "{} nests folders deeper than {MAX_DEPTH} levels",
+                        root.display()
+                    ));
                 } else {
                     stack.push((child, depth + 1));
                 }
@@ -71,13 +91,19 @@ pub fn walk(root: &Path, recursive: bool, hidden: bool, follow_symlinks: bool) -
 /// The result name of an input: its stem and `ext` (`photo.JPG` -> `photo.webp`).
 pub fn predicted_name(input_name: &str, ext: &str) -> String {
     let p = Path::new(input_name);
-    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| input_name.to_string());
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| input_name.to_string());
     format!("{stem}.{ext}")
 }
 
 /// A server-given name reduced to a plain file name, so it cannot leave its folder.
 pub fn plain_name(name: &str) -> Option<String> {
-    Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).filter(|n| !n.is_empty() && n != "..")
+    Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "..")
 }
 
 /// `p`, or the first of `stem-2.ext`, `stem-3.ext`, ... that `taken` does not claim.
@@ -85,8 +111,14 @@ pub fn free_name(p: &Path, taken: impl Fn(&Path) -> bool) -> PathBuf {
     if !taken(p) {
         return p.to_path_buf();
     }
-    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = p.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = p
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     let dir = p.parent().unwrap_or(Path::new(""));
     (2..100_000)
         .map(|n| dir.join(format!("{stem}-{n}{ext}")))
@@ -107,14 +139,32 @@ pub fn identity(p: &Path) -> Option<PathBuf> {
 
 /// Creates `dir` (and its parents) and proves that a file can be created and removed in it.
 pub fn prepare_output_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create the output folder {}: {}", dir.display(), io_reason(&e)))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        format!(
+            "cannot create the output folder {}: {}",
+            dir.display(),
+            io_reason(&e)
+        )
+    })?;
     let probe = dir.join(format!(".flx-probe-{}", std::process::id()));
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&probe)
-        .map_err(|e| format!("cannot write in the output folder {}: {}", dir.display(), io_reason(&e)))?;
-    std::fs::remove_file(&probe).map_err(|e| format!("cannot remove a file in the output folder {}: {}", dir.display(), io_reason(&e)))
+        .map_err(|e| {
+            format!(
+                "cannot write in the output folder {}: {}",
+                dir.display(),
+                io_reason(&e)
+            )
+        })?;
+    std::fs::remove_file(&probe).map_err(|e| {
+        format!(
+            "cannot remove a file in the output folder {}: {}",
+            dir.display(),
+            io_reason(&e)
+        )
+    })
 }
 
 /// An I/O error as a short reason, without the `(os error N)` suffix.
@@ -136,7 +186,10 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(predicted_name("a.JPG", "webp"), "a.webp");
-        assert_eq!(predicted_name("archive.tar.png", "avif"), "archive.tar.avif");
+        assert_eq!(
+            predicted_name("archive.tar.png", "avif"),
+            "archive.tar.avif"
+        );
         assert_eq!(predicted_name("noext", "jpg"), "noext.jpg");
         assert_eq!(plain_name("../../etc/x.webp").as_deref(), Some("x.webp"));
         assert_eq!(plain_name(".."), None);
@@ -145,8 +198,14 @@ mod tests {
     #[test]
     fn free_name_counts_up() {
         let taken = ["d/a.webp", "d/a-2.webp"].map(PathBuf::from);
-        assert_eq!(free_name(Path::new("d/a.webp"), |p| taken.iter().any(|t| t == p)), PathBuf::from("d/a-3.webp"));
-        assert_eq!(free_name(Path::new("d/b.webp"), |p| taken.iter().any(|t| t == p)), PathBuf::from("d/b.webp"));
+        assert_eq!(
+            free_name(Path::new("d/a.webp"), |p| taken.iter().any(|t| t == p)),
+            PathBuf::from("d/a-3.webp")
+        );
+        assert_eq!(
+            free_name(Path::new("d/b.webp"), |p| taken.iter().any(|t| t == p)),
+            PathBuf::from("d/b.webp")
+        );
     }
 
     #[test]

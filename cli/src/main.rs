@@ -54,6 +54,7 @@ fn main() -> ExitCode {
 
 fn man_page() -> Result<u8, exit::Failure> {
     let man = clap_mangen::Man::new(Cli::command());
-    man.render(&mut std::io::stdout()).map_err(|e| exit::Failure::config(format!("cannot write the man page: {e}")))?;
+    man.render(&mut std::io::stdout())
+        .map_err(|e| exit::Failure::config(format!("cannot write the man page: {e}")))?;
     Ok(exit::OK)
 }

@@ -61,7 +61,16 @@ pub struct FileEvent {
 
 impl FileEvent {
     pub fn new(status: Status, input: String) -> FileEvent {
-        FileEvent { status, input, output: None, input_size: 0, output_size: None, reason: None, error: None, extra: Map::new() }
+        FileEvent {
+            status,
+            input,
+            output: None,
+            input_size: 0,
+            output_size: None,
+            reason: None,
+            error: None,
+            extra: Map::new(),
+        }
     }
 
     fn to_json(&self) -> Value {
@@ -196,7 +205,8 @@ impl Reporter {
         if self.mode != Mode::Human || self.quiet || !std::io::stderr().is_terminal() {
             return;
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+        let bar =
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
         bar.set_style(
             ProgressStyle::with_template("{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -230,16 +240,29 @@ impl Reporter {
 
     fn human_file(&self, ev: &FileEvent) {
         let out = ev.output.as_deref().unwrap_or("-");
-        let why = ev.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+        let why = ev
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
         match ev.status {
             Status::Failed => {
-                let e = ev.error.as_ref().map(|e| e.to_string()).or_else(|| ev.reason.clone()).unwrap_or_default();
+                let e = ev
+                    .error
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .or_else(|| ev.reason.clone())
+                    .unwrap_or_default();
                 self.err(&format!("failed {}: {e}", ev.input));
             }
             Status::Conflict => self.err(&format!("conflict {} -> {out}{why}", ev.input)),
             Status::Compressed | Status::KeptOriginal if !self.quiet => {
                 let size = ev.output_size.unwrap_or(0);
-                let kept = if ev.status == Status::KeptOriginal { " (result was larger: original kept)" } else { "" };
+                let kept = if ev.status == Status::KeptOriginal {
+                    " (result was larger: original kept)"
+                } else {
+                    ""
+                };
                 self.out(&format!(
                     "{} -> {out}  {} -> {} ({}){kept}",
                     ev.input,
@@ -248,12 +271,10 @@ impl Reporter {
                     percent(ev.input_size, size)
                 ));
             }
-            Status::Planned if !self.quiet => self.out(&format!("would compress {} -> {out}", ev.input)),
-            Status::Skipped => {
-                if self.verbose && self.mode == Mode::Human {
-                    self.out(&format!("skipped {}{why}", ev.input));
-                }
+            Status::Planned if !self.quiet => {
+                self.out(&format!("would compress {} -> {out}", ev.input))
             }
+            Status::Skipped if self.verbose => self.out(&format!("skipped {}{why}", ev.input)),
             Status::UpToDate => self.note(&format!("up to date {} -> {out}", ev.input)),
             _ => {}
         }
@@ -343,7 +364,11 @@ impl Reporter {
                 if interrupted {
                     line += " (interrupted)";
                 }
-                if self.quiet { self.err(&line) } else { self.out(&line) }
+                if self.quiet {
+                    self.err(&line)
+                } else {
+                    self.out(&line)
+                }
             }
         }
         code

@@ -5,9 +5,21 @@ use fluximage::{Client, Error, ErrorKind, Item, Observer};
 use std::path::{Path, PathBuf};
 
 /// Saves `item` to the file `dest`; fails when `dest` exists and `overwrite` is false.
-pub fn save(client: &Client, item: &Item, dest: &Path, overwrite: bool, obs: &mut Observer) -> fluximage::Result<PathBuf> {
+pub fn save(
+    client: &Client,
+    item: &Item,
+    dest: &Path,
+    overwrite: bool,
+    obs: &mut Observer,
+) -> fluximage::Result<PathBuf> {
     if !overwrite && dest.symlink_metadata().is_ok() {
-        return Err(Error::new(ErrorKind::Io, format!("{} exists; not replaced (--overwrite replaces it)", dest.display())));
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{} exists; not replaced (--overwrite replaces it)",
+                dest.display()
+            ),
+        ));
     }
     client.save(item, dest, obs)
 }

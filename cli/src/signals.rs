@@ -13,14 +13,16 @@ pub fn install() -> std::io::Result<CancelToken> {
     let token = CancelToken::new();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let t = token.clone();
-    std::thread::Builder::new().name("flx-signals".into()).spawn(move || {
-        for sig in signals.forever() {
-            if RECEIVED.swap(sig, Ordering::SeqCst) != 0 {
-                std::process::exit(128 + sig);
+    std::thread::Builder::new()
+        .name("flx-signals".into())
+        .spawn(move || {
+            for sig in signals.forever() {
+                if RECEIVED.swap(sig, Ordering::SeqCst) != 0 {
+                    std::process::exit(128 + sig);
+                }
+                t.cancel();
             }
-            t.cancel();
-        }
-    })?;
+        })?;
     Ok(token)
 }
 

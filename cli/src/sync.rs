@@ -12,12 +12,16 @@ use std::path::{Path, PathBuf};
 pub fn run(args: &SyncArgs, global: &Global, cancel: &CancelToken) -> Result<u8, Failure> {
     let out = output_dir(&args.src, args.output.as_deref(), &args.sync)?;
     let options = args.api.to_options();
-    options.validate().map_err(|e| Failure::config(e.to_string()))?;
+    options
+        .validate()
+        .map_err(|e| Failure::config(e.to_string()))?;
     let mut sync = sync_options(&args.sync);
     sync.dry_run = args.dry_run;
     let client = crate::config::client(global)?;
     let rep = RefCell::new(Reporter::new(global, "sync"));
-    let result = run_once(&client, &args.src, &out, &options, &sync, cancel, &rep, true);
+    let result = run_once(
+        &client, &args.src, &out, &options, &sync, cancel, &rep, true,
+    );
     let mut rep = rep.into_inner();
     Ok(match result {
         Ok(report) => {
@@ -35,12 +39,17 @@ pub fn run(args: &SyncArgs, global: &Global, cancel: &CancelToken) -> Result<u8,
 /// OUT, or SRC itself with `--in-place`.
 pub fn output_dir(src: &Path, out: Option<&Path>, flags: &SyncFlags) -> Result<PathBuf, Failure> {
     if !src.is_dir() {
-        return Err(Failure::config(format!("{} is not a folder", src.display())));
+        return Err(Failure::config(format!(
+            "{} is not a folder",
+            src.display()
+        )));
     }
     match out {
         Some(o) => Ok(o.to_path_buf()),
         None if flags.in_place => Ok(src.to_path_buf()),
-        None => Err(Failure::config("no output folder: give -o OUT (or --in-place --backup DIR)")),
+        None => Err(Failure::config(
+            "no output folder: give -o OUT (or --in-place --backup DIR)",
+        )),
     }
 }
 
@@ -85,7 +94,10 @@ pub fn run_once(
         SyncEvent::Planned { plan, usage } => {
             let mut r = rep.borrow_mut();
             if show_plan || plan.to_compress > 0 {
-                r.plan(&plan_line(plan, usage, sync.dry_run), plan_json(plan, usage));
+                r.plan(
+                    &plan_line(plan, usage, sync.dry_run),
+                    plan_json(plan, usage),
+                );
             }
             to_compress.set(plan.to_compress);
             if !sync.dry_run && plan.to_compress > 0 {
@@ -93,7 +105,10 @@ pub fn run_once(
             }
         }
         SyncEvent::File(f) => {
-            if matches!(f.outcome, FileOutcome::Compressed | FileOutcome::KeptOriginal | FileOutcome::Failed) {
+            if matches!(
+                f.outcome,
+                FileOutcome::Compressed | FileOutcome::KeptOriginal | FileOutcome::Failed
+            ) {
                 files_done.set(files_done.get() + 1);
             }
             let mut r = rep.borrow_mut();
@@ -101,12 +116,17 @@ pub fn run_once(
             r.file(file_event(f, src, out, sync.dry_run));
         }
     };
-    let mut obs = Observer::none().with_cancel(cancel.clone()).with_progress(|p| {
-        bytes.set(p.done);
-        rep.borrow().progress(p.done, files_done.get(), to_compress.get());
-        true
-    });
-    client.sync(src, out, options, sync, &mut on_event, &mut obs).map_err(|e| Failure::from_error(&e))
+    let mut obs = Observer::none()
+        .with_cancel(cancel.clone())
+        .with_progress(|p| {
+            bytes.set(p.done);
+            rep.borrow()
+                .progress(p.done, files_done.get(), to_compress.get());
+            true
+        });
+    client
+        .sync(src, out, options, sync, &mut on_event, &mut obs)
+        .map_err(|e| Failure::from_error(&e))
 }
 
 /// The first line of a sync, e.g. `1,204 files: 1,180 up to date, 24 to compress in 2 requests;
@@ -127,7 +147,15 @@ pub fn plan_line(plan: &SyncPlan, usage: Option<&Usage>, dry_run: bool) -> Strin
         line += &format!(", {} skipped", thousands(plan.skipped as u64));
     }
     if plan.to_compress > 0 {
-        line += &format!("; needs {} compression{}", thousands(plan.compressions_needed), if plan.compressions_needed == 1 { "" } else { "s" });
+        line += &format!(
+            "; needs {} compression{}",
+            thousands(plan.compressions_needed),
+            if plan.compressions_needed == 1 {
+                ""
+            } else {
+                "s"
+            }
+        );
         if plan.ai_credits_needed > 0 {
             line += &format!(" and {} AI credits", thousands(plan.ai_credits_needed));
         }

@@ -32,7 +32,9 @@ struct Pending {
 pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8, Failure> {
     let out = output_dir(&args.src, args.output.as_deref(), &args.sync)?;
     let options = args.api.to_options();
-    options.validate().map_err(|e| Failure::config(e.to_string()))?;
+    options
+        .validate()
+        .map_err(|e| Failure::config(e.to_string()))?;
     let mut sync = sync_options(&args.sync);
     // Watching does what the credits allow, then pauses until they come back.
     sync.allow_partial = true;
@@ -79,13 +81,22 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
                     *st = Pending { size, since: now };
                 }
             }
-            let settled = pending.values().filter(|st| now.duration_since(st.since) >= settle).count();
-            settled > 0 && batch_start.is_some_and(|b| now.duration_since(b) >= batch || settled >= fluximage::MAX_FILES_PER_REQUEST)
+            let settled = pending
+                .values()
+                .filter(|st| now.duration_since(st.since) >= settle)
+                .count();
+            settled > 0
+                && batch_start.is_some_and(|b| {
+                    now.duration_since(b) >= batch || settled >= fluximage::MAX_FILES_PER_REQUEST
+                })
         };
         if let (false, Some((at, wait))) = (due, paused) {
             if now >= at {
                 let next = (wait * 2).min(PAUSE_MAX);
-                rep.borrow().warn(&format!("still no credits; checking again in {} s", next.as_secs()));
+                rep.borrow().warn(&format!(
+                    "still no credits; checking again in {} s",
+                    next.as_secs()
+                ));
                 paused = Some((now + next, next));
             }
         }
@@ -101,16 +112,23 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
             }
             pending.retain(|_, st| now.duration_since(st.since) < settle);
             batch_start = if pending.is_empty() { None } else { Some(now) };
-            match run_once(&client, &args.src, &out, &options, &this_sync, cancel, &rep, first) {
+            match run_once(
+                &client, &args.src, &out, &options, &this_sync, cancel, &rep, first,
+            ) {
                 Ok(report) => {
                     last_totals = totals(&report, false);
                     if report.not_done > 0 {
-                        paused = Some(pause(&rep, &format!("{} file(s) wait for credits", report.not_done)));
+                        paused = Some(pause(
+                            &rep,
+                            &format!("{} file(s) wait for credits", report.not_done),
+                        ));
                     } else {
                         paused = None;
                     }
                 }
-                Err(f) if crate::signals::exit_code().is_some() => break crate::signals::exit_code().unwrap_or(f.code),
+                Err(f) if crate::signals::exit_code().is_some() => {
+                    break crate::signals::exit_code().unwrap_or(f.code)
+                }
                 Err(f) if f.code == exit::NO_CREDITS => paused = Some(pause(&rep, &f.message)),
                 Err(f) if f.code == exit::USAGE => return Ok(rep.into_inner().fail(f)),
                 Err(f) => {
@@ -119,19 +137,29 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
                 }
             }
             if first {
-                rep.borrow().warn(&format!("watching {} (Ctrl-C stops)", args.src.display()));
+                rep.borrow()
+                    .warn(&format!("watching {} (Ctrl-C stops)", args.src.display()));
             }
             first = false;
         }
         match rx.recv_timeout(TICK) {
             Ok(Ok(event)) => {
-                if matches!(event.kind, notify::EventKind::Remove(_) | notify::EventKind::Access(_)) {
+                if matches!(
+                    event.kind,
+                    notify::EventKind::Remove(_) | notify::EventKind::Access(_)
+                ) {
                     continue;
                 }
                 for p in event.paths {
                     if relevant(&p, &args.src, &ignored, args.sync.hidden) {
                         let size = std::fs::metadata(&p).ok().map(|m| m.len());
-                        pending.insert(p, Pending { size, since: Instant::now() });
+                        pending.insert(
+                            p,
+                            Pending {
+                                size,
+                                since: Instant::now(),
+                            },
+                        );
                         batch_start.get_or_insert_with(Instant::now);
                     }
                 }
@@ -139,7 +167,10 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
             Ok(Err(e)) => rep.borrow().warn(&format!("watch: {e}")),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Ok(rep.into_inner().fail(Failure { code: exit::SOME_FAILED, message: "the folder watch ended".into() }));
+                return Ok(rep.into_inner().fail(Failure {
+                    code: exit::SOME_FAILED,
+                    message: "the folder watch ended".into(),
+                }));
             }
         }
     };
@@ -149,7 +180,10 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
 }
 
 fn pause(rep: &RefCell<Reporter>, why: &str) -> (Instant, Duration) {
-    rep.borrow().warn(&format!("paused: {why}; checking the credits again in {} s", PAUSE_FIRST.as_secs()));
+    rep.borrow().warn(&format!(
+        "paused: {why}; checking the credits again in {} s",
+        PAUSE_FIRST.as_secs()
+    ));
     (Instant::now() + PAUSE_FIRST, PAUSE_FIRST)
 }
 
@@ -165,11 +199,21 @@ fn credits_back(client: &Client, cancel: &CancelToken) -> bool {
 /// backup folder.
 fn relevant(p: &Path, src: &Path, ignored: &[PathBuf], hidden: bool) -> bool {
     let canon = p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
-    if ignored.iter().any(|i| canon.starts_with(i) || p.starts_with(i)) {
+    if ignored
+        .iter()
+        .any(|i| canon.starts_with(i) || p.starts_with(i))
+    {
         return false;
     }
-    let rel = p.strip_prefix(src).or_else(|_| canon.strip_prefix(src.canonicalize().unwrap_or_default())).unwrap_or(p);
-    if !hidden && rel.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')) {
+    let rel = p
+        .strip_prefix(src)
+        .or_else(|_| canon.strip_prefix(src.canonicalize().unwrap_or_default()))
+        .unwrap_or(p);
+    if !hidden
+        && rel
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with('.'))
+    {
         return false;
     }
     p.is_dir() || crate::files::is_image(p)
@@ -179,7 +223,13 @@ fn relevant(p: &Path, src: &Path, ignored: &[PathBuf], hidden: bool) -> bool {
 fn glob_literal(rel: &Path) -> String {
     let s = rel.to_string_lossy().replace('\\', "/");
     s.chars()
-        .map(|c| if "*?[]{}!".contains(c) { format!("[{c}]") } else { c.to_string() })
+        .map(|c| {
+            if "*?[]{}!".contains(c) {
+                format!("[{c}]")
+            } else {
+                c.to_string()
+            }
+        })
         .collect()
 }
 

@@ -20,7 +20,11 @@ impl Dir {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u8(0);
-        let p = std::env::temp_dir().join(format!("flx-cli-{tag}-{}-{:08x}", std::process::id(), h.finish() as u32));
+        let p = std::env::temp_dir().join(format!(
+            "flx-cli-{tag}-{}-{:08x}",
+            std::process::id(),
+            h.finish() as u32
+        ));
         std::fs::create_dir_all(&p).unwrap();
         Dir(p)
     }
@@ -61,7 +65,12 @@ pub fn code(o: &Output) -> i32 {
 }
 
 pub fn show(o: &Output) -> String {
-    format!("exit {:?}\n--- stdout\n{}\n--- stderr\n{}", o.status.code(), String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -77,7 +86,8 @@ pub fn jsonl(o: &Output) -> Vec<Value> {
     stdout(o)
         .lines()
         .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", show(o)));
+            let v: Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", show(o)));
             assert_eq!(v["v"], 1, "schema version missing: {l}");
             v
         })
@@ -85,7 +95,11 @@ pub fn jsonl(o: &Output) -> Vec<Value> {
 }
 
 pub fn files_with(lines: &[Value], status: &str) -> Vec<Value> {
-    lines.iter().filter(|l| l["type"] == "file" && l["status"] == status).cloned().collect()
+    lines
+        .iter()
+        .filter(|l| l["type"] == "file" && l["status"] == status)
+        .cloned()
+        .collect()
 }
 
 pub fn summary(lines: &[Value]) -> Value {
@@ -100,7 +114,9 @@ pub fn compress_requests(emu: &Emulator) -> u64 {
 }
 
 pub fn charged(emu: &Emulator, plan: &str) -> u64 {
-    emu.stats()["credits"][builtin_key(plan)]["compress"].as_u64().unwrap_or(0)
+    emu.stats()["credits"][builtin_key(plan)]["compress"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 /// A photo-like PNG (gradients and noise), so lossy formats shrink it.
@@ -112,10 +128,15 @@ pub fn photo_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
         state ^= state << 5;
         let n = (state % 24) as i32 - 12;
         let c = |v: u32| (v as i32 + n).clamp(0, 255) as u8;
-        image::Rgb([c(x * 255 / w), c(y * 255 / h), c(((x + y) * 128 / (w + h)) + 64)])
+        image::Rgb([
+            c(x * 255 / w),
+            c(y * 255 / h),
+            c(((x + y) * 128 / (w + h)) + 64),
+        ])
     });
     let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
     out
 }
 
@@ -157,7 +178,9 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.to_string_lossy().contains(".flx-tmp") || p.to_string_lossy().contains(".flx-probe") {
+            } else if p.to_string_lossy().contains(".flx-tmp")
+                || p.to_string_lossy().contains(".flx-probe")
+            {
                 out.push(p);
             }
         }
@@ -167,7 +190,11 @@ pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Sends `sig` (INT, TERM, HUP) to the child with kill(1).
 pub fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().expect("kill runs");
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill runs");
     assert!(ok.success(), "kill -{sig} failed");
 }
 
