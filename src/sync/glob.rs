@@ -10,9 +10,9 @@ const MAX_ALTERNATIVES: usize = 256;
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Token {
     Char(char),
-    Any,                          // ?
-    Star,                         // *
-    DoubleStar,                   // ** as a whole component (with its slash)
+    Any,                            // ?
+    Star,                           // *
+    DoubleStar,                     // ** as a whole component (with its slash)
     Class(bool, Vec<(char, char)>), // negated, ranges
 }
 
@@ -32,7 +32,10 @@ pub(crate) struct GlobSet {
 
 impl GlobSet {
     pub(crate) fn new(patterns: &[String], what: &str) -> Result<GlobSet> {
-        let globs = patterns.iter().map(|p| Glob::new(p).map_err(|e| e.context(format!("{what} pattern {p:?}")))).collect::<Result<_>>()?;
+        let globs = patterns
+            .iter()
+            .map(|p| Glob::new(p).map_err(|e| e.context(format!("{what} pattern {p:?}"))))
+            .collect::<Result<_>>()?;
         Ok(GlobSet { globs })
     }
 
@@ -77,7 +80,9 @@ fn expand_braces(p: &str, out: &mut Vec<String>) -> Result<()> {
                         let part: String = chars[w[0] + 1..w[1]].iter().collect();
                         expand_braces(&format!("{head}{part}{tail}"), out)?;
                         if out.len() > MAX_ALTERNATIVES {
-                            return Err(Error::invalid(format!("more than {MAX_ALTERNATIVES} alternatives")));
+                            return Err(Error::invalid(format!(
+                                "more than {MAX_ALTERNATIVES} alternatives"
+                            )));
                         }
                     }
                     return Ok(());
@@ -125,7 +130,8 @@ fn compile(p: &str) -> Result<Vec<Token>> {
                 let mut first = true;
                 while j < chars.len() && (chars[j] != ']' || first) {
                     let lo = chars[j];
-                    if chars.get(j + 1) == Some(&'-') && chars.get(j + 2).is_some_and(|&c| c != ']') {
+                    if chars.get(j + 1) == Some(&'-') && chars.get(j + 2).is_some_and(|&c| c != ']')
+                    {
                         ranges.push((lo, chars[j + 2]));
                         j += 3;
                     } else {
@@ -162,11 +168,18 @@ impl Glob {
         let mut expanded = Vec::new();
         expand_braces(trimmed, &mut expanded)?;
         let alternatives = expanded.iter().map(|p| compile(p)).collect::<Result<_>>()?;
-        Ok(Glob { alternatives, name_only: !trimmed.contains('/') })
+        Ok(Glob {
+            alternatives,
+            name_only: !trimmed.contains('/'),
+        })
     }
 
     pub(crate) fn matches(&self, rel: &str) -> bool {
-        let text = if self.name_only { rel.rsplit('/').next().unwrap_or(rel) } else { rel };
+        let text = if self.name_only {
+            rel.rsplit('/').next().unwrap_or(rel)
+        } else {
+            rel
+        };
         let text: Vec<char> = text.chars().collect();
         self.alternatives.iter().any(|t| match_tokens(t, &text))
     }

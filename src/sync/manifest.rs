@@ -107,7 +107,11 @@ impl Line {
             kind: r.kind,
             osz: r.osz,
             omt: r.omt,
-            oh: if r.kind == Kind::Compressed || r.kind == Kind::Original { hex128(r.oh) } else { String::new() },
+            oh: if r.kind == Kind::Compressed || r.kind == Kind::Original {
+                hex128(r.oh)
+            } else {
+                String::new()
+            },
             name: e.name,
             alt: e.alt,
             seo: e.seo,
@@ -117,7 +121,13 @@ impl Line {
     }
 
     fn into_rec(self) -> Option<(String, Rec)> {
-        let extra = Extra { name: self.name, alt: self.alt, seo: self.seo, url: self.url, exp: self.exp };
+        let extra = Extra {
+            name: self.name,
+            alt: self.alt,
+            seo: self.seo,
+            url: self.url,
+            exp: self.exp,
+        };
         let rec = Rec {
             isz: self.isz,
             imt: self.imt,
@@ -136,11 +146,14 @@ impl Line {
 
 /// SHA-256 of a file's contents, first 128 bits (plenty to tell an edit from no edit).
 pub(crate) fn hash_file(path: &Path) -> Result<u128> {
-    let mut f = File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
+    let mut f =
+        File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
         if n == 0 {
             break;
         }
@@ -175,11 +188,17 @@ pub(crate) struct Manifest {
 }
 
 fn header_line() -> String {
-    serde_json::to_string(&Header { format: FORMAT.into(), version: VERSION }).expect("plain struct")
+    serde_json::to_string(&Header {
+        format: FORMAT.into(),
+        version: VERSION,
+    })
+    .expect("plain struct")
 }
 
 fn check_header(line: &str, file: &Path) -> Result<()> {
-    let bad = || Error::new(ErrorKind::Io, format!("{} is not a fluximage sync manifest (bad first line); move it away to start afresh", file.display()));
+    let bad = || {
+        Error::new(ErrorKind::Io, format!("{} is not a fluximage sync manifest (bad first line); move it away to start afresh", file.display()))
+    };
     let h: Header = serde_json::from_str(line).map_err(|_| bad())?;
     if h.format != FORMAT {
         return Err(bad());
@@ -187,7 +206,11 @@ fn check_header(line: &str, file: &Path) -> Result<()> {
     if h.version != VERSION {
         return Err(Error::new(
             ErrorKind::Io,
-            format!("{} is version {} of the sync manifest; this library reads version {VERSION}", file.display(), h.version),
+            format!(
+                "{} is version {} of the sync manifest; this library reads version {VERSION}",
+                file.display(),
+                h.version
+            ),
         ));
     }
     Ok(())
@@ -206,7 +229,9 @@ fn read_into(path: &Path, records: &mut HashMap<Box<str>, Rec>, journal: bool) -
     let mut number = 0usize;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
+        let n = reader
+            .read_line(&mut line)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), &e))?;
         if n == 0 {
             return Ok(());
         }
@@ -223,7 +248,9 @@ fn read_into(path: &Path, records: &mut HashMap<Box<str>, Rec>, journal: bool) -
         if text.is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str::<Line>(text).ok().and_then(Line::into_rec);
+        let parsed = serde_json::from_str::<Line>(text)
+            .ok()
+            .and_then(Line::into_rec);
         match parsed {
             Some((input, rec)) => {
                 records.insert(input.into_boxed_str(), rec);
@@ -231,7 +258,10 @@ fn read_into(path: &Path, records: &mut HashMap<Box<str>, Rec>, journal: bool) -
             None => {
                 return Err(Error::new(
                     ErrorKind::Io,
-                    format!("{} line {number} is not a valid record; move the file away to start afresh", path.display()),
+                    format!(
+                    "{} line {number} is not a valid record; move the file away to start afresh",
+                    path.display()
+                ),
                 ))
             }
         }
@@ -256,7 +286,11 @@ impl Manifest {
         if write {
             let _ = std::fs::remove_file(dir.join(COMPACT_TMP));
         }
-        Ok(Manifest { dir: dir.to_path_buf(), records, journal: None })
+        Ok(Manifest {
+            dir: dir.to_path_buf(),
+            records,
+            journal: None,
+        })
     }
 
     /// Appends records to the journal and makes them durable before returning.
@@ -271,7 +305,8 @@ impl Manifest {
                 .map_err(|e| Error::io(format!("cannot write {}", path.display()), &e))?;
             let len = f.metadata().map(|m| m.len()).unwrap_or(0);
             if len == 0 {
-                writeln!(f, "{}", header_line()).map_err(|e| Error::io(format!("cannot write {}", path.display()), &e))?;
+                writeln!(f, "{}", header_line())
+                    .map_err(|e| Error::io(format!("cannot write {}", path.display()), &e))?;
             } else if !ends_with_newline(&mut f, len) {
                 // A torn line from a crash: end it so the next record starts on its own line
                 // (the torn one then fails to parse and loading stops there: so rewrite instead).
@@ -284,10 +319,14 @@ impl Manifest {
         let f = self.journal.as_mut().expect("opened above");
         let mut text = String::new();
         for (input, rec) in recs {
-            text.push_str(&serde_json::to_string(&Line::from_rec(input, rec)).expect("plain struct"));
+            text.push_str(
+                &serde_json::to_string(&Line::from_rec(input, rec)).expect("plain struct"),
+            );
             text.push('\n');
         }
-        f.write_all(text.as_bytes()).and_then(|_| f.sync_data()).map_err(|e| Error::io(format!("cannot write {}", path.display()), &e))?;
+        f.write_all(text.as_bytes())
+            .and_then(|_| f.sync_data())
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), &e))?;
         for (input, rec) in recs {
             self.records.insert((*input).into(), (*rec).clone());
         }
@@ -297,7 +336,8 @@ impl Manifest {
     /// After a torn journal: fold what was read into the manifest, so the journal restarts clean.
     fn compact_journal_only(&mut self) -> Result<()> {
         let keep: Vec<&str> = self.records.keys().map(|k| &**k).collect();
-        let keep: std::collections::HashSet<String> = keep.into_iter().map(str::to_string).collect();
+        let keep: std::collections::HashSet<String> =
+            keep.into_iter().map(str::to_string).collect();
         self.compact(|k| keep.contains(k))
     }
 
@@ -310,11 +350,16 @@ impl Manifest {
         let mut keys: Vec<&Box<str>> = self.records.keys().filter(|k| keep(k)).collect();
         keys.sort();
         let write = || -> std::io::Result<()> {
-            let f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            let f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
             let mut w = std::io::BufWriter::new(f);
             writeln!(w, "{}", header_line())?;
             for k in &keys {
-                let line = serde_json::to_string(&Line::from_rec(k, &self.records[*k])).map_err(std::io::Error::other)?;
+                let line = serde_json::to_string(&Line::from_rec(k, &self.records[*k]))
+                    .map_err(std::io::Error::other)?;
                 writeln!(w, "{line}")?;
             }
             let f = w.into_inner().map_err(|e| e.into_error())?;
@@ -329,7 +374,12 @@ impl Manifest {
         match std::fs::remove_file(self.dir.join(JOURNAL)) {
             Ok(()) => sync_dir(&self.dir),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io(format!("cannot remove {}", self.dir.join(JOURNAL).display()), &e)),
+            Err(e) => {
+                return Err(Error::io(
+                    format!("cannot remove {}", self.dir.join(JOURNAL).display()),
+                    &e,
+                ))
+            }
         }
         let kept: std::collections::HashSet<Box<str>> = keys.into_iter().cloned().collect();
         self.records.retain(|k, _| kept.contains(k));
@@ -348,7 +398,18 @@ mod tests {
     use super::*;
 
     fn rec(n: u64) -> Rec {
-        Rec { isz: n, imt: 5, ih: 7, fp: 9, out: "a.webp".into(), kind: Kind::Compressed, osz: 3, omt: 4, oh: 11, extra: None }
+        Rec {
+            isz: n,
+            imt: 5,
+            ih: 7,
+            fp: 9,
+            out: "a.webp".into(),
+            kind: Kind::Compressed,
+            osz: 3,
+            omt: 4,
+            oh: 11,
+            extra: None,
+        }
     }
 
     #[test]
@@ -364,7 +425,10 @@ mod tests {
         m.append(&[("a.png", &rec(2)), ("b.png", &rec(3))]).unwrap();
         drop(m);
         // A crash in the middle of a line.
-        let mut j = OpenOptions::new().append(true).open(dir.join(JOURNAL)).unwrap();
+        let mut j = OpenOptions::new()
+            .append(true)
+            .open(dir.join(JOURNAL))
+            .unwrap();
         j.write_all(b"{\"in\":\"c.png\",\"isz\":").unwrap();
         drop(j);
         let mut m = Manifest::load(&dir, true).unwrap();
@@ -372,8 +436,16 @@ mod tests {
         assert_eq!(m.records["a.png"].isz, 2);
         m.append(&[("c.png", &rec(4))]).unwrap();
         let m = Manifest::load(&dir, true).unwrap();
-        assert_eq!(m.records.len(), 3, "the torn line was dropped and later records still load");
-        std::fs::write(dir.join(MANIFEST), "{\"format\":\"fluximage-sync\",\"version\":9}\n").unwrap();
+        assert_eq!(
+            m.records.len(),
+            3,
+            "the torn line was dropped and later records still load"
+        );
+        std::fs::write(
+            dir.join(MANIFEST),
+            "{\"format\":\"fluximage-sync\",\"version\":9}\n",
+        )
+        .unwrap();
         let e = Manifest::load(&dir, true).err().unwrap();
         assert!(e.message().contains("version 9"), "{}", e.message());
         std::fs::remove_dir_all(&dir).unwrap();

@@ -50,11 +50,15 @@ pub(crate) fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
 
 /// Whether a file name belongs to the sync's own bookkeeping (manifest, journal, temporaries).
 pub(crate) fn is_own_file(name: &str) -> bool {
-    name.starts_with(".fluximage-sync") || name.ends_with(".flx-tmp") || name.ends_with(".flx-sync-tmp")
+    name.starts_with(".fluximage-sync")
+        || name.ends_with(".flx-tmp")
+        || name.ends_with(".flx-sync-tmp")
 }
 
 pub(crate) fn is_image_name(name: &str) -> bool {
-    name.rsplit_once('.').is_some_and(|(stem, ext)| !stem.is_empty() && IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+    name.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && IMAGE_EXTENSIONS.iter().any(|e| ext.eq_ignore_ascii_case(e))
+    })
 }
 
 #[cfg(unix)]
@@ -67,16 +71,22 @@ fn dir_id(meta: &std::fs::Metadata, _path: &Path) -> (u64, u64) {
 fn dir_id(_meta: &std::fs::Metadata, path: &Path) -> (u64, u64) {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf()).hash(&mut h);
+    path.canonicalize()
+        .unwrap_or_else(|_| path.to_path_buf())
+        .hash(&mut h);
     (0, h.finish())
 }
 
 /// Walks `src`. Entries of a folder are visited in name order, so the result is sorted by
 /// relative path component by component.
 pub(crate) fn walk(src: &Path, opts: &WalkOptions) -> Result<Walked> {
-    let meta = std::fs::metadata(src).map_err(|e| Error::io(format!("the source folder {}", src.display()), &e))?;
+    let meta = std::fs::metadata(src)
+        .map_err(|e| Error::io(format!("the source folder {}", src.display()), &e))?;
     if !meta.is_dir() {
-        return Err(Error::invalid(format!("the source {} is not a folder", src.display())));
+        return Err(Error::invalid(format!(
+            "the source {} is not a folder",
+            src.display()
+        )));
     }
     let mut out = Walked::default();
     let mut seen_dirs: HashSet<(u64, u64)> = HashSet::new();
@@ -85,10 +95,12 @@ pub(crate) fn walk(src: &Path, opts: &WalkOptions) -> Result<Walked> {
     // reverse name order so they pop in name order.
     let mut stack: Vec<(PathBuf, String, usize)> = vec![(src.to_path_buf(), String::new(), 0)];
     while let Some((dir, prefix, depth)) = stack.pop() {
-        let read = std::fs::read_dir(&dir).map_err(|e| Error::io(format!("cannot list {}", dir.display()), &e))?;
+        let read = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(format!("cannot list {}", dir.display()), &e))?;
         let mut entries: Vec<(String, std::fs::DirEntry)> = Vec::new();
         for entry in read {
-            let entry = entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), &e))?;
+            let entry =
+                entry.map_err(|e| Error::io(format!("cannot list {}", dir.display()), &e))?;
             match entry.file_name().into_string() {
                 Ok(name) => entries.push((name, entry)),
                 Err(_) => out.not_images += 1, // a name that is not UTF-8 cannot be recorded
@@ -100,10 +112,18 @@ pub(crate) fn walk(src: &Path, opts: &WalkOptions) -> Result<Walked> {
             if is_own_file(&name) || (!opts.include_hidden && name.starts_with('.')) {
                 continue;
             }
-            let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             let path = entry.path();
             let Ok(ft) = entry.file_type() else { continue };
-            let target = if ft.is_symlink() { std::fs::metadata(&path).ok() } else { None };
+            let target = if ft.is_symlink() {
+                std::fs::metadata(&path).ok()
+            } else {
+                None
+            };
             let is_dir = ft.is_dir() || target.as_ref().is_some_and(|m| m.is_dir());
             if is_dir {
                 if ft.is_symlink() && !opts.follow_symlinks {
@@ -113,11 +133,13 @@ pub(crate) fn walk(src: &Path, opts: &WalkOptions) -> Result<Walked> {
                     continue;
                 }
                 if let Ok(canon) = path.canonicalize() {
-                    if opts.prune.iter().any(|p| *p == canon) {
+                    if opts.prune.contains(&canon) {
                         continue;
                     }
                 }
-                let Ok(m) = std::fs::metadata(&path) else { continue };
+                let Ok(m) = std::fs::metadata(&path) else {
+                    continue;
+                };
                 if !seen_dirs.insert(dir_id(&m, &path)) {
                     continue; // a link back to a folder already walked
                 }
@@ -135,14 +157,20 @@ pub(crate) fn walk(src: &Path, opts: &WalkOptions) -> Result<Walked> {
             if !meta.is_file() {
                 continue;
             }
-            if (!opts.include.is_empty() && !opts.include.matches(&rel)) || opts.exclude.matches(&rel) {
+            if (!opts.include.is_empty() && !opts.include.matches(&rel))
+                || opts.exclude.matches(&rel)
+            {
                 continue;
             }
             if !is_image_name(&name) {
                 out.not_images += 1;
                 continue;
             }
-            out.images.push(Found { rel, size: meta.len(), mtime: mtime_ns(&meta) });
+            out.images.push(Found {
+                rel,
+                size: meta.len(),
+                mtime: mtime_ns(&meta),
+            });
         }
         stack.extend(subdirs.into_iter().rev());
     }
