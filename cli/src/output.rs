@@ -280,6 +280,13 @@ impl Reporter {
         }
     }
 
+    /// Counts `n` files as planned when no per-file event said so (a dry run of the sync engine
+    /// reports its plan only).
+    pub fn planned_at_least(&mut self, n: usize) {
+        let c = &mut self.counts[Status::Planned as usize];
+        *c = (*c).max(n);
+    }
+
     /// Counts of the run so far: (compressed or kept, failed + conflicts).
     pub fn done_and_failed(&self) -> (usize, usize) {
         (

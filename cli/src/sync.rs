@@ -25,6 +25,9 @@ pub fn run(args: &SyncArgs, global: &Global, cancel: &CancelToken) -> Result<u8,
     let mut rep = rep.into_inner();
     Ok(match result {
         Ok(report) => {
+            if args.dry_run {
+                rep.planned_at_least(report.plan.to_compress);
+            }
             let code = match crate::signals::exit_code() {
                 Some(sig) => sig,
                 None if report.failed + report.conflicts + report.not_done > 0 => exit::SOME_FAILED,
