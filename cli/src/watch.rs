@@ -112,9 +112,14 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
             }
             pending.retain(|_, st| now.duration_since(st.since) < settle);
             batch_start = if pending.is_empty() { None } else { Some(now) };
-            match run_once(
+            let result = run_once(
                 &client, &args.src, &out, &options, &this_sync, cancel, &rep, first,
-            ) {
+            );
+            if first {
+                rep.borrow()
+                    .warn(&format!("watching {} (Ctrl-C stops)", args.src.display()));
+            }
+            match result {
                 Ok(report) => {
                     last_totals = totals(&report, false);
                     if report.not_done > 0 {
@@ -135,10 +140,6 @@ pub fn run(args: &WatchArgs, global: &Global, cancel: &CancelToken) -> Result<u8
                     // A network or server failure: try again later, like a pause.
                     paused = Some(pause(&rep, &f.message));
                 }
-            }
-            if first {
-                rep.borrow()
-                    .warn(&format!("watching {} (Ctrl-C stops)", args.src.display()));
             }
             first = false;
         }

@@ -463,12 +463,7 @@ fn watch_pauses_without_credits_and_carries_on() {
     // A new billing period: the credits come back, and watch carries on by itself.
     emu.reset();
     assert!(
-        wait_for(Duration::from_secs(15), || has_line(
-            &lines,
-            r#""input":"src/20.png","input_size""#
-        ) || d
-            .join("out/20.webp")
-            .is_file()),
+        wait_for(Duration::from_secs(15), || d.join("out/20.webp").is_file()),
         "the last file after the pause: {:?}",
         lines.lock().unwrap()
     );
