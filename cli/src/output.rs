@@ -259,7 +259,9 @@ impl Reporter {
             Status::Compressed | Status::KeptOriginal if !self.quiet => {
                 let size = ev.output_size.unwrap_or(0);
                 let kept = if ev.status == Status::KeptOriginal {
-                    " (result was larger: original kept)"
+                    " (result was not smaller: original kept)"
+                } else if size > ev.input_size {
+                    " (larger than the original)"
                 } else {
                     ""
                 };
@@ -344,7 +346,10 @@ impl Reporter {
                 if self.quiet && code == 0 {
                     return code;
                 }
-                let mut parts = vec![format!("{} compressed", c(Status::Compressed))];
+                let mut parts = Vec::new();
+                if c(Status::Compressed) > 0 {
+                    parts.push(format!("{} compressed", c(Status::Compressed)));
+                }
                 for (s, label) in [
                     (Status::KeptOriginal, "kept original"),
                     (Status::UpToDate, "up to date"),
@@ -357,7 +362,11 @@ impl Reporter {
                         parts.push(format!("{} {label}", c(s)));
                     }
                 }
-                let mut line = parts.join(", ");
+                let mut line = if parts.is_empty() {
+                    "nothing to do".to_string()
+                } else {
+                    parts.join(", ")
+                };
                 if self.bytes_in > 0 {
                     line += &format!(
                         "; {} -> {}, saved {} ({})",
