@@ -202,6 +202,7 @@ fn run_with(
     let group = fluximage::MAX_FILES_PER_REQUEST * global.concurrency as usize;
     let (mut bytes_done, mut files_done) = (0u64, 0usize);
     let mut stop: Option<fluximage::Error> = None;
+    let mut session: Option<String> = None;
     for chunk in jobs.chunks(group) {
         if let Some(e) = &stop {
             for job in chunk {
@@ -231,7 +232,10 @@ fn run_with(
         };
         bytes_done += chunk_bytes;
         let batch = match batch {
-            Ok(b) => b,
+            Ok(b) => {
+                session = session.or_else(|| b.session_id.clone());
+                b
+            }
             Err(e) => {
                 for job in chunk {
                     fail(rep, job, e.clone(), None);
@@ -300,7 +304,7 @@ fn run_with(
     if let (Some(e), false) = (&stop, interrupted) {
         rep.err(&format!("stopped: {e}"));
     }
-    Ok(rep.finish(code, interrupted, json!({})))
+    Ok(rep.finish(code, interrupted, json!({ "session_id": session })))
 }
 
 /// Errors after which the next requests would fail the same way.

@@ -700,3 +700,139 @@ fn signals_during_a_download_leave_no_temp_file() {
         assert_eq!(summary(&lines)["interrupted"], true);
     }
 }
+
+#[test]
+fn connection_flags_base_url_ca_file_proxy_retries_timeout() {
+    let emu = fluximage_emulator::Emulator::start(fluximage_emulator::EmulatorConfig {
+        tls: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let d = Dir::new("conn");
+    let ca = emu.ca_pem_path().unwrap();
+    let ca = ca.to_str().unwrap();
+    let base = emu.base_url();
+    let usage = |extra: &[&str]| {
+        let mut c = flx(&emu, "pro", d.path());
+        c.env_remove("FLUXIMAGE_BASE_URL")
+            .arg("usage")
+            .arg("--json")
+            .args(extra);
+        c.output().unwrap()
+    };
+    let o = usage(&["--base-url", &base, "--ca-file", ca]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let o = usage(&["--base-url", &base]);
+    assert_eq!(
+        code(&o),
+        1,
+        "the emulator's CA is not trusted without --ca-file: {}",
+        show(&o)
+    );
+    assert!(
+        stderr(&o).contains("TLS") || stderr(&o).contains("certificate"),
+        "{}",
+        show(&o)
+    );
+    // A proxy that is not there: the request goes to it, so it fails.
+    let o = usage(&[
+        "--base-url",
+        &base,
+        "--ca-file",
+        ca,
+        "--proxy",
+        "http://127.0.0.1:9",
+    ]);
+    assert_ne!(code(&o), 0, "{}", show(&o));
+    let o = usage(&[
+        "--base-url",
+        &base,
+        "--ca-file",
+        ca,
+        "--proxy",
+        "not a proxy",
+    ]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    // Two 503s: retried with --retries 2, not with --retries 0.
+    emu.inject(
+        Fault::new(FaultMode::ServiceUnavailable)
+            .with_path(FaultPath::Usage)
+            .with_count(2),
+    );
+    let o = usage(&["--base-url", &base, "--ca-file", ca, "--retries", "0"]);
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let o = usage(&["--base-url", &base, "--ca-file", ca, "--retries", "2"]);
+    assert_eq!(code(&o), 0, "one 503 left, then success: {}", show(&o));
+    // --timeout bounds a stalled request.
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_path(FaultPath::Usage)
+            .with_delay_ms(10_000),
+    );
+    let start = Instant::now();
+    let o = usage(&[
+        "--base-url",
+        &base,
+        "--ca-file",
+        ca,
+        "--timeout",
+        "1",
+        "--retries",
+        "0",
+    ]);
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        stderr(&o).contains("timed out") || stderr(&o).contains("time"),
+        "{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn verbose_says_why_files_were_skipped() {
+    let emu = emulator();
+    let d = Dir::new("verbose");
+    write_image(d.path(), "in/a.png", 40, 30, 1);
+    write_image(d.path(), "in/.hidden.png", 40, 30, 2);
+    assert_eq!(
+        code(&run(
+            &emu,
+            "pro",
+            d.path(),
+            &["compress", "in", "-o", "out"]
+        )),
+        0
+    );
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &["compress", "in", "-o", "out", "--skip-existing", "-v"],
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert!(
+        stdout(&o).contains("skipped in/a.png: out/a.webp exists"),
+        "{}",
+        show(&o)
+    );
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &["compress", "in", "-o", "out", "--skip-existing"],
+    );
+    assert!(
+        !stdout(&o).contains("skipped in/a.png"),
+        "not without -v: {}",
+        show(&o)
+    );
+    assert!(
+        !d.join("out/.hidden.webp").exists(),
+        "hidden files are left out of a folder walk"
+    );
+}

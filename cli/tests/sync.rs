@@ -477,3 +477,48 @@ fn watch_pauses_without_credits_and_carries_on() {
         errs.lock().unwrap()
     );
 }
+
+#[test]
+fn hidden_files_and_symlinked_folders_on_request() {
+    let emu = emulator();
+    let d = Dir::new("hidden");
+    write_image(d.path(), "src/seen.png", 40, 30, 1);
+    write_image(d.path(), "src/.cache/hid.png", 40, 30, 2);
+    write_image(d.path(), "elsewhere/linked.png", 40, 30, 3);
+    std::os::unix::fs::symlink(d.join("elsewhere"), d.join("src/link")).unwrap();
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &["sync", "src", "-o", "plain", "--jsonl"],
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let inputs = |o: &std::process::Output| {
+        let mut v: Vec<String> = files_with(&jsonl(o), "compressed")
+            .iter()
+            .map(|f| f["input"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(inputs(&o), ["src/seen.png"]);
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &[
+            "sync",
+            "src",
+            "-o",
+            "all",
+            "--hidden",
+            "--follow-symlinks",
+            "--jsonl",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(
+        inputs(&o),
+        ["src/.cache/hid.png", "src/link/linked.png", "src/seen.png"]
+    );
+}
