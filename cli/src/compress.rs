@@ -49,13 +49,15 @@ fn run_with(
     // The key and the connection settings are checked locally before any folder is made.
     let client = crate::config::client(global)?;
 
-    // 1. The inputs, in a stable order.
+    // 1. The inputs, in a stable order (OUTDIR left out when it lies inside an input folder).
+    let out_canon = args.output.canonicalize().ok();
     let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new(); // (source, shown, relative dest dir)
     for arg in &args.inputs {
         let meta = std::fs::metadata(arg)
             .map_err(|e| Failure::config(format!("{}: {}", arg.display(), files::io_reason(&e))))?;
         if meta.is_dir() {
-            let walk = files::walk(arg, args.recursive, false, false).map_err(Failure::config)?;
+            let walk = files::walk(arg, args.recursive, false, false, out_canon.as_deref())
+                .map_err(Failure::config)?;
             if !args.recursive && walk.subfolders > 0 {
                 rep.warn(&format!(
                     "{}: {} subfolder(s) not searched (use -r to compress them and mirror the tree)",

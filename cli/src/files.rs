@@ -31,12 +31,14 @@ fn is_hidden(name: &std::ffi::OsStr) -> bool {
 
 /// The image files below `root` (only its direct children unless `recursive`). Hidden files and
 /// folders are skipped unless `hidden`; symbolic links to folders are entered only when
-/// `follow_symlinks`.
+/// `follow_symlinks`. The folder `skip` (canonical: the output folder) is never entered, so
+/// results written inside the walked tree are not taken for inputs.
 pub fn walk(
     root: &Path,
     recursive: bool,
     hidden: bool,
     follow_symlinks: bool,
+    skip: Option<&Path>,
 ) -> Result<Walk, String> {
     let mut out = Walk {
         files: Vec::new(),
@@ -69,6 +71,9 @@ pub fn walk(
             let is_dir = ft.is_dir() || (ft.is_symlink() && follow_symlinks && path.is_dir());
             let child = rel.join(&name);
             if is_dir {
+                if skip.is_some_and(|s| path.canonicalize().is_ok_and(|c| c == s)) {
+                    continue;
+                }
                 if !recursive {
                     out.subfolders += 1;
                 } else if depth + 1 >= MAX_DEPTH {

@@ -836,3 +836,42 @@ fn verbose_says_why_files_were_skipped() {
         "hidden files are left out of a folder walk"
     );
 }
+
+#[test]
+fn an_output_folder_inside_the_input_tree_is_not_walked() {
+    let emu = emulator();
+    let d = Dir::new("nested-out");
+    write_image(d.path(), "photos/a.png", 40, 30, 1);
+    write_image(d.path(), "photos/trip/b.png", 40, 30, 2);
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &["compress", "-r", "photos", "-o", "photos/web"],
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    std::fs::remove_file(d.join("photos/a.png")).unwrap();
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &[
+            "compress",
+            "-r",
+            "photos",
+            "-o",
+            "photos/web",
+            "--skip-existing",
+            "--jsonl",
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(
+        files_with(&jsonl(&o), "compressed").len(),
+        0,
+        "its own results are not inputs: {}",
+        show(&o)
+    );
+    assert!(!d.join("photos/web/web").exists());
+    assert_eq!(charged(&emu, "pro"), 2);
+}
