@@ -36,6 +36,7 @@ pub struct Cli {
 
 /// Flags that every subcommand accepts.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Connection and output")]
 pub struct Global {
     /// API address (default: $FLUXIMAGE_BASE_URL, else https://fluximage.app)
     #[arg(long, global = true, value_name = "URL")]
@@ -78,7 +79,8 @@ Each result is saved as OUTDIR/<path below the argument>/<stem>.<format>. Before
 uploaded, flx creates OUTDIR, checks that it is writable and that no result would replace an
 existing file; a file that exists stops the run unless --overwrite or --skip-existing says what
 to do. Inputs that are results of other inputs of the same run (a.webp beside a.jpg) are not
-compressed again.")]
+compressed again. With --seo-rename the server names the results, so names are checked when
+each result is saved (an existing file is still never replaced without --overwrite).")]
     Compress(CompressArgs),
     /// Mirror a folder tree, compressing only what changed since the last run
     Sync(SyncArgs),
@@ -136,6 +138,7 @@ pub enum PositionArg {
 
 /// What a compress asks of the server: every option of the API.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Image options")]
 pub struct ApiOptions {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = FormatArg::Webp)]
