@@ -18,7 +18,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s OUTDIR IMAGE...\n", argv[0]);
         return 2;
     }
-    const char *outdir = argv[1];
+    /* A path ending in '/' means "into this folder, named after the result" (created when
+     * missing); without it, a path names the output file itself. */
+    char outdir[4096];
+    int n = snprintf(outdir, sizeof outdir, "%s/", argv[1]);
+    if (n < 0 || (size_t)n >= sizeof outdir) {
+        fprintf(stderr, "the output folder name is too long\n");
+        return 2;
+    }
 
     flx_client *client = flx_client_new(NULL); /* NULL: the key from FLUXIMAGE_API_KEY */
     if (!client) {
@@ -46,16 +53,18 @@ int main(int argc, char **argv) {
             failed++;
             continue;
         }
-        /* Save into OUTDIR under the result's name. */
-        flx_status saved = flx_batch_save(client, batch, i, outdir, NULL);
+        /* Save into OUTDIR under the result's name; FLX_EXISTS_ERROR: an existing file is
+         * never replaced (FLX_EXISTS). The library writes the path it chose to `path`. */
+        char *path = NULL;
+        flx_status saved = flx_batch_save(client, batch, i, outdir, FLX_EXISTS_ERROR, NULL, &path);
         if (saved != FLX_OK) {
             printf("%s: not saved: %s\n", input, flx_last_error());
             failed++;
             continue;
         }
-        printf("%s -> %s/%s: %" PRId64 " -> %" PRId64 " bytes\n", input, outdir,
-               flx_batch_str(batch, i, FLX_FIELD_NAME), flx_batch_num(batch, i, FLX_FIELD_ORIGINAL_SIZE),
-               flx_batch_num(batch, i, FLX_FIELD_SIZE));
+        printf("%s -> %s: %" PRId64 " -> %" PRId64 " bytes\n", input, path,
+               flx_batch_num(batch, i, FLX_FIELD_ORIGINAL_SIZE), flx_batch_num(batch, i, FLX_FIELD_SIZE));
+        flx_string_free(path);
     }
 
     flx_batch_free(batch);

@@ -45,7 +45,7 @@ fn run_with(
             )));
         }
     }
-    let ext = fluximage::Format::from(args.api.format).as_str();
+    let format = fluximage::Format::from(args.api.format);
     // The key and the connection settings are checked locally before any folder is made.
     let client = crate::config::client(global)?;
 
@@ -85,7 +85,7 @@ fn run_with(
     //    that is how a rerun into the input folder avoids compressing its own outputs.
     let natural: Vec<PathBuf> = found
         .iter()
-        .map(|(src, _, dir)| args.output.join(dir).join(predicted_name(src, ext)))
+        .map(|(src, _, dir)| args.output.join(dir).join(predicted_name(src, format)))
         .collect();
     let natural_keys: HashMap<PathBuf, usize> = natural
         .iter()
@@ -184,8 +184,8 @@ fn run_with(
     // 4. Every output folder exists and takes a new file, before a credit is spent.
     let folders: BTreeSet<PathBuf> = jobs.iter().map(|j| parent_of(&j.dest)).collect();
     for dir in &folders {
-        files::prepare_output_dir(dir)
-            .map_err(|e| Failure::config(format!("{e}; nothing was uploaded")))?;
+        fluximage::save::prepare_output_dir(dir)
+            .map_err(|e| Failure::config(format!("{}; nothing was uploaded", e.message())))?;
     }
 
     // 5. Credits.
@@ -248,6 +248,7 @@ fn run_with(
                 continue;
             }
         };
+        let mut chunk_stop: Option<fluximage::Error> = None;
         for (job, item) in chunk.iter().zip(&batch.items) {
             if let Some(e) = &stop {
                 fail(
@@ -261,6 +262,10 @@ fn run_with(
             let info = match &item.outcome {
                 Ok(info) => info,
                 Err(e) => {
+                    // A rejected key, plan or quota fails every image alike: stop sending.
+                    if stops_run(e) {
+                        chunk_stop.get_or_insert_with(|| e.clone());
+                    }
                     fail(rep, job, e.clone(), None);
                     continue;
                 }
@@ -292,6 +297,9 @@ fn run_with(
                     fail(rep, job, e, None);
                 }
             }
+        }
+        if stop.is_none() {
+            stop = chunk_stop;
         }
     }
 
@@ -345,13 +353,8 @@ pub fn server_fields(info: &fluximage::ImageInfo) -> serde_json::Map<String, Val
 }
 
 /// The result's file name for `src`: its stem and the format's extension (`a.jpg` -> `a.webp`).
-fn predicted_name(src: &Path, ext: &str) -> String {
-    files::predicted_name(
-        &src.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        ext,
-    )
+fn predicted_name(src: &Path, format: fluximage::Format) -> String {
+    fluximage::save::predicted_name(&src.to_string_lossy(), format)
 }
 
 fn parent_of(p: &Path) -> PathBuf {

@@ -93,16 +93,6 @@ pub fn walk(
     Ok(out)
 }
 
-/// The result name of an input: its stem and `ext` (`photo.JPG` -> `photo.webp`).
-pub fn predicted_name(input_name: &str, ext: &str) -> String {
-    let p = Path::new(input_name);
-    let stem = p
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| input_name.to_string());
-    format!("{stem}.{ext}")
-}
-
 /// A server-given name reduced to a plain file name, so it cannot leave its folder.
 pub fn plain_name(name: &str) -> Option<String> {
     Path::new(name)
@@ -142,36 +132,6 @@ pub fn identity(p: &Path) -> Option<PathBuf> {
     parent.canonicalize().ok().map(|d| d.join(name))
 }
 
-/// Creates `dir` (and its parents) and proves that a file can be created and removed in it.
-pub fn prepare_output_dir(dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        format!(
-            "cannot create the output folder {}: {}",
-            dir.display(),
-            io_reason(&e)
-        )
-    })?;
-    let probe = dir.join(format!(".flx-probe-{}", std::process::id()));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&probe)
-        .map_err(|e| {
-            format!(
-                "cannot write in the output folder {}: {}",
-                dir.display(),
-                io_reason(&e)
-            )
-        })?;
-    std::fs::remove_file(&probe).map_err(|e| {
-        format!(
-            "cannot remove a file in the output folder {}: {}",
-            dir.display(),
-            io_reason(&e)
-        )
-    })
-}
-
 /// An I/O error as a short reason, without the `(os error N)` suffix.
 pub fn io_reason(e: &std::io::Error) -> String {
     match e.kind() {
@@ -190,12 +150,6 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(predicted_name("a.JPG", "webp"), "a.webp");
-        assert_eq!(
-            predicted_name("archive.tar.png", "avif"),
-            "archive.tar.avif"
-        );
-        assert_eq!(predicted_name("noext", "jpg"), "noext.jpg");
         assert_eq!(plain_name("../../etc/x.webp").as_deref(), Some("x.webp"));
         assert_eq!(plain_name(".."), None);
     }

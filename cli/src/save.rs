@@ -1,10 +1,11 @@
-//! Saving one result under the no-clobber rule: an existing file is replaced only when the user
-//! said `--overwrite`.
+//! Saving one result under the no-clobber rule of the core: an existing file is replaced only
+//! when the user said `--overwrite`.
 
-use fluximage::{Client, Error, ErrorKind, Item, Observer};
+use fluximage::{Client, ExistsPolicy, Item, Observer};
 use std::path::{Path, PathBuf};
 
-/// Saves `item` to the file `dest`; fails when `dest` exists and `overwrite` is false.
+/// Saves `item` to the file `dest`; fails with `Exists` when `dest` exists and `overwrite` is
+/// false.
 pub fn save(
     client: &Client,
     item: &Item,
@@ -12,14 +13,6 @@ pub fn save(
     overwrite: bool,
     obs: &mut Observer,
 ) -> fluximage::Result<PathBuf> {
-    if !overwrite && dest.symlink_metadata().is_ok() {
-        return Err(Error::new(
-            ErrorKind::Io,
-            format!(
-                "{} exists; not replaced (--overwrite replaces it)",
-                dest.display()
-            ),
-        ));
-    }
-    client.save(item, dest, obs)
+    let policy = if overwrite { ExistsPolicy::Overwrite } else { ExistsPolicy::Error };
+    client.save(item, dest, policy, obs)
 }

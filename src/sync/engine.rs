@@ -949,7 +949,7 @@ fn write_file(
     }
     let tmp = temp_for(dest);
     let _ = std::fs::remove_file(&tmp); // left by a crash
-    crate::download::write_atomically(dest, &tmp, |file| {
+    crate::download::write_temp(&tmp, |file| {
         let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), &e);
         fill(file).map_err(io)?;
         if let Some(p) = perms {
@@ -959,8 +959,11 @@ fn write_file(
             file.set_modified(t).map_err(io)?;
         }
         Ok(0)
+    })?;
+    std::fs::rename(&tmp, dest).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("cannot move the result to {}", dest.display()), &e)
     })
-    .map(|_| ())
 }
 
 fn copy_file(

@@ -34,19 +34,24 @@ is_avif() { [ "$(od -An -tx1 -j4 -N4 "$1" 2>/dev/null | tr -d ' \n')" = 66747970
 export FLUXIMAGE_API_KEY=$FLX_TEST_KEY FLUXIMAGE_BASE_URL=$FLX_TEST_BASE_URL
 "${PYTHON:-python3}" "$ROOT/scripts/gen_images.py" "$W/in" > /dev/null || { echo "cannot generate images"; echo "0 passed, 1 failed"; exit 1; }
 
-start "every image compressed and saved as AVIF"
-mkdir -p "$W/out1"
+start "every image compressed and saved as AVIF (the folder is created)"
 run 0 "$W/out1" "$W"/in/*.png
 for f in "$W"/in/*.png; do
     r=$W/out1/$(basename "$f" .png).avif
     is_avif "$r" || problem "$r is missing or not AVIF"
 done
-grep -q -- "-> $W/out1/photo-wide.avif" "$W/out" || problem "no line for photo-wide.png"
+grep -q -- "-> $W/out1//*photo-wide.avif" "$W/out" || problem "no line for photo-wide.png"
+finish
+
+start "a rerun never replaces the saved results"
+before=$(cksum < "$W/out1/photo-wide.avif")
+run 1 "$W/out1" "$W/in/photo-wide.png"
+grep -q "photo-wide.png: not saved: .*exists" "$W/out" || problem "the existing file is not reported"
+[ "$(cksum < "$W/out1/photo-wide.avif")" = "$before" ] || problem "photo-wide.avif was replaced"
 finish
 
 start "a broken image fails alone; exit 1"
 printf 'not an image' > "$W/broken.png"
-mkdir -p "$W/out2"
 run 1 "$W/out2" "$W/broken.png" "$W/in/photo-wide.png"
 grep -q "broken.png: failed" "$W/out" || problem "the failure is not reported"
 is_avif "$W/out2/photo-wide.avif" || problem "the good image was not saved"
