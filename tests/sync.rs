@@ -385,6 +385,15 @@ fn globs_hidden_files_and_symlinked_folders() {
     let (r, _) = run(&client, src.path(), out.path(), &webp(), &all);
     // keep/a, keep/thumbs/t, .hidden/h, keep/.h, link/linked; the loop back to src is walked once.
     assert_eq!(r.plan.to_compress, 5, "{r:?}");
+    let ai = CompressOptions {
+        alt_text: true,
+        ..webp()
+    };
+    let (r, _) = run(&client, src.path(), out.path(), &ai, &all);
+    assert_eq!(
+        (r.plan.compressions_needed, r.plan.ai_credits_needed),
+        (5, 5)
+    );
     let only_a = SyncOptions {
         include: vec!["keep/*.png".into()],
         ..Default::default()
@@ -651,6 +660,12 @@ fn in_place_with_backups_twice_in_a_row() {
         site.join("img/a.png").is_file(),
         "an original in another format is not touched"
     );
+    let mtime = |p: &str| std::fs::metadata(site.join(p)).unwrap().modified().unwrap();
+    assert_eq!(
+        mtime("img/a.jpg"),
+        mtime("img/a.png"),
+        "preserve_mtime gives the output its input's time"
+    );
     let (r, events) = run(&client, site.path(), site.path(), &jpg, &sync);
     assert_eq!(
         (r.requests, r.up_to_date, r.compressed),
@@ -870,4 +885,68 @@ fn progress_and_cancel_come_through_the_observer() {
         .unwrap();
     drop(obs);
     assert_eq!(r.compressed, 4);
+}
+
+#[test]
+fn leftovers_of_a_crash_are_cleaned_and_a_watermark_change_redoes_all() {
+    let emu = emulator();
+    let client = client(&emu, AGENCY);
+    let (src, out) = (TempDir::new("sync-left-src"), TempDir::new("sync-left-out"));
+    put(src.path(), "a.png", 1);
+    put(src.path(), "b.png", 2);
+    let wm = src.join("wm.png");
+    let wm_opts = |seed: u32| {
+        std::fs::write(&wm, photo_png(8, 8, seed)).unwrap();
+        CompressOptions {
+            watermark: Some(fluximage::Watermark::new(&wm)),
+            ..webp()
+        }
+    };
+    let only_ab = SyncOptions {
+        exclude: vec!["wm.png".into()],
+        ..Default::default()
+    };
+    let (r, _) = run(&client, src.path(), out.path(), &wm_opts(1), &only_ab);
+    assert_eq!(r.compressed, 2);
+    // What a kill can leave: a half-written compaction, a torn journal line, a temporary output.
+    std::fs::write(out.join(".fluximage-sync.tmp"), b"{\"format\":\"fluxim").unwrap();
+    std::fs::write(
+        out.join(".fluximage-sync.journal"),
+        b"{\"format\":\"fluximage-sync\",\"version\":1}\n{\"in\":\"a.p",
+    )
+    .unwrap();
+    std::fs::remove_file(out.join("b.webp")).unwrap();
+    std::fs::write(out.join(".b.webp.flx-sync-tmp"), b"half a result").unwrap();
+    let (r, events) = run(&client, src.path(), out.path(), &wm_opts(1), &only_ab);
+    assert_eq!((r.up_to_date, r.compressed), (1, 1), "{events:?}");
+    assert_eq!(
+        listing(out.path()),
+        vec![".fluximage-sync", "a.webp", "b.webp"],
+        "nothing left behind"
+    );
+    // Another watermark picture, same settings: every output changes.
+    let (r, _) = run(&client, src.path(), out.path(), &wm_opts(2), &only_ab);
+    assert_eq!(r.compressed, 2, "{r:?}");
+
+    // In place must name the source folder as the output, so a typo cannot turn into it.
+    let e = client
+        .sync(
+            src.path(),
+            out.path(),
+            &webp(),
+            &SyncOptions {
+                in_place: true,
+                backup_dir: Some(out.join("bak")),
+                ..Default::default()
+            },
+            &mut |_| {},
+            &mut Observer::none(),
+        )
+        .unwrap_err();
+    assert!(
+        e.message()
+            .contains("in place writes into the source folder"),
+        "{}",
+        e.message()
+    );
 }

@@ -39,6 +39,34 @@ struct Todo {
     ih: Option<u128>,
 }
 
+/// An outcome decided while planning, kept small (a large up-to-date tree has one per file)
+/// and turned into a [`FileEvent`] when it is reported.
+struct Decided {
+    file: usize,
+    outcome: FileOutcome,
+    has_output: bool,
+    output_size: Option<u64>,
+    reason: Option<String>,
+}
+
+impl Decided {
+    fn new(
+        outcome: FileOutcome,
+        file: usize,
+        has_output: bool,
+        output_size: Option<u64>,
+        reason: Option<String>,
+    ) -> Decided {
+        Decided {
+            file,
+            outcome,
+            has_output,
+            output_size,
+            reason,
+        }
+    }
+}
+
 /// Everything the workers share, read-only.
 struct Ctx<'a> {
     client: &'a Client,
@@ -52,6 +80,7 @@ struct Ctx<'a> {
     todos: &'a [Todo],
     cancel: CancelToken,
     stop: AtomicBool,
+    fp: u64,
 }
 
 /// A result saved by a worker.
@@ -275,7 +304,14 @@ pub(crate) fn run(
     if out.as_os_str().is_empty() {
         return Err(Error::invalid("the output folder is empty; name a folder"));
     }
-    let in_place = sync.in_place || out.canonicalize().is_ok_and(|o| o == src);
+    let out_is_src = out.canonicalize().is_ok_and(|o| o == src);
+    if sync.in_place && !out_is_src {
+        return Err(Error::invalid(format!(
+            "in place writes into the source folder, but the output folder {} is another one; pass the source folder as the output",
+            out.display()
+        )));
+    }
+    let in_place = sync.in_place || out_is_src;
     let out = if in_place {
         src.clone()
     } else {
@@ -356,7 +392,7 @@ pub(crate) fn run(
                 .push(i);
         }
     }
-    let mut planned: Vec<FileEvent> = Vec::new();
+    let mut planned: Vec<Decided> = Vec::new();
     let mut todos: Vec<Todo> = Vec::new();
     let mut refreshed: Vec<(String, Rec)> = Vec::new();
     let now = now_unix();
@@ -369,10 +405,10 @@ pub(crate) fn run(
         let group = &by_output[&out_rel];
         if group.len() > 1 {
             let names: Vec<&str> = group.iter().map(|&j| images[j].rel.as_str()).collect();
-            planned.push(event(
+            planned.push(Decided::new(
                 FileOutcome::Conflict,
-                f,
-                Some(&out_rel),
+                i,
+                true,
                 None,
                 Some(format!(
                     "{} map to the same output {out_rel}; neither is sent",
@@ -382,20 +418,20 @@ pub(crate) fn run(
             continue;
         }
         if f.size == 0 {
-            planned.push(event(
+            planned.push(Decided::new(
                 FileOutcome::Skipped,
-                f,
-                None,
+                i,
+                false,
                 None,
                 Some("the file is empty".into()),
             ));
             continue;
         }
         if f.size > MAX_FILE_BYTES {
-            planned.push(event(
+            planned.push(Decided::new(
                 FileOutcome::Skipped,
-                f,
-                None,
+                i,
+                false,
                 None,
                 Some(format!("{} bytes, over the 20 MB per-file limit", f.size)),
             ));
@@ -468,15 +504,9 @@ pub(crate) fn run(
                         && input_unchanged(&in_abs, f, r, &mut touched)
                 });
             match rec.as_ref() {
-                Some(r) if ours && r.fp == fp => planned.push(event(FileOutcome::UpToDate, f, Some(&out_rel), Some(r.osz), None)),
-                Some(r) if ours => planned.push(event(
-                    FileOutcome::Skipped,
-                    f,
-                    Some(&out_rel),
-                    Some(r.osz),
-                    Some("already compressed in place with other options; restore the original from the backup to redo it".into()),
-                )),
-                _ if kept => planned.push(event(FileOutcome::UpToDate, f, Some(&out_rel), Some(f.size), None)),
+                Some(r) if ours && r.fp == fp => planned.push(Decided::new(FileOutcome::UpToDate, i, true, Some(r.osz), None)),
+                Some(r) if ours => planned.push(Decided::new(FileOutcome::Skipped, i, true, Some(r.osz), Some("already compressed in place with other options; restore the original from the backup to redo it".into()))),
+                _ if kept => planned.push(Decided::new(FileOutcome::UpToDate, i, true, Some(f.size), None)),
                 _ => todo(None, None),
             }
         } else {
@@ -498,10 +528,10 @@ pub(crate) fn run(
             });
             let skipped_before = rec.as_ref().is_some_and(|r| r.kind == Kind::Skipped);
             if fresh && skipped_before && meta.is_none() {
-                planned.push(event(FileOutcome::UpToDate, f, None, None, None));
+                planned.push(Decided::new(FileOutcome::UpToDate, i, false, None, None));
             } else if fresh && ours && meta.is_some() {
                 let osz = rec.as_ref().map(|r| r.osz);
-                planned.push(event(FileOutcome::UpToDate, f, Some(&out_rel), osz, None));
+                planned.push(Decided::new(FileOutcome::UpToDate, i, true, osz, None));
             } else if meta.is_none() || ours || sync.overwrite {
                 todo(None, None); // never written, deleted by hand, stale, or to be replaced
             } else {
@@ -513,10 +543,10 @@ pub(crate) fn run(
                 } else {
                     format!("{out_rel} exists and was not written by the sync; not replaced (overwrite replaces it)")
                 };
-                planned.push(event(
+                planned.push(Decided::new(
                     FileOutcome::Conflict,
-                    f,
-                    Some(&out_rel),
+                    i,
+                    true,
                     None,
                     Some(why),
                 ));
@@ -609,12 +639,19 @@ pub(crate) fn run(
     let mut tally = Tally {
         report: &mut report,
     };
-    for e in planned {
+    for d in planned {
+        let f = &images[d.file];
+        let output = d.has_output.then(|| map_output(&f.rel, options.format));
+        let e = event(d.outcome, f, output.as_deref(), d.output_size, d.reason);
         tally.count(e, on_event);
     }
     if sync.dry_run {
         report.elapsed = started.elapsed();
         return Ok(report);
+    }
+    // A caller may stop on seeing the plan: nothing has been sent yet.
+    if !obs.poll(0, plan.bytes_to_upload) {
+        return Err(Error::cancelled());
     }
     if !refreshed.is_empty() {
         let recs: Vec<(&str, &Rec)> = refreshed.iter().map(|(k, r)| (k.as_str(), r)).collect();
@@ -660,6 +697,7 @@ pub(crate) fn run(
         todos: &todos,
         cancel: CancelToken::new(),
         stop: AtomicBool::new(false),
+        fp,
     };
     let total_bytes: u64 = todos
         .iter()
@@ -1013,7 +1051,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         isz: f.size,
         imt: f.mtime,
         ih,
-        fp: 0,
+        fp: ctx.fp,
         out: todo.out_rel.as_str().into(),
         kind: Kind::Compressed,
         osz: 0,
@@ -1021,7 +1059,6 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         oh: 0,
         extra,
     };
-    rec.fp = fingerprint(ctx.options)?;
     let mut reason = None;
     let mut outcome = FileOutcome::Compressed;
     if same_format && not_smaller {

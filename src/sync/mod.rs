@@ -3,6 +3,21 @@
 //! remembers what was done, so a rerun, or a rerun after a crash, sends only what changed and
 //! never pays twice for a result that was saved.
 //!
+//! ```no_run
+//! use fluximage::{Client, CompressOptions, Config, Format, Observer, SyncEvent, SyncOptions};
+//! let client = Client::new(None, Config::default())?; // FLUXIMAGE_API_KEY
+//! let options = CompressOptions { format: Format::Webp, ..Default::default() };
+//! let sync = SyncOptions { exclude: vec!["drafts".into()], ..Default::default() };
+//! let report = client.sync("site/images".as_ref(), "site/webp".as_ref(), &options, &sync,
+//!     &mut |e| match e {
+//!         SyncEvent::Planned { plan, .. } => println!("{} to compress", plan.to_compress),
+//!         SyncEvent::File(f) => println!("{} {}", f.outcome.as_str(), f.input.display()),
+//!     },
+//!     &mut Observer::none())?;
+//! println!("{} compressed, {} up to date", report.compressed, report.up_to_date);
+//! # Ok::<(), fluximage::Error>(())
+//! ```
+//!
 //! # Mapping
 //! `src/<rel>/<stem>.<ext>` maps to `out/<rel>/<stem>.<format>` (`.jpeg` inputs and `jpg`
 //! output included). Only files with an image extension (`jpg jpeg png webp avif gif`, any
@@ -91,8 +106,9 @@ pub struct SyncOptions {
     pub allow_partial: bool,
     /// What to do when a result is not smaller than its input.
     pub if_larger: IfLarger,
-    /// Replace the originals in the source folder (also implied when the output folder is the
-    /// source folder). Requires `backup_dir`.
+    /// Replace the originals in the source folder: implied when the output folder is the
+    /// source folder, and with this flag the output folder must be the source folder (a
+    /// safeguard against a mistyped path). Requires `backup_dir`.
     pub in_place: bool,
     /// Where originals are copied (mirrored tree) before being replaced in place. Kept out of
     /// the scan when it lies inside the source folder.
