@@ -78,7 +78,7 @@ pub fn sync_options(flags: &SyncFlags) -> SyncOptions {
 }
 
 /// One sync of `src` into `out`, printing the plan (when `show_plan`, or when there is work)
-/// and every file event through `rep`.
+/// and the file events through `rep` (up-to-date files only with `show_plan`).
 #[allow(clippy::too_many_arguments)]
 pub fn run_once(
     client: &Client,
@@ -116,7 +116,10 @@ pub fn run_once(
             }
             let mut r = rep.borrow_mut();
             r.progress(bytes.get(), files_done.get(), to_compress.get());
-            r.file(file_event(f, src, out, sync.dry_run));
+            // Later rounds of watch report only what they did, not the whole tree again.
+            if show_plan || f.outcome != FileOutcome::UpToDate {
+                r.file(file_event(f, src, out, sync.dry_run));
+            }
         }
     };
     let mut obs = Observer::none()

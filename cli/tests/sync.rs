@@ -415,6 +415,8 @@ fn watch_picks_up_new_files_and_stops_on_sigint() {
         "{all:?}"
     );
     assert_eq!(charged(&emu, "pro"), 3, "each file paid once");
+    let first_reports = all.iter().filter(|l| l.contains(r#""input":"src/first.png""#)).count();
+    assert_eq!(first_reports, 1, "later rounds do not list up-to-date files again: {all:?}");
 }
 
 #[test]
