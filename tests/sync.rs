@@ -680,9 +680,20 @@ fn in_place_with_backups_twice_in_a_row() {
         backup_dir: Some(site.join("backup")),
         ..Default::default()
     };
-    put(site.path(), "new/n.png", 3);
+    std::fs::create_dir_all(site.join("new")).unwrap();
+    std::fs::write(site.join("new/n.jpg"), &original_jpg).unwrap();
     let (r, _) = run(&client, site.path(), site.path(), &jpg, &inner);
     assert_eq!(r.compressed, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read(site.join("backup/new/n.jpg")).unwrap(),
+        original_jpg
+    );
+    let (r, _) = run(&client, site.path(), site.path(), &jpg, &inner);
+    assert_eq!(
+        (r.plan.files, r.requests),
+        (3, 0),
+        "the backup inside the tree is not an input: {r:?}"
+    );
 }
 
 // ---- kill -9 ------------------------------------------------------------------------------

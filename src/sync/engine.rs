@@ -239,6 +239,44 @@ fn event(
     }
 }
 
+/// Inputs that share their output with another input, each with the whole group. Found by
+/// sorting 16 bytes per file (a hash of the output path and the index) rather than a map of
+/// every output path, so a large tree costs little.
+fn conflicting_inputs(
+    images: &[Found],
+    skip: &HashSet<Box<str>>,
+    format: Format,
+) -> HashMap<usize, Vec<usize>> {
+    use std::hash::{Hash, Hasher};
+    let mut keyed: Vec<(u64, usize)> = images
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !skip.contains(f.rel.as_str()))
+        .map(|(i, f)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            map_output(&f.rel, format).hash(&mut h);
+            (h.finish(), i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut out = HashMap::new();
+    for run in keyed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        // Equal hashes: group by the real output path (a hash collision is not a conflict).
+        let mut paths: Vec<(String, usize)> = run
+            .iter()
+            .map(|&(_, i)| (map_output(&images[i].rel, format), i))
+            .collect();
+        paths.sort();
+        for group in paths.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let members: Vec<usize> = group.iter().map(|&(_, i)| i).collect();
+            for &i in &members {
+                out.insert(i, members.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The key's compressions and AI credits left, when the answer tells.
 fn credits_left(u: &Usage) -> (Option<u64>, Option<u64>) {
     let comp = if u.can_compress == Some(false) {
@@ -383,15 +421,7 @@ pub(crate) fn run(
     } else {
         HashSet::new()
     };
-    let mut by_output: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, f) in images.iter().enumerate() {
-        if !own_outputs.contains(f.rel.as_str()) {
-            by_output
-                .entry(map_output(&f.rel, options.format))
-                .or_default()
-                .push(i);
-        }
-    }
+    let conflicts = conflicting_inputs(&images, &own_outputs, options.format);
     let mut planned: Vec<Decided> = Vec::new();
     let mut todos: Vec<Todo> = Vec::new();
     let mut refreshed: Vec<(String, Rec)> = Vec::new();
@@ -402,8 +432,7 @@ pub(crate) fn run(
             continue;
         }
         let out_rel = map_output(&f.rel, options.format);
-        let group = &by_output[&out_rel];
-        if group.len() > 1 {
+        if let Some(group) = conflicts.get(&i) {
             let names: Vec<&str> = group.iter().map(|&j| images[j].rel.as_str()).collect();
             planned.push(Decided::new(
                 FileOutcome::Conflict,
@@ -850,8 +879,8 @@ pub(crate) fn run(
     // ---- compact -----------------------------------------------------------------------
     // Keep the records of inputs still present; a record of a removed input goes (its output
     // stays: a sync never deletes).
-    let seen: HashSet<&str> = images.iter().map(|f| f.rel.as_str()).collect();
-    let compacted = manifest.compact(|k| seen.contains(k) || src.join(k).is_file());
+    let seen = |k: &str| images.binary_search_by(|f| f.rel.as_str().cmp(k)).is_ok();
+    let compacted = manifest.compact(|k| seen(k) || src.join(k).is_file());
     outcome?;
     compacted?;
     report.elapsed = started.elapsed();
