@@ -9,6 +9,15 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+/// One pixel, stored with zlib's best compression: no PNG encoder does better.
+const FLAT_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x02, 0x00, 0x00, 0x00, 0x90, 0x77, 0x53,
+    0xde, 0x00, 0x00, 0x00, 0x0c, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xe0, 0x3a, 0x21, 0x07,
+    0x00, 0x01, 0xd0, 0x00, 0xf1, 0x1a, 0xa1, 0x42, 0x58, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e,
+    0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 fn tree(d: &Dir) {
     for (i, rel) in [
         "src/a/one.png",
@@ -156,7 +165,7 @@ fn include_exclude_and_preserve_mtime() {
 }
 
 #[test]
-fn sync_credits_conflicts_and_if_larger() {
+fn sync_credits_conflicts_and_if_larger_original_skip_write() {
     let emu = emulator();
     let d = Dir::new("sync-credits");
     for i in 0..21 {
@@ -211,39 +220,30 @@ fn sync_credits_conflicts_and_if_larger() {
         "webp"
     );
 
-    // --if-larger skip: a one-colour PNG cannot shrink as PNG; nothing is written.
+    // A 1x1 PNG compressed as well as PNG goes: a PNG result cannot be smaller.
     let d3 = Dir::new("sync-larger");
     std::fs::create_dir_all(d3.join("src")).unwrap();
-    let img = image::RgbImage::from_pixel(1, 1, image::Rgb([10, 200, 30]));
-    img.save(d3.join("src/flat.png")).unwrap();
-    let o = run(
-        &emu,
-        "pro",
-        d3.path(),
-        &[
-            "sync",
-            "src",
-            "-o",
-            "out",
-            "--format",
-            "png",
-            "--if-larger",
-            "skip",
-            "--jsonl",
-        ],
-    );
-    assert_eq!(code(&o), 0, "{}", show(&o));
-    let lines = jsonl(&o);
-    if files_with(&lines, "skipped").len() == 1 {
-        assert!(!d3.join("out/flat.png").exists(), "skip writes nothing");
-    }
-    let o = run(
-        &emu,
-        "pro",
-        d3.path(),
-        &["sync", "src", "-o", "keep", "--format", "png", "--jsonl"],
-    );
-    assert_eq!(code(&o), 0, "{}", show(&o));
+    std::fs::write(d3.join("src/flat.png"), FLAT_PNG).unwrap();
+    let larger = |out: &str, extra: &[&str]| {
+        let mut args = vec!["sync", "src", "-o", out, "--format", "png", "--jsonl"];
+        args.extend_from_slice(extra);
+        let o = run(&emu, "pro", d3.path(), &args);
+        assert_eq!(code(&o), 0, "{}", show(&o));
+        let lines = jsonl(&o);
+        lines
+            .into_iter()
+            .find(|l| l["type"] == "file")
+            .expect("a file event")
+    };
+    let f = larger("orig", &[]);
+    assert_eq!(f["status"], "kept_original", "{f}");
+    assert_eq!(std::fs::read(d3.join("orig/flat.png")).unwrap(), FLAT_PNG);
+    let f = larger("skip", &["--if-larger", "skip"]);
+    assert_eq!(f["status"], "skipped", "{f}");
+    assert!(!d3.join("skip/flat.png").exists(), "skip writes nothing");
+    let f = larger("write", &["--if-larger", "write"]);
+    assert_eq!(f["status"], "compressed", "{f}");
+    assert!(d3.join("write/flat.png").is_file());
 }
 
 #[test]
@@ -415,8 +415,14 @@ fn watch_picks_up_new_files_and_stops_on_sigint() {
         "{all:?}"
     );
     assert_eq!(charged(&emu, "pro"), 3, "each file paid once");
-    let first_reports = all.iter().filter(|l| l.contains(r#""input":"src/first.png""#)).count();
-    assert_eq!(first_reports, 1, "later rounds do not list up-to-date files again: {all:?}");
+    let first_reports = all
+        .iter()
+        .filter(|l| l.contains(r#""input":"src/first.png""#))
+        .count();
+    assert_eq!(
+        first_reports, 1,
+        "later rounds do not list up-to-date files again: {all:?}"
+    );
 }
 
 #[test]
