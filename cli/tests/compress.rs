@@ -175,6 +175,7 @@ fn compress_jsonl_matches_the_files_on_disk() {
             && text.contains("saved"),
         "{text}"
     );
+    assert!(o.stderr.is_empty(), "no progress bar on a pipe: {}", show(&o));
     let o = run(
         &emu,
         "pro",
