@@ -51,7 +51,8 @@ fn run_with(
 
     // 1. The inputs, in a stable order (OUTDIR left out when it lies inside an input folder).
     let out_canon = args.output.canonicalize().ok();
-    let mut found: Vec<(PathBuf, String, PathBuf)> = Vec::new(); // (source, shown, relative dest dir)
+    // (source, shown, relative destination folder, named on the command line)
+    let mut found: Vec<(PathBuf, String, PathBuf, bool)> = Vec::new();
     for arg in &args.inputs {
         let meta = std::fs::metadata(arg)
             .map_err(|e| Failure::config(format!("{}: {}", arg.display(), files::io_reason(&e))))?;
@@ -68,10 +69,10 @@ fn run_with(
             for rel in walk.files {
                 let src = arg.join(&rel);
                 let dir = rel.parent().map(Path::to_path_buf).unwrap_or_default();
-                found.push((src.clone(), src.display().to_string(), dir));
+                found.push((src.clone(), src.display().to_string(), dir, false));
             }
         } else {
-            found.push((arg.clone(), arg.display().to_string(), PathBuf::new()));
+            found.push((arg.clone(), arg.display().to_string(), PathBuf::new(), true));
         }
     }
     if found.is_empty() {
@@ -85,7 +86,7 @@ fn run_with(
     //    that is how a rerun into the input folder avoids compressing its own outputs.
     let natural: Vec<PathBuf> = found
         .iter()
-        .map(|(src, _, dir)| args.output.join(dir).join(predicted_name(src, format)))
+        .map(|(src, _, dir, _)| args.output.join(dir).join(predicted_name(src, format)))
         .collect();
     let natural_keys: HashMap<PathBuf, usize> = natural
         .iter()
@@ -95,19 +96,32 @@ fn run_with(
     let shown_all: Vec<String> = found.iter().map(|f| f.1.clone()).collect();
     let mut jobs = Vec::new();
     let mut taken: HashSet<PathBuf> = HashSet::new();
-    for (i, (src, shown, _)) in found.into_iter().enumerate() {
+    let mut own_results = 0usize;
+    for (i, (src, shown, _, named)) in found.into_iter().enumerate() {
         let size = std::fs::metadata(&src).map(|m| m.len()).unwrap_or(0);
         if let Some(&owner) = files::identity(&src)
             .as_ref()
             .and_then(|k| natural_keys.get(k))
         {
-            let mut ev = FileEvent::new(Status::Skipped, shown);
-            ev.input_size = size;
-            ev.reason = Some(if owner == i {
-                "its result would replace the input itself".to_string()
+            // A file named on the command line that cannot be done is a failure; one found in
+            // a folder walk is skipped, and said so.
+            let status = if named {
+                Status::Failed
             } else {
-                format!("it is where the result of {} goes", shown_all[owner])
-            });
+                Status::Skipped
+            };
+            let mut ev = FileEvent::new(status, shown);
+            ev.input_size = size;
+            let reason = if owner == i {
+                "not sent: its result would replace the input itself (choose another -o or --format)".to_string()
+            } else {
+                format!(
+                    "not sent: it is where the result of {} goes",
+                    shown_all[owner]
+                )
+            };
+            own_results += usize::from(!named);
+            ev.reason = Some(reason);
             rep.file(ev);
             continue;
         }
@@ -120,6 +134,12 @@ fn run_with(
             dest,
             size,
         });
+    }
+
+    if own_results > 0 {
+        rep.warn(&format!(
+            "{own_results} file(s) not sent: they are where results of this run go (-v lists them)"
+        ));
     }
 
     // 3. Results that would replace an existing file.
@@ -175,10 +195,20 @@ fn run_with(
             ev.output = Some(job.dest.display().to_string());
             rep.file(ev);
         }
-        return Ok(rep.finish(exit::OK, false, json!({"dry_run": true})));
+        let code = if rep.done_and_failed().1 > 0 {
+            exit::SOME_FAILED
+        } else {
+            exit::OK
+        };
+        return Ok(rep.finish(code, false, json!({"dry_run": true})));
     }
     if jobs.is_empty() {
-        return Ok(rep.finish(exit::OK, false, json!({})));
+        let code = if rep.done_and_failed().1 > 0 {
+            exit::SOME_FAILED
+        } else {
+            exit::OK
+        };
+        return Ok(rep.finish(code, false, json!({})));
     }
 
     // 4. Every output folder exists and takes a new file, before a credit is spent.

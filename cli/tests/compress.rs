@@ -175,7 +175,11 @@ fn compress_jsonl_matches_the_files_on_disk() {
             && text.contains("saved"),
         "{text}"
     );
-    assert!(o.stderr.is_empty(), "no progress bar on a pipe: {}", show(&o));
+    assert!(
+        o.stderr.is_empty(),
+        "no progress bar on a pipe: {}",
+        show(&o)
+    );
     let o = run(
         &emu,
         "pro",
@@ -875,4 +879,24 @@ fn an_output_folder_inside_the_input_tree_is_not_walked() {
     );
     assert!(!d.join("photos/web/web").exists());
     assert_eq!(charged(&emu, "pro"), 2);
+}
+
+#[test]
+fn a_named_file_whose_result_would_replace_it_fails() {
+    let emu = emulator();
+    let d = Dir::new("self");
+    write_image(d.path(), "a.png", 40, 30, 1);
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &["compress", "a.png", "-o", ".", "--format", "png"],
+    );
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    assert!(
+        stderr(&o).contains("would replace the input itself"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(compress_requests(&emu), 0);
 }
