@@ -900,3 +900,41 @@ fn a_named_file_whose_result_would_replace_it_fails() {
     );
     assert_eq!(compress_requests(&emu), 0);
 }
+
+/// On a terminal (a pseudo-terminal from script(1), when installed) a progress bar with bytes,
+/// rate, ETA and files is drawn on stderr.
+#[test]
+fn a_progress_bar_on_a_terminal() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("script(1) is not installed: skipped");
+        return;
+    }
+    let emu = emulator();
+    let d = Dir::new("tty");
+    write_image(d.path(), "in/a.png", 200, 120, 1);
+    let cmd = format!("{} compress in -o out", env!("CARGO_BIN_EXE_flx"));
+    let o = flx(&emu, "pro", d.path())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0);
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(d.path());
+    script
+        .env("FLUXIMAGE_API_KEY", fluximage_emulator::builtin_key("pro"))
+        .env("FLUXIMAGE_BASE_URL", emu.base_url());
+    let o = script.output().unwrap();
+    let text = stdout(&o);
+    assert!(
+        text.contains("ETA") && text.contains("1/1 files") && text.contains("/s"),
+        "{}",
+        show(&o)
+    );
+    assert!(d.join("out/a.webp").is_file());
+}
