@@ -567,11 +567,67 @@ fn never_bigger_keeps_the_original_or_skips() {
         },
     );
     assert_eq!(events[0].outcome, FileOutcome::Compressed);
-    assert_ne!(
-        std::fs::read(out.join("write/flat.png")).unwrap(),
-        tiny,
-        "the server's result was written"
+    let written = std::fs::read(out.join("write/flat.png")).unwrap();
+    assert_ne!(written, tiny, "the server's result was written");
+    assert_eq!(events[0].larger_than_input, written.len() > tiny.len());
+}
+
+#[test]
+fn a_broken_image_fails_alone_and_a_bad_key_fails_before_anything() {
+    let emu = emulator();
+    let client = client(&emu, AGENCY);
+    let (src, out) = (
+        TempDir::new("sync-broken-src"),
+        TempDir::new("sync-broken-out"),
     );
+    put(src.path(), "good.png", 1);
+    std::fs::write(src.join("broken.png"), b"not a png at all").unwrap();
+    let (r, events) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!((r.compressed, r.failed), (1, 1), "{events:?}");
+    let broken = events
+        .iter()
+        .find(|e| e.outcome == FileOutcome::Failed)
+        .unwrap();
+    assert_eq!(broken.input, Path::new("broken.png"));
+    assert_eq!(broken.error.as_ref().unwrap().kind(), ErrorKind::Server);
+    assert!(!out.join("broken.webp").exists());
+    // A failed file is tried again next time; the good one is not.
+    let (r, _) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!((r.up_to_date, r.failed, r.requests), (1, 1, 1));
+
+    let stranger = Client::new(
+        Some("flx_live_0123456789abcdef0123456789abcdef01234567"),
+        fluximage::Config {
+            base_url: emu.base_url(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    put(src.path(), "new.png", 2);
+    let e = stranger
+        .sync(
+            src.path(),
+            out.path(),
+            &webp(),
+            &SyncOptions::default(),
+            &mut |_| {},
+            &mut Observer::none(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(compress_requests(&emu), 2, "refused at the usage call");
 }
 
 /// The PNG with the fewest bytes: the same pixels re-encoded until no encoder setting is smaller.
@@ -959,5 +1015,59 @@ fn leftovers_of_a_crash_are_cleaned_and_a_watermark_change_redoes_all() {
             .contains("in place writes into the source folder"),
         "{}",
         e.message()
+    );
+}
+
+#[test]
+fn a_cancel_during_a_request_ends_promptly_and_the_rerun_finishes() {
+    use fluximage_emulator::{Fault, FaultMode, FaultPath};
+    let emu = emulator();
+    let client = client_with(&emu, AGENCY, |c| c.concurrency = 1);
+    let (src, out) = (TempDir::new("sync-stop-src"), TempDir::new("sync-stop-out"));
+    for i in 0..25 {
+        put(src.path(), &format!("p{i:02}.png"), i);
+    }
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_delay_ms(3000)
+            .with_path(FaultPath::Compress),
+    );
+    let start = std::time::Instant::now();
+    let mut obs =
+        Observer::none().with_progress(|_| start.elapsed() < std::time::Duration::from_millis(300));
+    let e = client
+        .sync(
+            src.path(),
+            out.path(),
+            &webp(),
+            &SyncOptions::default(),
+            &mut |_| {},
+            &mut obs,
+        )
+        .unwrap_err();
+    drop(obs);
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(
+        listing(out.path()),
+        vec![".fluximage-sync"],
+        "nothing half-done is left"
+    );
+    let (r, _) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!(r.compressed, 25, "{r:?}");
+    assert_eq!(
+        credits(&emu, AGENCY),
+        25,
+        "the stalled request was not charged, nothing twice"
     );
 }
