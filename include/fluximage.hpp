@@ -606,9 +606,8 @@ class Client {
         return finish_batch(native, st, out);
     }
 
-    /// Compresses inputs that may be files or bytes in memory; otherwise like
-    /// compress(paths). Buffers are copied during the call.
-    Batch compress(const std::vector<Input> &inputs, const CompressOptions &options = {}) const {
+    /// Compresses inputs that may be files or bytes in memory; otherwise like compress(). Buffers are copied during the call.
+    Batch compress_inputs(const std::vector<Input> &inputs, const CompressOptions &options = {}) const {
         std::vector<std::string> paths(inputs.size()), names(inputs.size());
         std::vector<flx_input> c(inputs.size());
         for (std::size_t i = 0; i < inputs.size(); i++) {
@@ -631,7 +630,7 @@ class Client {
 
     /// Compresses one image in memory, uploaded as `name` (e.g. "photo.jpg"). The batch has one
     /// Result, failed when the server could not process the image.
-    Batch compress(const void *data, std::size_t size, std::string_view name,
+    Batch compress_buffer(const void *data, std::size_t size, std::string_view name,
                    const CompressOptions &options = {}) const {
         const std::string n = detail::c_string(name, "input name");
         detail::NativeOptions native(options);
@@ -641,10 +640,10 @@ class Client {
         return finish_batch(native, st, out);
     }
 
-    /// Compresses one image in memory; see compress(data, size, name).
-    Batch compress(const std::vector<std::byte> &data, std::string_view name,
-                   const CompressOptions &options = {}) const {
-        return compress(data.data(), data.size(), name, options);
+    /// Compresses one image in memory; see compress_buffer(data, size, name).
+    Batch compress_buffer(const std::vector<std::byte> &data, std::string_view name,
+                          const CompressOptions &options = {}) const {
+        return compress_buffer(data.data(), data.size(), name, options);
     }
 
     /// Compresses the file `input` into `output` (the output folder is checked before the

@@ -252,29 +252,29 @@ void compress_options_reach_the_server() {
 void buffers_and_mixed_inputs() {
     fluximage::Client c = agency();
     const std::vector<std::byte> img = png_bytes(24, 24, 5);
-    fluximage::Batch one = c.compress(img, "memory.png");
+    fluximage::Batch one = c.compress_buffer(img, "memory.png");
     REQUIRE(one.size() == 1);
     CHECK(one[0].ok() && one[0].name() == "memory.webp" && one[0].input() == "memory.png");
     CHECK(one[0].original_size() == img.size());
 
-    fluximage::Batch raw = c.compress(img.data(), img.size(), "raw.png");
+    fluximage::Batch raw = c.compress_buffer(img.data(), img.size(), "raw.png");
     CHECK(raw[0].ok() && raw[0].name() == "raw.webp");
 
     const fs::path file = png("mixed-file.png", 20, 10, 6);
     fluximage::Batch mixed =
-        c.compress({fluximage::Input::file(file), fluximage::Input::buffer(img, "mixed-buf.png")});
+        c.compress_inputs({fluximage::Input::file(file), fluximage::Input::buffer(img, "mixed-buf.png")});
     REQUIRE(mixed.size() == 2);
     CHECK(mixed[0].ok() && mixed[0].name() == "mixed-file.webp");
     CHECK(mixed[1].ok() && mixed[1].name() == "mixed-buf.webp");
 
     // Bytes that are no image fail their item on the server; the batch is still returned.
     const std::string junk = "not an image at all";
-    fluximage::Batch bad = c.compress(junk.data(), junk.size(), "junk.png");
+    fluximage::Batch bad = c.compress_buffer(junk.data(), junk.size(), "junk.png");
     CHECK(bad.size() == 1 && !bad[0].ok() && !bad[0].error().empty());
     // An empty buffer is refused before anything is sent.
     const long before = stats_compress_requests();
-    CHECK_THROWS(Status::InvalidArgument, c.compress(junk.data(), 0, "empty.png"));
-    CHECK_THROWS(Status::InvalidArgument, c.compress(img, std::string_view("nul\0.png", 8)));
+    CHECK_THROWS(Status::InvalidArgument, c.compress_buffer(junk.data(), 0, "empty.png"));
+    CHECK_THROWS(Status::InvalidArgument, c.compress_buffer(img, std::string_view("nul\0.png", 8)));
     CHECK(stats_compress_requests() == before);
 }
 
