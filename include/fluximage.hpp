@@ -411,7 +411,7 @@ class Result {
         detail::NativeOptions native(options);
         char *written = nullptr;
         const flx_status st = flx_batch_save(client(), batch(), index_, target.c_str(),
-                                             static_cast<flx_exists>(policy), native.get(), &written);
+                                             static_cast<int>(policy), native.get(), &written);
         std::unique_ptr<char, detail::CStringDeleter> owned(written);
         native.finish(st);
         return owned ? std::filesystem::path(owned.get()) : std::filesystem::path(target);

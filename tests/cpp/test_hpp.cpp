@@ -522,7 +522,7 @@ void results_outlive_their_client() {
 void one_client_many_threads() {
     fluximage::Client c = agency();
     std::vector<fs::path> inputs;
-    for (int i = 0; i < 4; i++) inputs.push_back(png("thread-" + std::to_string(i) + ".png", 24, 24, 20 + i));
+    for (uint32_t i = 0; i < 4; i++) inputs.push_back(png("thread-" + std::to_string(i) + ".png", 24, 24, 20 + i));
     std::atomic<int> ok{0};
     std::vector<std::thread> threads;
     for (int i = 0; i < 4; i++)
