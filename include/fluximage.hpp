@@ -12,7 +12,8 @@
  * Conventions:
  * - Failures throw fluximage::Error (a std::runtime_error) carrying the status, the HTTP status
  *   and Retry-After of the C API. A batch in which some images failed is not a failure: each
- *   Result says ok() or why not. Argument mistakes (quality out of range, a string with a NUL
+ *   Result says ok() or why not; when every image failed, the call throws the first failure
+ *   and Error::batch() says why for each. Argument mistakes (quality out of range, a string with a NUL
  *   byte) throw Error with Status::InvalidArgument before anything is sent.
  * - Exceptions are required. A project built with -fno-exceptions uses fluximage.h directly
  *   (this header stops with #error there): every C function returns a status, so nothing is
@@ -92,6 +93,12 @@ inline std::string_view to_string(Status status) noexcept {
 /// header's.
 inline std::string_view version() noexcept { return flx_version(); }
 
+class Batch;
+class Client;
+namespace detail {
+struct BatchState;
+}
+
 /// The one exception type of this header: what failed, in English (what(); never the API key),
 /// with the status and, when a server answered, its HTTP status and Retry-After.
 class Error : public std::runtime_error {
@@ -108,11 +115,16 @@ class Error : public std::runtime_error {
     int http_status() const noexcept { return http_status_; }
     /// How long the server asked to wait (Retry-After), when it said.
     std::optional<std::chrono::milliseconds> retry_after() const noexcept { return retry_after_; }
+    /// For a compress call in which every image failed: the batch, whose Results say why each
+    /// one did (this error is the first failure). Empty for any other error.
+    std::optional<Batch> batch() const;
 
   private:
+    friend class Client;
     Status status_;
     int http_status_;
     std::optional<std::chrono::milliseconds> retry_after_;
+    std::shared_ptr<const detail::BatchState> batch_;
 };
 
 /// Output formats (flx_format).
@@ -165,14 +177,16 @@ struct CStringDeleter {
 };
 
 // Reads the thread's last error at once: the next flx_ call would clear it.
-[[noreturn]] inline void throw_last(flx_status status) {
+inline Error last_error(flx_status status) {
     const std::int64_t ms = flx_last_retry_after_ms();
     std::optional<std::chrono::milliseconds> retry;
     if (ms >= 0) retry = std::chrono::milliseconds(ms);
     std::string message = flx_last_error();
     if (message.empty()) message = flx_status_str(status);
-    throw Error(static_cast<Status>(status), message, flx_last_http_status(), retry);
+    return Error(static_cast<Status>(status), message, flx_last_http_status(), retry);
 }
+
+[[noreturn]] inline void throw_last(flx_status status) { throw last_error(status); }
 
 inline void check(flx_status status) {
     if (status != FLX_OK) throw_last(status);
@@ -282,8 +296,11 @@ class NativeOptions {
 
     // After a C call: the user's own exception first, then the status.
     void finish(flx_status status) const {
-        if (error_) std::rethrow_exception(error_);
+        rethrow_callback_error();
         check(status);
+    }
+    void rethrow_callback_error() const {
+        if (error_) std::rethrow_exception(error_);
     }
 
   private:
@@ -423,7 +440,7 @@ class Result {
         // Written only on success; freed however this function is left.
         struct Buffer {
             std::uint8_t *data = nullptr;
-            std::uintptr_t len = 0;
+            std::size_t len = 0;
             ~Buffer() { flx_bytes_free(data, len); }
         } buf;
         native.finish(flx_batch_fetch(client(), batch(), index_, native.get(), &buf.data, &buf.len));
@@ -528,6 +545,7 @@ class Batch {
 
   private:
     friend class Client;
+    friend class Error;
     const flx_batch *handle() const noexcept { return state_ ? state_->batch.get() : nullptr; }
     explicit Batch(std::shared_ptr<const detail::BatchState> state) : state_(std::move(state)) {}
     std::shared_ptr<const detail::BatchState> state_;
@@ -589,9 +607,11 @@ class Client {
     ~Client() = default;
 
     /// Compresses files. Each is checked first (readable, not empty, at most 20 MB); one that
-    /// fails its check fails only its own item. Returns one Result per path, in order, also when
-    /// some or all images failed (see Result::ok()); throws when no batch could be made
-    /// (Unauthorized, Forbidden, QuotaExceeded, RateLimited, Network, Cancelled, ...).
+    /// fails its check fails only its own item and is not uploaded. Returns one Result per
+    /// path, in order, when at least one image succeeded (the others say why with
+    /// Result::error()). When every image failed, throws the first failure (Unauthorized,
+    /// Forbidden, QuotaExceeded, RateLimited, Io for a missing file, ...) with Error::batch()
+    /// saying why for each; bad arguments and cancels throw without a batch.
     Batch compress(const std::vector<std::filesystem::path> &paths,
                    const CompressOptions &options = {}) const {
         std::vector<std::string> owned;
@@ -628,8 +648,8 @@ class Client {
         return finish_batch(native, st, out);
     }
 
-    /// Compresses one image in memory, uploaded as `name` (e.g. "photo.jpg"). The batch has one
-    /// Result, failed when the server could not process the image.
+    /// Compresses one image in memory, uploaded as `name` (e.g. "photo.jpg"): a batch of one
+    /// Result, or an Error (Status::Server when the server could not decode it).
     Batch compress_buffer(const void *data, std::size_t size, std::string_view name,
                    const CompressOptions &options = {}) const {
         const std::string n = detail::c_string(name, "input name");
@@ -718,18 +738,30 @@ class Client {
     }
 
     // A batch is returned for FLX_OK and FLX_PARTIAL (some images failed: each Result says
-    // why); any other status throws, after a progress function's own exception.
+    // why); any other status throws (after a progress function's own exception), with the
+    // batch attached when the library made one.
     Batch finish_batch(const detail::NativeOptions &native, flx_status st, flx_batch *out) const {
         auto state = std::make_shared<detail::BatchState>();
         state->client = client_;
         state->batch.reset(out); // owned before anything can throw
-        native.finish(st == FLX_PARTIAL ? FLX_OK : st);
+        if (st != FLX_OK && st != FLX_PARTIAL) {
+            Error e = detail::last_error(st);
+            native.rethrow_callback_error();
+            if (out) e.batch_ = std::move(state);
+            throw e;
+        }
+        native.rethrow_callback_error();
         if (!out) throw Error(Status::Internal, "the library returned no batch");
         return Batch(std::move(state));
     }
 
     std::shared_ptr<flx_client> client_;
 };
+
+inline std::optional<Batch> Error::batch() const {
+    if (!batch_) return std::nullopt;
+    return Batch(batch_);
+}
 
 } // namespace fluximage
 

@@ -202,6 +202,18 @@ void compress_files_and_read_results() {
     CHECK(seen == 4);
     CHECK(std::count_if(batch.begin(), batch.end(), [](const fluximage::Result &x) { return x.ok(); }) == 2);
     CHECK(batch.end() - batch.begin() == 4);
+
+    // Every image failed its local check: the first failure is thrown, the batch says the rest,
+    // and nothing was uploaded.
+    const long before = stats_compress_requests();
+    auto none = CHECK_THROWS(Status::Io, c.compress({missing, scratch("read-missing-2.png")}));
+    REQUIRE(none && none->batch());
+    CHECK(none->batch()->size() == 2 && none->batch()->failed() == 2);
+    CHECK_MSG(none->batch()->at(1).error().find("read-missing-2.png") != std::string::npos,
+              none->batch()->at(1).error());
+    CHECK(stats_compress_requests() == before);
+    // An error that is not about images carries no batch.
+    CHECK(!fluximage::Error(Status::Timeout, "slow").batch());
     CHECK(batch.begin()[2].name() == "read-b.webp");
 }
 
@@ -267,10 +279,18 @@ void buffers_and_mixed_inputs() {
     CHECK(mixed[0].ok() && mixed[0].name() == "mixed-file.webp");
     CHECK(mixed[1].ok() && mixed[1].name() == "mixed-buf.webp");
 
-    // Bytes that are no image fail their item on the server; the batch is still returned.
+    // Bytes that are no image: the only image failed, so the call throws, with its batch.
     const std::string junk = "not an image at all";
-    fluximage::Batch bad = c.compress_buffer(junk.data(), junk.size(), "junk.png");
-    CHECK(bad.size() == 1 && !bad[0].ok() && !bad[0].error().empty());
+    auto bad = CHECK_THROWS(Status::Server, c.compress_buffer(junk.data(), junk.size(), "junk.png"));
+    REQUIRE(bad && bad->batch());
+    CHECK(bad->batch()->size() == 1 && (*bad->batch())[0].status() == Status::Server);
+    CHECK(!bad->batch()->at(0).error().empty());
+    CHECK(bad->batch()->at(0).input() == "junk.png");
+    // With one good image beside it, the batch is returned and says which failed.
+    fluximage::Batch half = c.compress_inputs(
+        {fluximage::Input::buffer(img, "good.png"),
+         fluximage::Input::buffer(std::vector<std::byte>(junk.size(), std::byte{'x'}), "junk.png")});
+    CHECK(half.size() == 2 && half[0].ok() && !half[1].ok() && half.failed() == 1);
     // An empty buffer is refused before anything is sent.
     const long before = stats_compress_requests();
     CHECK_THROWS(Status::InvalidArgument, c.compress_buffer(junk.data(), 0, "empty.png"));
