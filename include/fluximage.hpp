@@ -728,8 +728,8 @@ class Client {
             detail::check(flx_client_set_proxy(c, detail::c_string(config.proxy, "proxy").c_str()));
         if (!config.ca_file.empty())
             detail::check(flx_client_set_ca_file(c, detail::c_path(config.ca_file, "ca_file").c_str()));
-        if (config.retries || config.retry_after_upload)
-            detail::check(flx_client_set_retries(c, config.retries.value_or(2), config.retry_after_upload));
+        if (config.retries) detail::check(flx_client_set_retries(c, *config.retries));
+        if (config.retry_after_upload) detail::check(flx_client_set_retry_after_upload(c, true));
         if (config.concurrency)
             detail::check(flx_client_set_concurrency(c, config.concurrency));
         if (!config.user_agent_suffix.empty())
