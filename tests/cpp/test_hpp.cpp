@@ -121,6 +121,7 @@ void client_keys_and_config() {
     cfg.read_timeout = std::chrono::seconds(30);
     cfg.total_timeout = std::chrono::seconds(60);
     cfg.retries = 1;
+    cfg.retry_after_upload = true;
     cfg.concurrency = 3;
     cfg.user_agent_suffix = "cpp-test/1.0";
     cfg.proxy = "http://127.0.0.1:9"; // accepted; the client below goes direct
