@@ -26,6 +26,7 @@ mod options;
 mod response;
 mod retry;
 pub mod save;
+pub mod sync;
 mod time;
 mod url;
 
@@ -40,6 +41,7 @@ pub use options::{CompressOptions, Format, Position, Watermark};
 pub use response::{ImageInfo, Usage};
 pub use retry::RetryPolicy;
 pub use save::ExistsPolicy;
+pub use sync::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, SyncReport};
 
 /// The (width, height) of a PNG, JPEG, WebP, AVIF or GIF image from its first bytes (its
 /// header; no pixel is decoded), or `None` for another format or a truncated header.
