@@ -565,6 +565,158 @@ struct Usage {
     std::string json;                                  ///< the answer exactly as received
 };
 
+/// What a sync does when a result in its input's own format is not smaller (flx_if_larger).
+enum class IfLarger : int {
+    Original = FLX_IF_LARGER_ORIGINAL, ///< write the input's bytes as the output (the default)
+    Write = FLX_IF_LARGER_WRITE,       ///< write the result anyway
+    Skip = FLX_IF_LARGER_SKIP,         ///< write nothing for that file; later runs leave it alone
+};
+
+/// Options of Client::sync(), a plain value; the defaults are the library's.
+struct SyncOptions {
+    /// Globs on the path relative to the source folder ('/'-separated; "*.png" matches at any
+    /// depth, "**" spans folders): when any is given, only matching files are synced.
+    std::vector<std::string> include;
+    std::vector<std::string> exclude; ///< files and folders left out (same syntax)
+    bool include_hidden = false;      ///< take names starting with "." too
+    bool follow_symlinks = false;     ///< descend into symlinked folders (each real folder once)
+    bool dry_run = false;             ///< plan only: nothing is uploaded or written
+    /// When the credits do not cover the plan, send what they cover instead of throwing
+    /// Status::QuotaExceeded before any upload.
+    bool allow_partial = false;
+    bool in_place = false;            ///< replace the originals (out must be src; needs backup_dir)
+    bool preserve_mtime = false;      ///< give each output its input's modification time
+    bool overwrite = false;           ///< replace outputs edited by hand instead of reporting conflicts
+    IfLarger if_larger = IfLarger::Original;
+    std::filesystem::path backup_dir; ///< where originals go before an in-place sync replaces them
+};
+
+/// What a sync found before sending anything.
+struct SyncPlan {
+    std::uint64_t files = 0;               ///< files considered (non-images count as skipped)
+    std::uint64_t up_to_date = 0;          ///< already done by an earlier run
+    std::uint64_t to_compress = 0;         ///< to send (or whose paid result is still to fetch)
+    std::uint64_t conflicts = 0;           ///< outputs changed by hand, or two inputs for one output
+    std::uint64_t skipped = 0;             ///< left out
+    std::uint64_t bytes_to_upload = 0;
+    std::uint64_t requests = 0;            ///< compress requests needed
+    std::uint64_t compressions_needed = 0; ///< compression credits needed
+    std::uint64_t ai_credits_needed = 0;   ///< AI credits needed
+};
+
+/// What happened to one file of a sync (flx_sync_event_kind).
+enum class SyncOutcome : int {
+    UpToDate = FLX_SYNC_UP_TO_DATE,         ///< the output matches: nothing sent
+    Compressed = FLX_SYNC_COMPRESSED,       ///< compressed and written
+    KeptOriginal = FLX_SYNC_KEPT_ORIGINAL,  ///< the result was not smaller: the input was written
+    Skipped = FLX_SYNC_SKIPPED,             ///< left out; message() says why
+    Conflict = FLX_SYNC_CONFLICT,           ///< not sent: the output is not the sync's to replace
+    Failed = FLX_SYNC_FAILED,               ///< failed: status and message say why
+};
+
+/// One file of a sync, as reported to SyncCallbacks::on_file and kept in SyncReport::files.
+struct SyncFile {
+    SyncOutcome outcome = SyncOutcome::UpToDate;
+    std::string input;                         ///< relative to the source folder ('/'-separated)
+    std::string output;                        ///< relative to the output folder; empty when none
+    std::uint64_t input_size = 0;              ///< bytes
+    std::optional<std::uint64_t> output_size;  ///< bytes written, when an output was
+    bool larger_than_input = false;            ///< the output is larger than its input
+    Status status = Status::Ok;                ///< Ok, or why a Failed file failed
+    std::string message;                       ///< why skipped, in conflict, kept or failed
+};
+
+/// The outcome of Client::sync(): the plan, the totals, and every file that was not up to date.
+struct SyncReport {
+    SyncPlan plan;
+    std::uint64_t up_to_date = 0;
+    std::uint64_t compressed = 0;
+    std::uint64_t kept_original = 0;
+    std::uint64_t skipped = 0;
+    std::uint64_t conflicts = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t not_done = 0;      ///< not reached (credits, or a fatal error such as a bad key)
+    std::uint64_t bytes_in = 0;      ///< bytes of the inputs compressed
+    std::uint64_t bytes_out = 0;     ///< bytes of the outputs written
+    std::uint64_t credits_spent = 0; ///< compression credits
+    std::uint64_t requests = 0;      ///< compress requests sent
+    std::chrono::milliseconds elapsed{0};
+    std::vector<SyncFile> files;     ///< one per file that was not up to date
+};
+
+/// Functions a sync calls on the calling thread: the plan once before anything is sent, then
+/// each file as it is done. Return false to stop: the sync then throws Status::Cancelled (what
+/// was saved stays recorded; a rerun goes on from there). An exception stops it the same way
+/// and comes out of Client::sync() unchanged. They must not use the same Client.
+struct SyncCallbacks {
+    std::function<bool(const SyncPlan &)> on_plan;
+    std::function<bool(const SyncFile &)> on_file;
+};
+
+namespace detail {
+
+struct SyncOptionsDeleter {
+    void operator()(flx_sync_options *o) const noexcept { flx_sync_options_free(o); }
+};
+struct SyncReportDeleter {
+    void operator()(flx_sync_report *r) const noexcept { flx_sync_report_free(r); }
+};
+
+inline std::uint64_t sync_num(const flx_sync_report *r, flx_sync_field f) {
+    const std::int64_t v = flx_sync_report_num(r, static_cast<int>(f));
+    return v < 0 ? 0 : static_cast<std::uint64_t>(v);
+}
+
+inline SyncPlan sync_plan(const flx_sync_report *r) {
+    SyncPlan p;
+    p.files = sync_num(r, FLX_SYNC_PLAN_FILES);
+    p.up_to_date = sync_num(r, FLX_SYNC_PLAN_UP_TO_DATE);
+    p.to_compress = sync_num(r, FLX_SYNC_PLAN_TO_COMPRESS);
+    p.conflicts = sync_num(r, FLX_SYNC_PLAN_CONFLICTS);
+    p.skipped = sync_num(r, FLX_SYNC_PLAN_SKIPPED);
+    p.bytes_to_upload = sync_num(r, FLX_SYNC_PLAN_BYTES_TO_UPLOAD);
+    p.requests = sync_num(r, FLX_SYNC_PLAN_REQUESTS);
+    p.compressions_needed = sync_num(r, FLX_SYNC_PLAN_COMPRESSIONS_NEEDED);
+    p.ai_credits_needed = sync_num(r, FLX_SYNC_PLAN_AI_CREDITS_NEEDED);
+    return p;
+}
+
+inline SyncFile sync_file(const flx_sync_event &e) {
+    SyncFile f;
+    f.outcome = static_cast<SyncOutcome>(e.kind);
+    f.input = str_or_empty(e.input);
+    f.output = str_or_empty(e.output);
+    f.input_size = e.input_size;
+    if (e.output_size >= 0) f.output_size = static_cast<std::uint64_t>(e.output_size);
+    f.larger_than_input = e.larger_than_input;
+    f.status = static_cast<Status>(e.status);
+    f.message = str_or_empty(e.message);
+    return f;
+}
+
+// The sync callbacks of one call; as with progress, an exception is kept and rethrown.
+struct SyncBridge {
+    const SyncCallbacks *callbacks;
+    std::exception_ptr error;
+
+    static int on_event(void *user, const flx_sync_event *event) noexcept {
+        auto *self = static_cast<SyncBridge *>(user);
+        try {
+            if (event->kind == FLX_SYNC_PLANNED) {
+                if (self->callbacks->on_plan) return self->callbacks->on_plan(sync_plan(event->report)) ? 0 : 1;
+            } else if (self->callbacks->on_file) {
+                return self->callbacks->on_file(sync_file(*event)) ? 0 : 1;
+            }
+            return 0;
+        } catch (...) {
+            self->error = std::current_exception();
+            return 1;
+        }
+    }
+};
+
+} // namespace detail
+
 /// Client settings; each left at its default keeps the library's (see fluximage.h).
 struct Config {
     /// The API origin; empty: FLUXIMAGE_BASE_URL, else https://fluximage.app. Plain http only
@@ -706,6 +858,87 @@ class Client {
         r.can_use_ai = flag(FLX_USAGE_CAN_USE_AI);
         r.json = detail::str_or_empty(flx_usage_json(u.get()));
         return r;
+    }
+
+    /// Compresses every image under the folder `src` into the mirrored tree under `out`
+    /// (<same relative path>/<stem>.<format extension>), sending only what the manifest in `out`
+    /// (".fluximage-sync") does not already have: a rerun sends only new or changed files, and
+    /// a rerun after a crash does not pay again. Plans first; when the credits do not cover the
+    /// plan it throws Status::QuotaExceeded before uploading (unless allow_partial). Never
+    /// replaces a file it did not write, never deletes one. `options` gives the format and the
+    /// rest, its progress (bytes of inputs done) and its cancel flag.
+    ///
+    /// Returns the report when every file is done or deliberately left alone, and also when
+    /// some failed or were not done (SyncReport::failed, not_done); throws for bad arguments or
+    /// folders, credits, a cancel, or a failed usage call.
+    SyncReport sync(const std::filesystem::path &src, const std::filesystem::path &out,
+                    const CompressOptions &options = {}, const SyncOptions &sync_options = {},
+                    const SyncCallbacks &callbacks = {}) const {
+        const std::string s = detail::c_path(src, "source folder");
+        const std::string o = detail::c_path(out, "output folder");
+        std::unique_ptr<flx_sync_options, detail::SyncOptionsDeleter> so(flx_sync_options_new());
+        if (!so) detail::throw_last(FLX_INTERNAL);
+        for (const auto &g : sync_options.include)
+            detail::check(flx_sync_options_add_include(so.get(), detail::c_string(g, "include glob").c_str()));
+        for (const auto &g : sync_options.exclude)
+            detail::check(flx_sync_options_add_exclude(so.get(), detail::c_string(g, "exclude glob").c_str()));
+        const std::pair<flx_sync_flag, bool> flags[] = {
+            {FLX_SYNC_INCLUDE_HIDDEN, sync_options.include_hidden},
+            {FLX_SYNC_FOLLOW_SYMLINKS, sync_options.follow_symlinks},
+            {FLX_SYNC_DRY_RUN, sync_options.dry_run},
+            {FLX_SYNC_ALLOW_PARTIAL, sync_options.allow_partial},
+            {FLX_SYNC_IN_PLACE, sync_options.in_place},
+            {FLX_SYNC_PRESERVE_MTIME, sync_options.preserve_mtime},
+            {FLX_SYNC_OVERWRITE, sync_options.overwrite},
+        };
+        for (const auto &f : flags)
+            if (f.second) detail::check(flx_sync_options_set_flag(so.get(), static_cast<int>(f.first), true));
+        detail::check(flx_sync_options_set_if_larger(so.get(), static_cast<int>(sync_options.if_larger)));
+        if (!sync_options.backup_dir.empty())
+            detail::check(flx_sync_options_set_backup_dir(
+                so.get(), detail::c_path(sync_options.backup_dir, "backup folder").c_str()));
+
+        detail::NativeOptions native(options);
+        detail::SyncBridge bridge{&callbacks, nullptr};
+        const bool watch = callbacks.on_plan || callbacks.on_file;
+        flx_sync_report *raw = nullptr;
+        const flx_status st = flx_sync(client_.get(), s.c_str(), o.c_str(), native.get(), so.get(),
+                                       watch ? &detail::SyncBridge::on_event : nullptr,
+                                       watch ? &bridge : nullptr, nullptr, &raw);
+        std::unique_ptr<flx_sync_report, detail::SyncReportDeleter> report(raw);
+        if (st != FLX_OK && st != FLX_PARTIAL) {
+            Error e = detail::last_error(st);
+            if (bridge.error) std::rethrow_exception(bridge.error);
+            native.rethrow_callback_error();
+            throw e;
+        }
+        if (bridge.error) std::rethrow_exception(bridge.error);
+        native.rethrow_callback_error();
+        if (!report) throw Error(Status::Internal, "the library returned no sync report");
+
+        const flx_sync_report *r = report.get();
+        SyncReport out_report;
+        out_report.plan = detail::sync_plan(r);
+        out_report.up_to_date = detail::sync_num(r, FLX_SYNC_UP_TO_DATE_FILES);
+        out_report.compressed = detail::sync_num(r, FLX_SYNC_COMPRESSED_FILES);
+        out_report.kept_original = detail::sync_num(r, FLX_SYNC_KEPT_ORIGINAL_FILES);
+        out_report.skipped = detail::sync_num(r, FLX_SYNC_SKIPPED_FILES);
+        out_report.conflicts = detail::sync_num(r, FLX_SYNC_CONFLICT_FILES);
+        out_report.failed = detail::sync_num(r, FLX_SYNC_FAILED_FILES);
+        out_report.not_done = detail::sync_num(r, FLX_SYNC_NOT_DONE_FILES);
+        out_report.bytes_in = detail::sync_num(r, FLX_SYNC_BYTES_IN);
+        out_report.bytes_out = detail::sync_num(r, FLX_SYNC_BYTES_OUT);
+        out_report.credits_spent = detail::sync_num(r, FLX_SYNC_CREDITS_SPENT);
+        out_report.requests = detail::sync_num(r, FLX_SYNC_REQUESTS);
+        out_report.elapsed = std::chrono::milliseconds(detail::sync_num(r, FLX_SYNC_ELAPSED_MS));
+        const std::size_t n = flx_sync_report_event_count(r);
+        out_report.files.reserve(n);
+        for (std::size_t i = 0; i < n; i++) {
+            flx_sync_event e{};
+            detail::check(flx_sync_report_event(r, i, &e));
+            out_report.files.push_back(detail::sync_file(e));
+        }
+        return out_report;
     }
 
     /// The C handle, owned by this client (and by the batches it made); use it for C functions

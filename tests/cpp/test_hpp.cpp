@@ -558,6 +558,114 @@ void one_client_many_threads() {
     CHECK_MSG(ok == 4, ok << " of 4 threads succeeded");
 }
 
+// A source tree: two images (one in a subfolder) and a text file.
+fs::path sync_source(const std::string &name) {
+    const fs::path src = fresh(name);
+    fs::create_directories(src / "sub");
+    if (png_write_file((src / "a.png").c_str(), 40, 30, 0, 31) < 0 ||
+        png_write_file((src / "sub" / "b.png").c_str(), 30, 20, 0, 32) < 0)
+        throw std::runtime_error("cannot write the sync source");
+    std::ofstream(src / "notes.txt") << "not an image";
+    return src;
+}
+
+void sync_mirrors_a_folder_and_a_rerun_sends_nothing() {
+    fluximage::Client c = agency();
+    const fs::path src = sync_source("sync-src");
+    const fs::path out = scratch("sync-out");
+    fs::remove_all(out);
+
+    int plans = 0;
+    std::vector<fluximage::SyncFile> seen;
+    fluximage::SyncCallbacks cb;
+    cb.on_plan = [&](const fluximage::SyncPlan &p) {
+        plans++;
+        CHECK(p.to_compress == 2 && p.compressions_needed == 2 && p.bytes_to_upload > 0);
+        return true;
+    };
+    cb.on_file = [&](const fluximage::SyncFile &f) {
+        seen.push_back(f);
+        return true;
+    };
+    fluximage::SyncReport r = c.sync(src, out, {}, {}, cb);
+    CHECK(plans == 1);
+    CHECK_MSG(r.compressed == 2, r.compressed);
+    CHECK(r.failed == 0 && r.not_done == 0 && r.credits_spent == 2 && r.requests >= 1);
+    CHECK(r.plan.to_compress == 2 && r.bytes_out > 0);
+    CHECK(fs::exists(out / "a.webp") && fs::exists(out / "sub" / "b.webp"));
+    CHECK(!fs::exists(src / "a.webp"));
+    const auto compressed = std::count_if(r.files.begin(), r.files.end(), [](const fluximage::SyncFile &f) {
+        return f.outcome == fluximage::SyncOutcome::Compressed;
+    });
+    CHECK(compressed == 2);
+    const auto b = std::find_if(r.files.begin(), r.files.end(), [](const fluximage::SyncFile &f) { return f.input == "sub/b.png"; });
+    REQUIRE(b != r.files.end());
+    CHECK(b->output == "sub/b.webp" && b->output_size == fs::file_size(out / "sub" / "b.webp"));
+    CHECK(b->status == Status::Ok && b->input_size == fs::file_size(src / "sub" / "b.png"));
+    CHECK(std::count_if(seen.begin(), seen.end(), [](const fluximage::SyncFile &f) {
+              return f.outcome == fluximage::SyncOutcome::Compressed;
+          }) == 2);
+
+    // A rerun finds everything up to date and sends nothing.
+    const long before = stats_compress_requests();
+    fluximage::SyncReport again = c.sync(src, out);
+    CHECK_MSG(again.up_to_date == 2 && again.compressed == 0 && again.requests == 0, again.up_to_date);
+    CHECK(stats_compress_requests() == before);
+}
+
+void sync_options_plans_and_failures() {
+    fluximage::Client c = agency();
+    const fs::path src = sync_source("sync2-src");
+    const fs::path out = scratch("sync2-out");
+    fs::remove_all(out);
+    const long before = stats_compress_requests();
+
+    // A dry run plans and writes nothing.
+    fluximage::SyncOptions dry;
+    dry.dry_run = true;
+    fluximage::SyncReport plan = c.sync(src, out, {}, dry);
+    CHECK(plan.plan.to_compress == 2 && plan.compressed == 0);
+    CHECK(!fs::exists(out / "a.webp"));
+
+    // Stopping at the plan sends nothing.
+    fluximage::SyncCallbacks stop;
+    stop.on_plan = [](const fluximage::SyncPlan &) { return false; };
+    CHECK_THROWS(Status::Cancelled, c.sync(src, out, {}, {}, stop));
+    CHECK(stats_compress_requests() == before);
+
+    // An exception from a callback comes out unchanged.
+    struct Mine {};
+    fluximage::SyncCallbacks thrower;
+    thrower.on_plan = [](const fluximage::SyncPlan &) -> bool { throw Mine{}; };
+    bool caught = false;
+    try {
+        (void)c.sync(src, out, {}, {}, thrower);
+    } catch (const Mine &) {
+        caught = true;
+    }
+    CHECK(caught);
+
+    // Not enough credits: refused before any upload, naming the numbers.
+    fluximage::Client spent = client_for(env_required("FLX_TEST_SPENT_KEY"));
+    auto quota = CHECK_THROWS(Status::QuotaExceeded, spent.sync(src, out));
+    CHECK(quota && std::string(quota->what()).find('2') != std::string::npos);
+    CHECK(stats_compress_requests() == before);
+
+    // A malformed glob is a bad argument.
+    fluximage::SyncOptions bad;
+    bad.include = {"[a-"};
+    CHECK_THROWS(Status::InvalidArgument, c.sync(src, out, {}, bad));
+
+    // Include globs and another format.
+    fluximage::SyncOptions only_sub;
+    only_sub.include = {"sub/**"};
+    fluximage::CompressOptions avif;
+    avif.format = fluximage::Format::Avif;
+    fluximage::SyncReport r = c.sync(src, out, avif, only_sub);
+    CHECK(r.compressed == 1);
+    CHECK(fs::exists(out / "sub" / "b.avif") && !fs::exists(out / "a.avif"));
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -578,6 +686,8 @@ int main(int argc, char **argv) {
             {"cancel_from_another_thread", cancel_from_another_thread},
             {"results_outlive_their_client", results_outlive_their_client},
             {"one_client_many_threads", one_client_many_threads},
+            {"sync_mirrors_a_folder_and_a_rerun_sends_nothing", sync_mirrors_a_folder_and_a_rerun_sends_nothing},
+            {"sync_options_plans_and_failures", sync_options_plans_and_failures},
         },
         argc, argv);
 }
