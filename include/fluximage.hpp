@@ -13,8 +13,8 @@
  * - Failures throw fluximage::Error (a std::runtime_error) carrying the status, the HTTP status
  *   and Retry-After of the C API. A batch in which some images failed is not a failure: each
  *   Result says ok() or why not; when every image failed, the call throws the first failure
- *   and Error::batch() says why for each. Argument mistakes (quality out of range, a string with a NUL
- *   byte) throw Error with Status::InvalidArgument before anything is sent.
+ *   and Error::batch() says why for each. Argument mistakes (quality out of range, a string
+ *   with a NUL byte) throw Error with Status::InvalidArgument before anything is sent.
  * - Exceptions are required. A project built with -fno-exceptions uses fluximage.h directly
  *   (this header stops with #error there): every C function returns a status, so nothing is
  *   lost, and a second error channel here would double the surface without adding a rule.
@@ -25,8 +25,11 @@
  * - Thread safety: as in fluximage.h. One Client may be used by many threads at once; Batch,
  *   Result and Usage are read-only and shareable; Cancel::trigger() may be called from any
  *   thread. A progress function runs on the thread that made the call.
- * - Progress functions may throw: the call then stops (as if they returned false) and the
- *   exception is rethrown from the call, unchanged. No exception ever crosses the C library.
+ * - Progress functions and sync callbacks may throw: the call then stops (as if they returned
+ *   false) and the exception is rethrown from the call, unchanged. No exception ever crosses
+ *   the C library.
+ * - Saving never replaces a file nobody named (ExistsPolicy); Client::sync() mirrors a folder
+ *   and sends only new or changed images.
  * - Strings in are std::string_view (UTF-8), paths std::filesystem::path; strings out are
  *   std::string, empty when the server did not say.
  */
@@ -409,9 +412,10 @@ class Result {
     std::optional<std::uint64_t> original_size() const { return num(FLX_FIELD_ORIGINAL_SIZE); }
     /// Bytes of the result.
     std::optional<std::uint64_t> size() const { return num(FLX_FIELD_SIZE); }
-    /// Width of the result in pixels.
+    /// Width of the result in pixels (from the server, or from the image once saved or
+    /// fetched).
     std::optional<std::uint64_t> width() const { return num(FLX_FIELD_WIDTH); }
-    /// Height of the result in pixels.
+    /// Height of the result in pixels (as width()).
     std::optional<std::uint64_t> height() const { return num(FLX_FIELD_HEIGHT); }
     /// When the URL expires, in seconds since the Unix epoch.
     std::optional<std::uint64_t> expires_unix() const { return num(FLX_FIELD_EXPIRES_UNIX); }
@@ -474,10 +478,14 @@ class Result {
 /// alive for saves and fetches.
 class Batch {
   public:
-    /// A random-access iterator over the Results (yielded by value).
+    /// An iterator over the Results, yielded by value: an input iterator to C++17 (whose
+    /// forward iterators must yield references), random access to C++20 ranges.
     class iterator {
       public:
-        using iterator_category = std::random_access_iterator_tag;
+        using iterator_category = std::input_iterator_tag;
+#if __cplusplus >= 202002L
+        using iterator_concept = std::random_access_iterator_tag;
+#endif
         using value_type = Result;
         using difference_type = std::ptrdiff_t;
         using pointer = void;

@@ -6,7 +6,8 @@
 #   3. a staged install (make install PREFIX=/opt/flx DESTDIR=<temp>) is relocatable: examples/cpp
 #      configured against it finds the library there, builds the shared and the static program;
 #   4. find_package with a version the package does not satisfy fails and says which it has;
-#   5. examples/cpp runs against the emulator (tests/cpp/example-run.sh).
+#   5. make uninstall removes what the C++ side installed;
+#   6. examples/cpp runs against the emulator (tests/cpp/example-run.sh).
 #
 #   tests/cpp/package-test.sh [MAKE]
 set -eu
@@ -88,6 +89,13 @@ if cmake -S "$work/version" -B "$work/version/new" -DCMAKE_PREFIX_PATH="$work/pr
     fail "find_package(fluximage $((major + 1)).0) accepted version $version"
 fi
 grep -q "$version" "$work/version-new.log" || { cat "$work/version-new.log" >&2; fail "the refusal does not name version $version"; }
+
+echo "== C++ package: make uninstall removes the C++ header and the package"
+"$MAKE" -C "$ROOT" --no-print-directory uninstall PREFIX="$work/prefix" DESTDIR= > "$work/uninstall.log" 2>&1 ||
+    { cat "$work/uninstall.log" >&2; fail "make uninstall failed"; }
+for f in include/fluximage.hpp lib/cmake/fluximage; do
+    [ ! -e "$work/prefix/$f" ] || fail "make uninstall left $work/prefix/$f"
+done
 
 echo "== C++ package: examples/cpp against the emulator"
 "$ROOT/tests/cpp/run-tests.sh" --label example "$ROOT/tests/cpp/example-run.sh" "$work/example"

@@ -12,6 +12,10 @@ extern "C" {
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
+#if __cplusplus >= 202002L
+#include <ranges>
+#endif
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -33,7 +37,12 @@ static_assert(std::is_nothrow_move_constructible_v<fluximage::Client>);
 static_assert(std::is_copy_constructible_v<fluximage::Batch>);
 static_assert(std::is_base_of_v<std::runtime_error, fluximage::Error>);
 static_assert(std::is_same_v<std::iterator_traits<fluximage::Batch::iterator>::iterator_category,
-                             std::random_access_iterator_tag>);
+                             std::input_iterator_tag>);
+#if __cplusplus >= 202002L
+static_assert(std::random_access_iterator<fluximage::Batch::iterator>);
+static_assert(std::ranges::random_access_range<const fluximage::Batch>);
+static_assert(std::ranges::sized_range<const fluximage::Batch>);
+#endif
 
 fluximage::Config config() {
     fluximage::Config c;
