@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
@@ -237,6 +239,18 @@ static volatile sig_atomic_t interrupted = 0;
 static void on_sigint(int sig) {
     (void)sig;
     interrupted = 1;
+}
+
+/* The library calls the progress callback only when the figures change, so a Ctrl-C while the
+ * service thinks is passed on by this thread through a cancel flag (flx_cancel_trigger is not
+ * for signal handlers). It ends when the command is done (watch_done). */
+static volatile sig_atomic_t watch_done = 0;
+
+static void *watch_interrupt(void *arg) {
+    const struct timespec tick = {0, 50 * 1000 * 1000};
+    while (!interrupted && !watch_done) nanosleep(&tick, NULL);
+    if (interrupted) flx_cancel_trigger(arg);
+    return NULL;
 }
 
 typedef struct {
@@ -590,6 +604,10 @@ static int cmd_compress(int argc, char **argv) {
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    flx_cancel *cancel = flx_cancel_new();
+    pthread_t watcher;
+    int watching = cancel != NULL && flx_options_set_cancel(opts, cancel) == FLX_OK &&
+                   pthread_create(&watcher, NULL, watch_interrupt, cancel) == 0;
 
     flx_batch *batch = NULL;
     flx_status st = flx_compress(client, (const char *const *)paths.v, paths.n, opts, &batch);
@@ -690,6 +708,9 @@ static int cmd_compress(int argc, char **argv) {
     free(failed);
 
 done:
+    watch_done = 1;
+    if (watching) pthread_join(watcher, NULL);
+    flx_cancel_free(cancel);
     flx_batch_free(batch);
     flx_client_free(client);
     flx_options_free(opts);

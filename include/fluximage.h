@@ -40,13 +40,18 @@
 
 /* The version of this header; flx_version() gives the library's. */
 #define FLX_VERSION_MAJOR 0
-#define FLX_VERSION_MINOR 1
+#define FLX_VERSION_MINOR 2
 #define FLX_VERSION_PATCH 0
-#define FLX_VERSION_STRING "0.1.0"
+#define FLX_VERSION_STRING "0.2.0"
 
 /* Limits of the API: files per request, and bytes per file (checked before upload). */
 #define FLX_MAX_FILES_PER_REQUEST 20
 #define FLX_MAX_FILE_BYTES 20971520
+
+/* Ranges of flx_client_set_retries() (0..FLX_MAX_RETRIES) and flx_client_set_concurrency()
+ * (1..FLX_MAX_CONCURRENCY). */
+#define FLX_MAX_RETRIES 10
+#define FLX_MAX_CONCURRENCY 16
 
 /**
  * Status of a call. The numbers are stable: new values are only ever added.

@@ -1,7 +1,8 @@
 # The C side (owned by the C area): the flx example CLI, the demo, the C tests.
 #
 #   make examples       build/flx, the example CLI (examples/flx.c)
-#   make demo           flx on the bundled emulator, all four formats, outputs checked
+#   make demo           flx on the bundled emulator, all four formats, outputs checked and
+#                       kept in build/demo/
 #   make c-test         C tests (tests/c): plain, under valgrind, with ASan+UBSan, linked
 #                       statically; the header compiled as C++17; the flx CLI tests, plain
 #                       and under valgrind
@@ -15,8 +16,8 @@ C_WARN    := -std=c11 -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes
 # The build-tree pkg-config file gives -I.../include and -L.../target/release -lfluximage.
 C_PKG     = $$(pkg-config --cflags fluximage)
 C_PKGLIBS = $$(pkg-config --libs fluximage)
-# Static: the same flags, with the archive forced instead of the .so (-l:NAME is GNU ld).
-C_PKGSTATIC = $$(pkg-config --static --libs fluximage | sed 's/-lfluximage\b/-l:libfluximage.a/')
+# Static: fluximage-static.pc names the archive (-l:libfluximage.a), as the README says.
+C_PKGSTATIC = $$(pkg-config --static --libs fluximage-static)
 # Binaries in the build tree find the library there without LD_LIBRARY_PATH.
 C_RPATH   := -Wl,-rpath,$(CURDIR)/$(TARGET)
 C_TEST_SRC := tests/c/test_api.c tests/c/harness.c tests/c/support.c
@@ -37,14 +38,14 @@ C_ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 
 examples: lib $(PC)
 	@mkdir -p $(BUILD)
-	$(CC) $(C_WARN) -O2 -g $(C_PKG) examples/flx.c -o $(BUILD)/flx $(C_PKGLIBS) $(C_RPATH)
+	$(CC) $(C_WARN) -O2 -g $(C_PKG) examples/flx.c -o $(BUILD)/flx $(C_PKGLIBS) -lpthread $(C_RPATH)
 
 demo: all
 	scripts/demo.sh
 
 # ---- C tests ----------------------------------------------------------------------------
 
-c-test-build: lib emulator $(PC)
+c-test-build: lib emulator $(PC) $(PC_STATIC)
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_WARN) -O1 -g $(C_PKG) $(C_TEST_SRC) -o $(C_BUILD)/test_api $(C_PKGLIBS) -lpthread $(C_RPATH)
 	$(CC) $(C_WARN) -O1 -g $(C_PKG) tests/c/test_sync.c tests/c/harness.c tests/c/support.c -o $(C_BUILD)/test_sync $(C_PKGLIBS) -lpthread $(C_RPATH)

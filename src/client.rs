@@ -26,10 +26,7 @@ pub const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_DOWNLOAD_BYTES: u64 = 512 * 1024 * 1024;
 /// The most [`Client::fetch`] reserves up front from the size the server announced.
 const MAX_PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
-/// The most retries a [`RetryPolicy`] may ask for.
-pub const MAX_RETRIES: u32 = 10;
-/// The most requests of one batch in flight at once ([`Config::concurrency`]).
-pub const MAX_CONCURRENCY: u32 = 16;
+pub use crate::limits::{MAX_CONCURRENCY, MAX_RETRIES};
 /// Redirects followed by a download (each checked against the HTTPS rule).
 const MAX_DOWNLOAD_REDIRECTS: u32 = 5;
 

@@ -5,10 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The documented per-file limit: 20 MB (taken as 20 MiB, the server's reading).
-pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
-/// The documented number of files in one request.
-pub const MAX_FILES_PER_REQUEST: usize = 20;
+pub use crate::limits::{MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};
 
 /// One image to compress.
 #[derive(Clone, Debug)]

@@ -20,6 +20,7 @@ mod error;
 pub(crate) mod imagesize;
 mod input;
 mod key;
+mod limits;
 mod multipart;
 mod observe;
 mod options;

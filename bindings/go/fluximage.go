@@ -34,8 +34,8 @@ import (
 	"unsafe"
 )
 
-// bindingVersion is this package's version, sent in the user agent ("fluximage-go/0.1.0").
-const bindingVersion = "0.1.0"
+// bindingVersion is this package's version, sent in the user agent ("fluximage-go/0.2.0").
+const bindingVersion = "0.2.0"
 
 // HeaderVersion is the version of fluximage.h this package was compiled against; Version
 // gives the version of the library it runs with.

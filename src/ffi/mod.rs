@@ -395,5 +395,7 @@ mod header_tests {
         assert_eq!(define("FLX_VERSION_STRING"), env!("CARGO_PKG_VERSION"));
         assert_eq!(define("FLX_MAX_FILE_BYTES"), crate::MAX_FILE_BYTES.to_string());
         assert_eq!(define("FLX_MAX_FILES_PER_REQUEST"), crate::MAX_FILES_PER_REQUEST.to_string());
+        assert_eq!(define("FLX_MAX_RETRIES"), crate::MAX_RETRIES.to_string());
+        assert_eq!(define("FLX_MAX_CONCURRENCY"), crate::MAX_CONCURRENCY.to_string());
     }
 }

@@ -6,8 +6,7 @@ use std::ffi::{c_char, c_int, c_void};
 
 /// Output formats, for flx_options_set_format().
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum flx_format {
     /// WebP (the default).
     FLX_FORMAT_WEBP = 0,
@@ -21,8 +20,7 @@ pub enum flx_format {
 
 /// Watermark positions, for flx_options_set_watermark(): top/middle/bottom, left/centre/right.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum flx_position {
     /// Top left.
     FLX_POS_TL = 0,
@@ -42,6 +40,41 @@ pub enum flx_position {
     FLX_POS_BC = 7,
     /// Bottom right (the default).
     FLX_POS_BR = 8,
+}
+
+impl flx_format {
+    /// The format numbered `v`: functions take `int`, so an unknown value is checked, not UB.
+    fn core(v: c_int) -> Option<Format> {
+        use flx_format::*;
+        let f = [FLX_FORMAT_WEBP, FLX_FORMAT_AVIF, FLX_FORMAT_JPG, FLX_FORMAT_PNG].into_iter().find(|f| *f as c_int == v)?;
+        Some(match f {
+            FLX_FORMAT_WEBP => Format::Webp,
+            FLX_FORMAT_AVIF => Format::Avif,
+            FLX_FORMAT_JPG => Format::Jpg,
+            FLX_FORMAT_PNG => Format::Png,
+        })
+    }
+}
+
+impl flx_position {
+    /// The position numbered `v`, checked as above.
+    fn core(v: c_int) -> Option<Position> {
+        use flx_position::*;
+        let p = [FLX_POS_TL, FLX_POS_TC, FLX_POS_TR, FLX_POS_ML, FLX_POS_MC, FLX_POS_MR, FLX_POS_BL, FLX_POS_BC, FLX_POS_BR]
+            .into_iter()
+            .find(|p| *p as c_int == v)?;
+        Some(match p {
+            FLX_POS_TL => Position::TopLeft,
+            FLX_POS_TC => Position::TopCenter,
+            FLX_POS_TR => Position::TopRight,
+            FLX_POS_ML => Position::MiddleLeft,
+            FLX_POS_MC => Position::MiddleCenter,
+            FLX_POS_MR => Position::MiddleRight,
+            FLX_POS_BL => Position::BottomLeft,
+            FLX_POS_BC => Position::BottomCenter,
+            FLX_POS_BR => Position::BottomRight,
+        })
+    }
 }
 
 /// A progress callback, called on the thread that made the call: once at the start, then
@@ -124,9 +157,7 @@ pub extern "C" fn flx_options_free(options: *mut flx_options) {
 pub extern "C" fn flx_options_set_format(options: *mut flx_options, format: c_int) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
-        o.options.format = usize::try_from(format)
-            .ok()
-            .and_then(|i| Format::ALL.get(i).copied())
+        o.options.format = flx_format::core(format)
             .ok_or_else(|| Error::invalid(format!("format must be a flx_format value 0..3 (got {format})")))?;
         Ok(flx_status::FLX_OK)
     })
@@ -185,9 +216,7 @@ pub extern "C" fn flx_options_set_watermark(options: *mut flx_options, png_path:
             o.options.watermark = None;
             return Ok(flx_status::FLX_OK);
         }
-        let position = usize::try_from(position)
-            .ok()
-            .and_then(|i| Position::ALL.get(i).copied())
+        let position = flx_position::core(position)
             .ok_or_else(|| Error::invalid(format!("position must be a flx_position value 0..8 (got {position})")))?;
         let watermark = Watermark { path: arg_path(png_path, "png_path")?, scale, opacity, position };
         for (name, v, lo, hi) in [("watermark scale", scale, 5, 50), ("watermark opacity", opacity, 0, 100)] {

@@ -1,13 +1,15 @@
 #!/bin/sh
 # Runs the examples/cpp program built in BUILD_DIR against the emulator, as a user would, and
 # checks what a user would see: a table, the files saved, nothing replaced on a second run
-# unless asked. Run by tests/cpp/run-tests.sh, which exports FLX_TEST_*.
+# unless asked. With README_APP (the README's C++ quickstart, built), runs it too on the
+# cat.jpg and dog.png it names. Run by tests/cpp/run-tests.sh, which exports FLX_TEST_*.
 #
-#   tests/cpp/example-run.sh BUILD_DIR
+#   tests/cpp/example-run.sh BUILD_DIR [README_APP]
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 bin=$1
+readme_app=${2:-}
 dir=$FLX_TEST_DIR/example
 passed=0
 failed=0
@@ -56,6 +58,18 @@ status=$?
 cat "$dir/run5.txt"
 check "an unknown key exits 2" [ $status -eq 2 ]
 check "an unknown key is reported with HTTP 401" grep -q 'HTTP 401' "$dir/run5.txt"
+
+if [ -n "$readme_app" ]; then
+    mkdir -p "$dir/readme"
+    cp "$dir/in/photo-wide.png" "$dir/readme/cat.jpg"
+    cp "$dir/in/graphic-logo.png" "$dir/readme/dog.png"
+    (cd "$dir/readme" && "$readme_app") > "$dir/run6.txt" 2>&1
+    status=$?
+    cat "$dir/run6.txt"
+    check "the README's program exits 0" [ $status -eq 0 ]
+    check "the README's program saves out/cat.avif" [ -s "$dir/readme/out/cat.avif" ]
+    check "the README's program saves out/dog.avif" [ -s "$dir/readme/out/dog.avif" ]
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

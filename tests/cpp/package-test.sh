@@ -7,7 +7,7 @@
 #      configured against it finds the library there, builds the shared and the static program;
 #   4. find_package with a version the package does not satisfy fails and says which it has;
 #   5. make uninstall removes what the C++ side installed;
-#   6. examples/cpp runs against the emulator (tests/cpp/example-run.sh).
+#   6. examples/cpp and the README's program run against the emulator (tests/cpp/example-run.sh).
 #
 #   tests/cpp/package-test.sh [MAKE]
 set -eu
@@ -97,7 +97,7 @@ for f in include/fluximage.hpp lib/cmake/fluximage; do
     [ ! -e "$work/prefix/$f" ] || fail "make uninstall left $work/prefix/$f"
 done
 
-echo "== C++ package: examples/cpp against the emulator"
-"$ROOT/tests/cpp/run-tests.sh" --label example "$ROOT/tests/cpp/example-run.sh" "$work/example"
+echo "== C++ package: examples/cpp and the README's program against the emulator"
+"$ROOT/tests/cpp/run-tests.sh" --label example "$ROOT/tests/cpp/example-run.sh" "$work/example" "$work/readme-build/app"
 
 echo "cpp package-test: ok (install, README blocks, relocatable staged install, shared and static targets, versions, example run)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -433,3 +434,17 @@ def test_dimensions_come_from_the_image_when_the_server_omits_them(tmp_path: Pat
             assert r.dimensions == (37, 23)
     finally:
         emu.stop()
+
+
+def test_compress_options_object_and_keywords(client: fluximage.Client) -> None:
+    opts = fluximage.CompressOptions(format="png", max_width=20)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.quality = 50  # type: ignore[misc]
+    r = client.compress(png(40, 30), opts)[0]
+    assert (r.format, r.width, r.height) == ("png", 20, 15)
+    r = client.compress(png(40, 30), opts, format="jpg")[0]  # a keyword overrides the object
+    assert (r.format, r.width) == ("jpg", 20)
+    with pytest.raises(fluximage.InvalidArgumentError, match="quality"):
+        client.compress(png(), fluximage.CompressOptions(quality=101))
+    with pytest.raises(fluximage.InvalidArgumentError, match="CompressOptions"):
+        client.compress(png(), {"format": "png"})  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ from . import _lib
 from ._client import (
     Batch,
     Client,
+    CompressOptions,
     Exists,
     Format,
     Input,
@@ -60,6 +61,7 @@ __all__ = [
     "Batch",
     "CancelledError",
     "Client",
+    "CompressOptions",
     "ConnectionError",
     "Error",
     "ExistsError",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -96,6 +98,72 @@ class Watermark:
     scale: int = 20
     opacity: int = 100
     position: Position = "BR"
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """What a compress asks for; ``CompressOptions()`` is the API's default (WebP, quality 82).
+
+    Pass one to :meth:`Client.compress` or :meth:`Client.compress_file` as ``options=``, or
+    use their keyword arguments, which override it. Checked by the library when the call
+    starts (ranges; the watermark file), before anything is uploaded.
+
+    Attributes:
+        format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
+        quality: lossy quality, 40..100.
+        max_width, max_height: scale down proportionally to fit; never enlarge.
+        session_id: groups the results under a session id of your choosing.
+        watermark: a PNG path or a :class:`Watermark` (paid plans).
+        alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
+    """
+
+    format: Format = "webp"
+    quality: int = 82
+    max_width: Optional[int] = None
+    max_height: Optional[int] = None
+    session_id: Optional[str] = None
+    watermark: Union[Watermark, StrPath, None] = None
+    alt_text: bool = False
+    seo_rename: bool = False
+
+    def _apply(self, options: Any) -> None:
+        """Sets these options on a fresh flx_options."""
+        lib = _lib.lib
+        check(lib.flx_options_set_format(options, _format_number(self.format)))
+        check(lib.flx_options_set_quality(options, _u32("quality", self.quality)))
+        if self.max_width is not None or self.max_height is not None:
+            w = 0 if self.max_width is None else _u32("max_width", self.max_width)
+            h = 0 if self.max_height is None else _u32("max_height", self.max_height)
+            check(lib.flx_options_set_max_size(options, w, h))
+        if self.session_id is not None:
+            check(lib.flx_options_set_session_id(options, _text(self.session_id)))
+        if self.watermark is not None:
+            wm = self.watermark if isinstance(self.watermark, Watermark) else Watermark(self.watermark)
+            position = _lib.POSITIONS.get(str(wm.position).upper())
+            if position is None:
+                raise _invalid(
+                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
+                )
+            check(
+                lib.flx_options_set_watermark(
+                    options,
+                    _path(wm.path),
+                    _u32("watermark scale", wm.scale),
+                    _u32("watermark opacity", wm.opacity),
+                    position,
+                )
+            )
+        if self.alt_text or self.seo_rename:
+            check(lib.flx_options_set_ai(options, bool(self.alt_text), bool(self.seo_rename)))
+
+
+def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> "CompressOptions":
+    """``options`` (or the defaults) with the keyword arguments that were given."""
+    base = options if options is not None else CompressOptions()
+    if not isinstance(base, CompressOptions):
+        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(base).__name__})")
+    changes = {k: v for k, v in given.items() if v is not None}
+    return dataclasses.replace(base, **changes) if changes else base
 
 
 @dataclass(frozen=True)
@@ -542,82 +610,31 @@ class Client:
     ) -> int:
         return _call.run(call, options, [self._handle, *handles], progress, discard, adopt)
 
-    def _begin_with_options(
-        self,
-        format: str,
-        quality: int,
-        max_width: Optional[int],
-        max_height: Optional[int],
-        session_id: Optional[str],
-        watermark: Union[Watermark, StrPath, None],
-        alt_text: bool,
-        seo_rename: bool,
-    ) -> Tuple[Any, Any]:
+    def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
         """Like :meth:`_begin` with no extra handles, with the compress options applied."""
         client, options = self._begin([])
         try:
-            self._options(
-                options, format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-            )
+            opts._apply(options)
         except BaseException:
             _lib.lib.flx_options_free(options)
             self._handle.release()
             raise
         return client, options
 
-    def _options(
-        self,
-        options: Any,
-        format: str,
-        quality: int,
-        max_width: Optional[int],
-        max_height: Optional[int],
-        session_id: Optional[str],
-        watermark: Union[Watermark, StrPath, None],
-        alt_text: bool,
-        seo_rename: bool,
-    ) -> None:
-        lib = _lib.lib
-        check(lib.flx_options_set_format(options, _format_number(format)))
-        check(lib.flx_options_set_quality(options, _u32("quality", quality)))
-        if max_width is not None or max_height is not None:
-            w = 0 if max_width is None else _u32("max_width", max_width)
-            h = 0 if max_height is None else _u32("max_height", max_height)
-            check(lib.flx_options_set_max_size(options, w, h))
-        if session_id is not None:
-            check(lib.flx_options_set_session_id(options, _text(session_id)))
-        if watermark is not None:
-            wm = watermark if isinstance(watermark, Watermark) else Watermark(watermark)
-            position = _lib.POSITIONS.get(str(wm.position).upper())
-            if position is None:
-                raise _invalid(
-                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
-                )
-            check(
-                lib.flx_options_set_watermark(
-                    options,
-                    _path(wm.path),
-                    _u32("watermark scale", wm.scale),
-                    _u32("watermark opacity", wm.opacity),
-                    position,
-                )
-            )
-        if alt_text or seo_rename:
-            check(lib.flx_options_set_ai(options, bool(alt_text), bool(seo_rename)))
-
     # The API
     def compress(
         self,
         inputs: Union[Input, Iterable[Input]],
+        options: Optional[CompressOptions] = None,
         *,
-        format: Format = "webp",
-        quality: int = 82,
+        format: Optional[Format] = None,
+        quality: Optional[int] = None,
         max_width: Optional[int] = None,
         max_height: Optional[int] = None,
         session_id: Optional[str] = None,
         watermark: Union[Watermark, StrPath, None] = None,
-        alt_text: bool = False,
-        seo_rename: bool = False,
+        alt_text: Optional[bool] = None,
+        seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
     ) -> Batch:
         """Compresses images and returns a :class:`Batch` with one result per input, in order.
@@ -627,15 +644,13 @@ class Client:
                 ``bytes`` (uploaded as ``image-1``, ``image-2``, ...) or :class:`NamedBytes`.
                 Files are streamed from disk; any number may be given (they are sent in
                 requests of at most 20 files).
-            format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
-            quality: lossy quality, 40..100.
-            max_width, max_height: scale down proportionally to fit; never enlarge.
-            session_id: groups the results under a session id of your choosing.
-            watermark: a PNG path or a :class:`Watermark` (paid plans).
-            alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
-            progress: ``progress(done, total)`` is called on this thread about every 50 ms with
-                the bytes uploaded; return ``False`` to cancel. An exception it raises cancels
-                the call and is re-raised.
+            options: a :class:`CompressOptions` (default: WebP, quality 82).
+            format, quality, max_width, max_height, session_id, watermark, alt_text,
+                seo_rename: the fields of :class:`CompressOptions`, given one by one; each
+                one given overrides ``options``.
+            progress: ``progress(done, total)`` is called on this thread with the bytes
+                uploaded when they change (at most 20 times a second); return ``False`` to
+                cancel. An exception it raises cancels the call and is re-raised.
 
         A file that cannot be read or decoded fails only its own result (``result.error``).
         When every image failed the call raises the first failure (e.g.
@@ -656,9 +671,11 @@ class Client:
             else:
                 slot.path = _path(item)
         out = _lib.BatchP()
-        client, options = self._begin_with_options(
-            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-        )
+        opts = _merge(options, dict(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+        ))
+        client, c_options = self._begin_with_options(opts)
 
         def call(opts: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
@@ -675,7 +692,7 @@ class Client:
             if out:
                 error.batch = Batch(self, out)
 
-        self._run(call, options, [], progress, discard, adopt)
+        self._run(call, c_options, [], progress, discard, adopt)
         try:
             return Batch(self, out)
         except BaseException:
@@ -702,32 +719,36 @@ class Client:
         self,
         src: StrPath,
         dst: StrPath,
+        options: Optional[CompressOptions] = None,
         *,
-        format: Format = "webp",
-        quality: int = 82,
+        format: Optional[Format] = None,
+        quality: Optional[int] = None,
         max_width: Optional[int] = None,
         max_height: Optional[int] = None,
         session_id: Optional[str] = None,
         watermark: Union[Watermark, StrPath, None] = None,
-        alt_text: bool = False,
-        seo_rename: bool = False,
+        alt_text: Optional[bool] = None,
+        seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
     ) -> Path:
         """Compresses the file ``src`` and writes the result to ``dst``; returns ``dst``.
 
-        Options are those of :meth:`compress`. ``dst`` is written atomically (whole or
-        untouched) and must not be ``src``. The image's own failure is raised (e.g.
+        Options are those of :meth:`compress`. ``dst`` is the caller's to replace; it is
+        written atomically (whole or untouched), its folder is created when missing, and it
+        must not be ``src``. The image's own failure is raised (e.g.
         :class:`ServerError` "cannot decode image").
         """
         src_b, dst_b = _path(src), _path(dst)
-        client, options = self._begin_with_options(
-            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-        )
+        merged = _merge(options, dict(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+        ))
+        client, c_options = self._begin_with_options(merged)
 
         def call(opts: Any) -> int:
             return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
 
-        self._run(call, options, [], progress, lambda: None)
+        self._run(call, c_options, [], progress, lambda: None)
         return Path(dst)
 
     def sync(

@@ -253,7 +253,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
 }
 
 #: The library versions this package works with: same major, and for 0.x the same minor.
-COMPATIBLE = (0, 1)
+COMPATIBLE = (0, 2)
 
 
 def _shared_name() -> str:
