@@ -756,6 +756,11 @@ class Client {
     explicit Client(std::string_view api_key, const Config &config = {})
         : Client(KeyTag{}, detail::c_string(api_key, "API key").c_str(), config) {}
 
+    /// As Client(std::string_view); a null pointer (say, from a getenv() that found nothing)
+    /// throws Status::InvalidArgument instead of being undefined.
+    explicit Client(const char *api_key, const Config &config = {})
+        : Client(KeyTag{}, non_null(api_key), config) {}
+
     /// A client for the key in FLUXIMAGE_API_KEY; throws Status::InvalidArgument when it is
     /// missing or malformed.
     static Client from_env(const Config &config = {}) { return Client(KeyTag{}, nullptr, config); }
@@ -955,6 +960,10 @@ class Client {
 
   private:
     struct KeyTag {};
+    static const char *non_null(const char *key) {
+        if (!key) detail::invalid("the API key is a null pointer; Client::from_env() reads FLUXIMAGE_API_KEY");
+        return key;
+    }
     Client(KeyTag, const char *key, const Config &config) : client_(flx_client_new(key), detail::ClientDeleter()) {
         if (!client_) detail::throw_last(FLX_INVALID_ARGUMENT);
         flx_client *c = client_.get();

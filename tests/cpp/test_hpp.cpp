@@ -111,6 +111,10 @@ void client_keys_and_config() {
     CHECK(e && std::string(e->what()).find("not-a-key") == std::string::npos);
     CHECK(e && e->http_status() == 0);
     CHECK_THROWS(Status::InvalidArgument, fluximage::Client(std::string("flx_live_\0x", 11)));
+    const char *no_key = nullptr;
+    auto null_key = CHECK_THROWS(Status::InvalidArgument, fluximage::Client(no_key));
+    CHECK(null_key && std::string(null_key->what()).find("from_env") != std::string::npos);
+    CHECK(fluximage::Client(std::string(test_key()), config()).usage().plan == "agency");
 
     // from_env: the key and base URL come from the environment.
     ::unsetenv("FLUXIMAGE_API_KEY");
