@@ -1025,6 +1025,8 @@ fn write_file(
     }
     let tmp = temp_for(dest);
     let _ = std::fs::remove_file(&tmp); // left by a crash
+    // Replacing a file keeps its permissions unless told otherwise.
+    let perms = perms.or_else(|| std::fs::metadata(dest).ok().filter(|m| m.is_file()).map(|m| m.permissions()));
     crate::download::write_temp(&tmp, |file| {
         let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), &e);
         fill(file).map_err(io)?;
