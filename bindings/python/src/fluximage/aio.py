@@ -361,8 +361,9 @@ class AsyncClient:
 
     Args:
         max_workers: calls running at once, each on a thread of the client's pool (default
-            ``min(32, os.cpu_count() + 4)``). More calls wait in a queue without blocking the
-            event loop; all of them share one connection pool.
+            ``concurrency + 2``, i.e. 4: as many as the connection pool keeps alive). More
+            calls wait in a queue without blocking the event loop; all share one connection
+            pool.
 
     Use ``async with AsyncClient(...) as client:`` or ``await client.aclose()``. One client
     may serve any number of tasks, on one event loop or several.
@@ -382,7 +383,9 @@ class AsyncClient:
         max_workers: Optional[int] = None,
     ) -> None:
         if max_workers is None:
-            max_workers = min(32, (os.cpu_count() or 1) + 4)
+            # The library keeps concurrency + 2 idle connections per host: with no more
+            # workers than that, every call finds a kept-alive connection.
+            max_workers = (2 if concurrency is None else max(1, concurrency)) + 2
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise _lib_invalid(f"max_workers must be a positive whole number (got {max_workers!r})")
         agent = "asyncio" + (f" {user_agent}" if user_agent else "")
