@@ -89,10 +89,10 @@ def find_emulator() -> str:
             raise EmulatorError(f"{EMULATOR_ENV}={env}: no executable file there")
         return env
     tried: List[str] = [f"{EMULATOR_ENV}: {'skip' if env else 'not set'}"]
-    lib_dir = Path(_lib.path).resolve().parent if os.sep in _lib.path else None
+    lib_dir = Path(os.path.abspath(_lib.path)).parent if os.sep in _lib.path else None
     package_dir = Path(__file__).resolve().parent
     near: List[Path] = [package_dir / _BINARY]
-    if lib_dir is not None:
+    if lib_dir is not None and lib_dir != package_dir:  # not the copy bundled in the package
         near += [lib_dir / _BINARY, lib_dir.parent / "bin" / _BINARY]
     for candidate in dict.fromkeys(near):  # ordered, without repeats
         if candidate.is_file() and os.access(candidate, os.X_OK):
