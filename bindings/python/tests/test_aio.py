@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any, Awaitable, Callable, List, Tuple, TypeVar
 import pytest
 
 import fluximage
+import readme
 from conftest import AGENCY_KEY, Emulator
 from fluximage.aio import AsyncBatch, AsyncClient
 from images import png, sniff
@@ -279,3 +282,19 @@ def test_closing_the_client_cancels_its_calls(emu: Emulator) -> None:
     assert time.monotonic() - started < 2
     assert all(isinstance(o, fluximage.CancelledError) for o in outcomes), outcomes
     assert aio_threads() == []
+
+
+def test_the_readme_asyncio_example_runs(emu: Emulator, tmp_path: Path) -> None:
+    (script,) = readme.blocks("asyncio")
+    (tmp_path / "example.py").write_text(script)
+    (tmp_path / "photo.png").write_bytes(png(30, 20, seed=1))
+    (tmp_path / "logo.png").write_bytes(png(16, 16, seed=2))
+    env = dict(os.environ, FLUXIMAGE_API_KEY=AGENCY_KEY, FLUXIMAGE_BASE_URL=emu.base_url)
+    out = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[:2] == ["photo.webp", "logo.webp"]
+    assert lines[2].startswith("Usage(plan='agency', compressions_used=2")
+    assert sniff((tmp_path / "photo.webp").read_bytes()) == "webp"

@@ -16,25 +16,10 @@ from typing import Dict, Iterator, List
 
 import pytest
 
+import readme
 from conftest import EMULATOR, REPO
 from test_install import BUILT, PY_DIR, can_build_without_isolation, run
 from test_testing import alive, gone_within
-
-README = PY_DIR / "README.md"
-
-
-def readme_files(section: str) -> Dict[str, str]:
-    """The python blocks of a README section that start with a ``# name.py`` line, by name."""
-    text = README.read_text()
-    m = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## )", text, flags=re.S | re.M)
-    assert m, f"README.md has no section {section!r}"
-    files = {}
-    for block in re.findall(r"```python\n(.*?)```", m.group(1), flags=re.S):
-        first = block.splitlines()[0]
-        if re.fullmatch(r"# [\w.]+\.py", first):
-            files[first[2:]] = block
-    return files
-
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -68,7 +53,7 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A user's project: the README's module and its tests."""
-    files = readme_files("Testing your integration")
+    files = readme.files("Testing your integration")
     assert set(files) == {"uploads.py", "test_uploads.py"}, files.keys()
     for name, code in files.items():
         (tmp_path / name).write_text(code)

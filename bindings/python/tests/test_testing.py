@@ -16,6 +16,7 @@ from typing import Dict
 import pytest
 
 import fluximage
+import readme
 from conftest import AGENCY_KEY, EMULATOR
 from fluximage.testing import Emulator, EmulatorError, find_emulator
 from images import png
@@ -192,3 +193,16 @@ def test_find_emulator_order(tmp_path: Path) -> None:
 def test_find_emulator_in_this_process_honours_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLUXIMAGE_EMULATOR", str(EMULATOR))
     assert find_emulator() == str(EMULATOR)
+
+
+def test_the_readme_emulator_example_runs(tmp_path: Path) -> None:
+    (script,) = readme.scripts("Testing your integration")
+    (tmp_path / "example.py").write_text(script)
+    env = dict(os.environ, FLUXIMAGE_EMULATOR=str(EMULATOR))
+    out = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "20"
+    assert lines[1].startswith("https://127.0.0.1:") and AGENCY_KEY in lines[1]
