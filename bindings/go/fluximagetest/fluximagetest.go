@@ -200,14 +200,6 @@ func builtinKeys(bin string) (map[string]string, error) {
 	return keys, nil
 }
 
-// supports reports whether this emulator build knows flag (older builds only print their URLs).
-func supports(bin, flag string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, bin, "--help").Output()
-	return bytes.Contains(out, []byte(flag))
-}
-
 type readyInfo struct {
 	API       string  `json:"api"`
 	Downloads string  `json:"downloads"`
@@ -217,8 +209,7 @@ type readyInfo struct {
 
 func (e *Emulator) start(c config) error {
 	readyFile := filepath.Join(e.dir, "ready.json")
-	useReadyFile := supports(e.Binary, "--ready-file")
-	args := []string{"--control"}
+	args := []string{"--control", "--ready-file", readyFile}
 	args = append(args, c.args...)
 	if c.tls {
 		args = append(args, "--tls", "--tls-dir", e.dir)
@@ -226,30 +217,11 @@ func (e *Emulator) start(c config) error {
 	for plan, key := range c.keys {
 		args = append(args, "--key", plan+"="+key)
 	}
-	if useReadyFile {
-		args = append(args, "--ready-file", readyFile)
-	}
 	e.cmd = exec.Command(e.Binary, args...)
 	e.cmd.SysProcAttr = procAttr()
 	var stderr bytes.Buffer
 	e.cmd.Stderr = &lockedWriter{w: &stderr}
-	var stdout *os.File
-	if !useReadyFile {
-		// An os.Pipe rather than StdoutPipe: Wait runs concurrently and must not close our end.
-		r, w, err := os.Pipe()
-		if err != nil {
-			return err
-		}
-		e.cmd.Stdout, stdout = w, r
-	}
-	err := e.cmd.Start()
-	if w, ok := e.cmd.Stdout.(*os.File); ok {
-		w.Close() // the child has its copy; ours would hide the end of its output
-	}
-	if err != nil {
-		if stdout != nil {
-			stdout.Close()
-		}
+	if err := e.cmd.Start(); err != nil {
 		return fmt.Errorf("cannot run %s: %v", e.Binary, err)
 	}
 	go func() { _ = e.cmd.Wait(); close(e.waited) }()
@@ -260,12 +232,7 @@ func (e *Emulator) start(c config) error {
 		}
 		return fmt.Errorf("the emulator did not start: %s", why)
 	}
-	var info readyInfo
-	if useReadyFile {
-		info, err = e.waitReadyFile(readyFile, failed)
-	} else {
-		info, err = e.readStdout(stdout, c.tls, failed)
-	}
+	info, err := e.waitReadyFile(readyFile, failed)
 	if err != nil {
 		return err
 	}
@@ -304,55 +271,6 @@ func (e *Emulator) waitReadyFile(path string, failed func(string) error) (readyI
 	return info, failed("not listening after 30 s")
 }
 
-// readStdout reads "listening on URL", "download on URL", "foreign on URL" and, with TLS,
-// "ca file PATH": what emulators without --ready-file print once listening.
-func (e *Emulator) readStdout(out *os.File, withTLS bool, failed func(string) error) (readyInfo, error) {
-	var info readyInfo
-	lines := make(chan string)
-	go func() {
-		defer out.Close()
-		defer close(lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-time.After(time.Second): // nobody is listening any more: drain
-			}
-		}
-	}()
-	want := 3
-	if withTLS {
-		want = 4
-	}
-	deadline := time.After(30 * time.Second)
-	for got := 0; got < want; got++ {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				<-e.waited
-				return info, failed(fmt.Sprintf("it exited (%v)", e.cmd.ProcessState))
-			}
-			switch {
-			case strings.HasPrefix(l, "listening on "):
-				info.API = strings.TrimPrefix(l, "listening on ")
-			case strings.HasPrefix(l, "download on "):
-				info.Downloads = strings.TrimPrefix(l, "download on ")
-			case strings.HasPrefix(l, "foreign on "):
-				info.Foreign = strings.TrimPrefix(l, "foreign on ")
-			case strings.HasPrefix(l, "ca file "):
-				ca := strings.TrimPrefix(l, "ca file ")
-				info.CAFile = &ca
-			}
-		case <-deadline:
-			return info, failed("not listening after 30 s")
-		}
-	}
-	if info.API == "" {
-		return info, failed("it did not print its address")
-	}
-	return info, nil
-}
-
 // Close stops the emulator (SIGTERM, then SIGKILL after 10 s) and removes its files. It may be
 // called more than once.
 func (e *Emulator) Close() error {
@@ -365,6 +283,9 @@ func (e *Emulator) Close() error {
 				_ = e.cmd.Process.Kill()
 				<-e.waited
 			}
+		}
+		if e.http != nil {
+			e.http.CloseIdleConnections()
 		}
 		if e.dir != "" {
 			_ = os.RemoveAll(e.dir)

@@ -92,6 +92,22 @@ func TestTLSGivesACAFileTheClientTrusts(t *testing.T) {
 	}
 }
 
+func TestWithKeyGivesAPlanAFixedKey(t *testing.T) {
+	key := "flx_live_" + strings.Repeat("cd", 20)
+	emu := fluximagetest.Start(t, fluximagetest.WithKey("starter", key))
+	if emu.Key("starter") != key {
+		t.Fatalf("Key(starter) = %q", emu.Key("starter"))
+	}
+	client, err := fluximage.NewClient(key, fluximage.WithBaseURL(emu.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if u, err := client.Usage(context.Background()); err != nil || u.Plan != "starter" {
+		t.Errorf("usage with the fixed key: %+v, %v", u, err)
+	}
+}
+
 func TestCloseStopsTheProcessAndRemovesItsFiles(t *testing.T) {
 	emu, err := fluximagetest.New(fluximagetest.WithTLS())
 	if err != nil {

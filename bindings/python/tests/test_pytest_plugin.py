@@ -170,3 +170,22 @@ def test_an_interrupted_session_leaves_no_emulator(
             proc.kill()
             proc.wait()
     assert gone_within(pid, 10), f"the emulator outlived pytest after {how.name}"
+
+
+def test_a_project_can_start_the_emulator_its_own_way(venv: Path, tmp_path: Path) -> None:
+    (tmp_path / "conftest.py").write_text(
+        "import pytest\n\n"
+        "@pytest.fixture(scope='session')\n"
+        "def fluximage_emulator_options():\n"
+        "    return {'tls': True, 'keys': {'pro': 'flx_live_' + 'ab' * 20}}\n"
+    )
+    (tmp_path / "test_tls.py").write_text(
+        "def test_https(fluximage_emulator, fluximage_client):\n"
+        "    assert fluximage_emulator.base_url.startswith('https://')\n"
+        "    assert fluximage_client.usage().plan == 'agency'\n"
+        "    with fluximage_emulator.client('pro') as pro:\n"
+        "        assert pro.usage().plan == 'pro'\n"
+        "    assert fluximage_emulator.key('pro') == 'flx_live_' + 'ab' * 20\n"
+    )
+    out = pytest_in(venv, tmp_path)
+    assert out.returncode == 0 and "1 passed" in out.stdout, out.stdout + out.stderr

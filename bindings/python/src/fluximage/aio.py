@@ -25,6 +25,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
+import weakref
 from datetime import datetime
 from pathlib import Path
 from typing import (
@@ -71,7 +72,9 @@ class _Ticket:
     time. ``lock`` makes sure a flag is never triggered after the worker freed it.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, progress: Optional[ProgressCallback]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, progress: Optional[ProgressCallback]
+    ) -> None:
         self.loop = loop
         self.progress = progress
         self.lock = threading.Lock()
@@ -404,6 +407,8 @@ class AsyncClient:
         )
         self._live: Set[_Ticket] = set()
         self._live_lock = threading.Lock()
+        # A forgotten client's idle threads end with it (the core client has its own finalizer).
+        weakref.finalize(self, self._pool.shutdown, wait=False)
 
     # ----- lifetime ----------------------------------------------------------------------------
 

@@ -70,7 +70,7 @@ FAULT_MODES = (
 
 
 class EmulatorError(RuntimeError):
-    """The emulator could not be found, started or reached; the message says why and how to fix it."""
+    """The emulator could not be found, started or reached; the message says why and what to do."""
 
 
 def find_emulator() -> str:
@@ -153,21 +153,11 @@ class Stats:
         )
 
 
-def _supports(binary: str, flag: str) -> bool:
-    """Whether this emulator build knows ``flag`` (older builds only print their URLs)."""
-    try:
-        out = subprocess.run(
-            [binary, "--help"], capture_output=True, timeout=10, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return flag.encode() in out.stdout
-
-
 def _parent_death_signal() -> Any:
     """A ``preexec_fn`` asking Linux to SIGTERM the emulator when this process dies, so that
     even ``kill -9`` of the test run leaves no emulator behind. ``None`` elsewhere."""
-    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    if not sys.platform.startswith("linux") or not on_main_thread:
         # The signal follows the thread that started the child: from another thread it would
         # stop the emulator when that thread ends.
         return None
@@ -279,20 +269,17 @@ class Emulator:
         self._tmp = tempfile.TemporaryDirectory(prefix="fluximage-emulator-")
         tmp = Path(self._tmp.name)
         ready = tmp / "ready.json"
-        use_ready_file = _supports(binary, "--ready-file")
-        argv = [binary, "--control", *self._args]
+        argv = [binary, "--control", "--ready-file", str(ready), *self._args]
         if self._tls:
             argv += ["--tls", "--tls-dir", str(tmp)]
         for plan, key in self._fixed.items():
             argv += ["--key", f"{plan}={key}"]
-        if use_ready_file:
-            argv += ["--ready-file", str(ready)]
         stderr_path = tmp / "stderr.txt"
         with open(stderr_path, "wb") as stderr:
             self._proc = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL if use_ready_file else subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 # Its own session: a Ctrl-C meant for the test run reaches us, and we stop it.
                 start_new_session=True,
@@ -301,7 +288,7 @@ class Emulator:
         # From here on the process is stopped whatever happens to this object.
         self._finalizer = weakref.finalize(self, _cleanup, self._proc, self._tmp)
         try:
-            info = self._wait_ready(ready) if use_ready_file else self._read_stdout()
+            info = self._wait_ready(ready)
         except BaseException:
             self.stop()
             raise
@@ -338,7 +325,8 @@ class Emulator:
                 err = (Path(self._tmp.name) / "stderr.txt").read_text(errors="replace").strip()
             except OSError:
                 pass
-        return EmulatorError(f"the emulator did not start: {why}" + (f"; it said: {err}" if err else ""))
+        said = f"; it said: {err}" if err else ""
+        return EmulatorError(f"the emulator did not start: {why}{said}")
 
     def _wait_ready(self, ready: Path) -> Dict[str, Any]:
         assert self._proc is not None
@@ -351,45 +339,6 @@ class Emulator:
                 raise self._failed(f"it exited with code {self._proc.returncode}")
             time.sleep(0.01)
         raise self._failed(f"not listening after {self._startup_timeout:g} s")
-
-    def _read_stdout(self) -> Dict[str, Any]:
-        # Emulators without --ready-file print "listening on URL", "download on URL",
-        # "foreign on URL" and, with TLS, "ca file PATH", then nothing more.
-        import select
-
-        assert self._proc is not None and self._proc.stdout is not None
-        want = 4 if self._tls else 3
-        lines: List[str] = []
-        buf = b""
-        deadline = time.monotonic() + self._startup_timeout
-        while len(lines) < want:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise self._failed(f"not listening after {self._startup_timeout:g} s")
-            readable, _, _ = select.select([self._proc.stdout], [], [], min(left, 0.1))
-            if not readable:
-                continue
-            chunk = os.read(self._proc.stdout.fileno(), 4096)
-            if not chunk:
-                self._proc.wait(timeout=5)
-                raise self._failed(f"it exited with code {self._proc.returncode}")
-            buf += chunk
-            while b"\n" in buf and len(lines) < want:
-                raw, buf = buf.split(b"\n", 1)
-                lines.append(raw.decode("utf-8", "replace"))
-        info: Dict[str, Any] = {}
-        for line in lines:
-            for prefix, name in (
-                ("listening on ", "api"),
-                ("download on ", "downloads"),
-                ("foreign on ", "foreign"),
-                ("ca file ", "ca_file"),
-            ):
-                if line.startswith(prefix):
-                    info[name] = line[len(prefix) :]
-        if "api" not in info:
-            raise self._failed(f"unexpected output {lines!r}")
-        return info
 
     def stop(self) -> None:
         """Stops the emulator (SIGTERM, then SIGKILL after 10 s) and removes its files.
