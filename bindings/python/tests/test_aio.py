@@ -210,7 +210,8 @@ def test_cancel_ends_a_stalled_call_within_100_ms(emu: Emulator) -> None:
             return time.monotonic() - started
 
     took = run(main)
-    assert took < 0.15, took  # ~100 ms: the library checks its cancel flag every 50 ms
+    # About 100 ms: the library checks its cancel flag every 50 ms (margin for a busy machine).
+    assert took < 0.2, took
 
 
 def wait_for_requests(emu: Emulator, n: int) -> bool:
