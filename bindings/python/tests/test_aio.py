@@ -311,3 +311,38 @@ def test_a_forgotten_client_leaves_no_thread(emu: Emulator) -> None:
     run(main)
     gc.collect()
     assert wait_until(lambda: aio_threads() == [], 5), aio_threads()
+
+
+def test_sync_runs_on_the_pool_with_its_events_on_the_loop(emu: Emulator, tmp_path: Path) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    for i, name in enumerate(["a.png", "x/b.png", "x/y/c.png"]):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(png(24, 16, seed=i))
+    seen: List[Any] = []
+    threads = set()
+
+    def on_event(e: Any) -> None:
+        threads.add(threading.get_ident())
+        seen.append(e)
+
+    async def main() -> Tuple[int, fluximage.SyncReport, fluximage.SyncReport]:
+        async with client(emu) as c:
+            first = await c.sync(src, out, on_event=on_event)
+            again = await c.sync(src, out)
+            return threading.get_ident(), first, again
+
+    loop_thread, first, again = run(main)
+    assert (first.compressed, first.failed, first.credits_spent) == (3, 0, 3)
+    assert threads == {loop_thread}, "on_event runs on the event loop"
+    assert isinstance(seen[0], fluximage.SyncPlan) and seen[0].to_compress == 3
+    assert sorted(e.input for e in seen[1:]) == ["a.png", "x/b.png", "x/y/c.png"]
+    assert sniff((out / "x/y/c.webp").read_bytes()) == "webp"
+    assert (again.up_to_date, again.compressed, again.requests) == (3, 0, 0)
+
+    async def refuse() -> None:
+        async with client(emu) as c:
+            await c.sync(src, tmp_path / "elsewhere", on_event=lambda e: False)
+
+    with pytest.raises(fluximage.CancelledError, match="on_event"):
+        run(refuse)
+    assert emu.stats()["credits"][AGENCY_KEY]["compress"] == 3  # the plan was refused: nothing sent

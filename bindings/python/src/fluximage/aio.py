@@ -43,6 +43,7 @@ from typing import (
 )
 
 from . import _lib
+from ._call import TICK
 from ._client import (
     Batch,
     Client,
@@ -57,6 +58,7 @@ from ._client import (
     Watermark,
 )
 from ._errors import CancelledError, Error, LastError, make_error
+from ._sync import EventCallback, SyncReport
 
 __all__ = ["AsyncBatch", "AsyncClient", "AsyncResult"]
 
@@ -66,24 +68,27 @@ _OK = (_lib.FLX_OK, _lib.FLX_PARTIAL)
 
 
 class _Ticket:
-    """One awaited call: the cancel flag of its C call, and progress handed to the loop.
+    """One awaited call: the cancel flag of its C call, and its callbacks run on the loop.
 
     The worker thread attaches the flag while the C call runs; the loop may trigger it at any
-    time. ``lock`` makes sure a flag is never triggered after the worker freed it.
+    time, and ``lock`` makes sure it is never triggered after the worker freed it. While the
+    call runs, the loop calls its watcher every 50 ms with the latest byte counts, as ``Client``
+    does on its calling thread: the user's ``progress``, or the sync's event delivery.
     """
 
     def __init__(
         self, loop: asyncio.AbstractEventLoop, progress: Optional[ProgressCallback]
     ) -> None:
         self.loop = loop
-        self.progress = progress
+        self.progress = progress  # the user's, to name it when it stops the call
         self.lock = threading.Lock()
         self.flag: Any = None
         self.cancelled = False
         self.error: Optional[BaseException] = None  # why the call stopped, when the caller asked
         self.done = 0
         self.total = 0
-        self.pending = False
+        self.running = False
+        self.watch: Optional[Callable[[int, int], Any]] = None
 
     def attach(self, flag: Any) -> bool:
         with self.lock:
@@ -105,36 +110,63 @@ class _Ticket:
             if self.flag is not None:
                 _lib.lib.flx_cancel_trigger(self.flag)
 
-    # On the worker thread, from the library's progress callback.
+    # ----- on the worker thread ----------------------------------------------------------------
+
     def record(self, _user: Any, done: int, total: int) -> int:
+        """The library's progress callback: only notes the numbers for the loop."""
         self.done, self.total = done, total
-        if not self.pending and not self.cancelled:
-            self.pending = True
-            try:
-                self.loop.call_soon_threadsafe(self.deliver)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                return 1
         return 1 if self.cancelled else 0
 
-    # On the event loop.
-    def deliver(self) -> None:
-        self.pending = False
-        self.report()
+    def begin(self, watch: Callable[[int, int], Any]) -> None:
+        self.watch = watch
+        self.running = True
+        self.loop.call_soon_threadsafe(self._tick)
 
-    def report(self) -> None:
-        if self.progress is None or self.cancelled:
-            return
+    def end(self) -> None:
+        self.running = False
+
+    def final(self) -> None:
+        """The last report after the call succeeded, on the loop, as ``Client`` makes it;
+        raises what the watcher raised, or :class:`CancelledError` if it returned False."""
+        outcome: "concurrent.futures.Future[bool]" = concurrent.futures.Future()
+
+        def report() -> None:
+            outcome.set_result(self._report())
+
         try:
-            go_on = self.progress(self.done, self.total)
+            self.loop.call_soon_threadsafe(report)
+        except RuntimeError:  # the loop is closed: nobody is waiting for this call
+            return
+        while True:  # bounded by the loop: it runs `report` soon, or it has stopped
+            try:
+                ok = outcome.result(timeout=TICK)
+                break
+            except concurrent.futures.TimeoutError:
+                if self.loop.is_closed() or not self.loop.is_running():
+                    return
+        if not ok and self.error is not None:
+            raise self.error
+
+    # ----- on the event loop -------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        if self.running and not self.cancelled and self._report():
+            self.loop.call_later(TICK, self._tick)
+
+    def _report(self) -> bool:
+        """Calls the watcher; False (and the call cancelled) when it stopped the call."""
+        if self.watch is None or self.cancelled:
+            return not self.cancelled
+        try:
+            go_on = self.watch(self.done, self.total)
         except BaseException as e:  # re-raised by the awaiting task
             self.cancel(e)
-            return
+            return False
         if go_on is False:
-            self.cancel(
-                CancelledError(
-                    "cancelled: the progress callback returned False", status=_lib.FLX_CANCELLED
-                )
-            )
+            what = "the progress callback" if self.watch is self.progress else "on_event or progress"
+            self.cancel(CancelledError(f"cancelled: {what} returned False", status=_lib.FLX_CANCELLED))
+            return False
+        return True
 
 
 _current = threading.local()
@@ -149,7 +181,7 @@ class _Core(Client):
         call: Callable[[Any], int],
         options: Any,
         handles: Sequence[Any],
-        progress: Optional[ProgressCallback],
+        progress: Optional[Callable[[int, int], Any]],
         discard: Callable[[], None],
     ) -> int:
         ticket: Optional[_Ticket] = getattr(_current, "ticket", None)
@@ -171,10 +203,13 @@ class _Core(Client):
             if not ticket.attach(flag):
                 raise CancelledError("cancelled before it started", status=_lib.FLX_CANCELLED)
             try:
+                if progress is not None:
+                    ticket.begin(progress)
                 status = int(call(options))
                 if status not in _OK:
                     last = LastError(status)  # read on this thread, right after the call
             finally:
+                ticket.end()
                 ticket.detach()
         finally:
             lib.flx_options_free(options)
@@ -183,6 +218,12 @@ class _Core(Client):
                 h.release()
         if last is not None:
             raise last.error()
+        if progress is not None:
+            try:
+                ticket.final()
+            except BaseException:
+                discard()  # the caller will not get what the call made
+                raise
         return status
 
 
@@ -497,10 +538,6 @@ class AsyncClient:
         finally:
             with self._live_lock:
                 self._live.discard(ticket)
-        if progress is not None:
-            ticket.report()  # the final report, as Client does
-            if ticket.error is not None:
-                raise ticket.error
         return value
 
     # ----- the API -----------------------------------------------------------------------------
@@ -575,6 +612,66 @@ class AsyncClient:
                 watermark=watermark,
                 alt_text=alt_text,
                 seo_rename=seo_rename,
+                progress=progress,
+            )
+
+        return await self._call(run, progress)
+
+    async def sync(
+        self,
+        src: StrPath,
+        out: StrPath,
+        *,
+        format: Format = "webp",
+        quality: int = 82,
+        max_width: Optional[int] = None,
+        max_height: Optional[int] = None,
+        watermark: Union[Watermark, StrPath, None] = None,
+        alt_text: bool = False,
+        seo_rename: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        include_hidden: bool = False,
+        follow_symlinks: bool = False,
+        dry_run: bool = False,
+        allow_partial: bool = False,
+        if_larger: str = "original",
+        in_place: bool = False,
+        backup_dir: Optional[StrPath] = None,
+        preserve_mtime: bool = False,
+        overwrite: bool = False,
+        on_event: Optional[EventCallback] = None,
+        progress: Optional[ProgressCallback] = None,
+    ) -> SyncReport:
+        """Compresses every image under the folder ``src`` into the mirrored tree under
+        ``out``, sending only what is new or changed; arguments, report and errors as
+        :meth:`fluximage.Client.sync`. ``on_event`` (the plan, then one event per file) and
+        ``progress`` are called on the event loop; ``on_event`` returning False cancels."""
+        client = self._client
+
+        def run() -> SyncReport:
+            return client.sync(
+                src,
+                out,
+                format=format,
+                quality=quality,
+                max_width=max_width,
+                max_height=max_height,
+                watermark=watermark,
+                alt_text=alt_text,
+                seo_rename=seo_rename,
+                include=include,
+                exclude=exclude,
+                include_hidden=include_hidden,
+                follow_symlinks=follow_symlinks,
+                dry_run=dry_run,
+                allow_partial=allow_partial,
+                if_larger=if_larger,
+                in_place=in_place,
+                backup_dir=backup_dir,
+                preserve_mtime=preserve_mtime,
+                overwrite=overwrite,
+                on_event=on_event,
                 progress=progress,
             )
 
