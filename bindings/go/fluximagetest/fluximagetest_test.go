@@ -1,10 +1,15 @@
 package fluximagetest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"log"
+	"mime/multipart"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +110,37 @@ func TestWithKeyGivesAPlanAFixedKey(t *testing.T) {
 	defer client.Close()
 	if u, err := client.Usage(context.Background()); err != nil || u.Plan != "starter" {
 		t.Errorf("usage with the fixed key: %+v, %v", u, err)
+	}
+}
+
+// A client that hangs up on a stalled answer is not charged, and Stats says so. (Plain
+// net/http here, which closes its connection when its context ends.)
+func TestStatsCountAnAbandonedStall(t *testing.T) {
+	emu := fluximagetest.Start(t)
+	emu.Fault(t, fluximagetest.Fault{Mode: fluximagetest.FaultStall, Delay: 300 * time.Millisecond})
+	var body bytes.Buffer
+	form := multipart.NewWriter(&body)
+	part, _ := form.CreateFormFile("file", "a.png")
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	_ = png.Encode(part, img)
+	_ = form.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, emu.URL+"/api/compress", &body)
+	req.Header.Set("Authorization", "Bearer "+emu.Key("agency"))
+	req.Header.Set("Content-Type", form.FormDataContentType())
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("the stalled request was answered within 100 ms")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	s := emu.Stats(t)
+	for s.Abandoned == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		s = emu.Stats(t)
+	}
+	if s.Abandoned != 1 || s.Charged != 0 || s.Requests["compress"] != 1 {
+		t.Errorf("stats after a hung-up stall: %+v", s)
 	}
 }
 
