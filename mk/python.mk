@@ -3,6 +3,7 @@
 #   make python-test    venv under build/python-venv (pytest, mypy, the package installed with
 #                       the freshly built libfluximage bundled), then mypy --strict and pytest
 #   make python-wheel   dist/fluximage-<version>-py3-none-<platform>.whl, bundling the library
+#                       and the emulator (for fluximage.testing)
 #
 # Needs python3 with the venv module (Debian: python3-venv) and PyPI for pytest, mypy and
 # setuptools; nothing is installed outside build/.
@@ -36,11 +37,11 @@ python-test: lib emulator python-install
 	    FLUXIMAGE_EMULATOR=$(CURDIR)/$(EMULATOR) \
 	    timeout $(PY_TEST_TIMEOUT) $(PY_BIN)/python -m pytest tests
 
-python-wheel: lib python-venv
+python-wheel: lib emulator python-venv
 	rm -rf $(PY_DIR)/build
 	mkdir -p dist
 	rm -f dist/fluximage-*.whl
-	$(PY_PIP) wheel --quiet --no-deps --no-build-isolation -w dist ./$(PY_DIR)
+	FLUXIMAGE_BUNDLE_EMULATOR=$(CURDIR)/$(EMULATOR) $(PY_PIP) wheel --quiet --no-deps --no-build-isolation -w dist ./$(PY_DIR)
 	@ls dist/fluximage-*.whl
 
 TEST_TARGETS += python-test

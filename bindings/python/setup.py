@@ -9,6 +9,9 @@ version). Where it comes from, in order:
 - the repository's build tree, ``../../target/release/libfluximage.so`` (after ``make``).
 
 Without one, the package is pure Python and uses ``FLUXIMAGE_LIB`` or the system's library.
+
+``FLUXIMAGE_BUNDLE_EMULATOR=/path/to/fluximage-emulator`` also bundles the emulator, which
+``fluximage.testing`` then finds beside the library (``make python-wheel`` does this).
 """
 
 import os
@@ -54,6 +57,13 @@ class BuildPy(build_py):
             shutil.copyfile(lib, dest)  # follows symlinks: the real file, under the plain name
             os.chmod(dest, 0o755)
             print(f"bundling {lib} as {dest}")
+        emulator = os.environ.get("FLUXIMAGE_BUNDLE_EMULATOR")
+        if emulator:
+            if lib is None or not Path(emulator).is_file():
+                raise SystemExit(f"FLUXIMAGE_BUNDLE_EMULATOR={emulator}: no such file, or no library")
+            dest = Path(self.build_lib) / "fluximage" / "fluximage-emulator"
+            shutil.copyfile(emulator, dest)
+            os.chmod(dest, 0o755)
 
 
 class PlatformDistribution(Distribution):
