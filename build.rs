@@ -69,7 +69,7 @@ fn main() {
             // The core's own Format/Position are pulled in by their associated constants;
             // C code knows them as flx_format/flx_position only.
             exclude: vec!["Format".into(), "Position".into()],
-            include: vec!["flx_format".into(), "flx_position".into(), "flx_field".into(), "flx_usage_field".into()],
+            include: vec!["flx_format".into(), "flx_position".into(), "flx_field".into(), "flx_usage_field".into(), "flx_sync_flag".into(), "flx_if_larger".into(), "flx_sync_field".into()],
             ..Default::default()
         },
         ..Default::default()

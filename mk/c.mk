@@ -47,6 +47,7 @@ demo: all
 c-test-build: lib emulator $(PC)
 	@mkdir -p $(C_BUILD)
 	$(CC) $(C_WARN) -O1 -g $(C_PKG) $(C_TEST_SRC) -o $(C_BUILD)/test_api $(C_PKGLIBS) -lpthread $(C_RPATH)
+	$(CC) $(C_WARN) -O1 -g $(C_PKG) tests/c/test_sync.c tests/c/harness.c tests/c/support.c -o $(C_BUILD)/test_sync $(C_PKGLIBS) -lpthread $(C_RPATH)
 	$(CC) $(C_WARN) -O1 -g $(C_ASAN_FLAGS) $(C_PKG) $(C_TEST_SRC) -o $(C_BUILD)/test_api_asan \
 	    $(C_PKGLIBS) -lpthread $(C_RPATH)
 	$(CC) $(C_WARN) -O1 -g $(C_PKG) $(C_TEST_SRC) -o $(C_BUILD)/test_api_static $(C_PKGSTATIC) -lpthread
@@ -82,6 +83,8 @@ c-test: c-test-build examples
 	$(C_BUILD)/cxx_header
 	$(C_RUN) --label plain $(C_BUILD)/test_api
 	$(C_RUN) --small --label valgrind $(VALGRIND) $(VALGRIND_FLAGS) $(C_BUILD)/test_api
+	$(C_RUN) --label sync $(C_BUILD)/test_sync
+	$(C_RUN) --small --label sync-valgrind $(VALGRIND) $(VALGRIND_FLAGS) $(C_BUILD)/test_sync
 	$(C_RUN) --label asan env $(C_ASAN_ENV) $(C_BUILD)/test_api_asan
 	$(C_RUN) --small --label static env LD_LIBRARY_PATH= $(C_BUILD)/test_api_static
 	$(C_RUN) --label cli tests/c/cli-test.sh $(BUILD)/flx

@@ -22,6 +22,7 @@ mod observe;
 mod options;
 mod response;
 mod retry;
+pub mod sync;
 mod time;
 mod url;
 
@@ -35,6 +36,7 @@ pub use observe::{CancelToken, Observer, Progress};
 pub use options::{CompressOptions, Format, Position, Watermark};
 pub use response::{ImageInfo, Usage};
 pub use retry::RetryPolicy;
+pub use sync::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, SyncReport};
 
 /// The library version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

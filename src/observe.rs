@@ -67,6 +67,18 @@ impl<'a> Observer<'a> {
         self
     }
 
+    /// For calls that watch their own workers (folder sync): reports `done` of `total` bytes
+    /// and checks the cancel token; `false` when the caller wants to stop.
+    pub(crate) fn poll(&mut self, done: u64, total: u64) -> bool {
+        if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+            return false;
+        }
+        match &mut self.progress {
+            Some(f) => f(Progress { done, total }),
+            None => true,
+        }
+    }
+
     fn is_passive(&self) -> bool {
         self.progress.is_none() && self.cancel.is_none()
     }

@@ -17,6 +17,7 @@ mod batch;
 mod client;
 mod compress;
 mod options;
+mod sync;
 mod usage;
 
 /// Runs an exported function's body with the panic boundary and the last-error bookkeeping.

@@ -56,15 +56,15 @@ pub type flx_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, done: 
 /// a call is using it.
 pub struct flx_options {
     pub(crate) options: CompressOptions,
-    progress: flx_progress_fn,
-    user: *mut c_void,
-    cancel: Option<CancelToken>,
+    pub(crate) progress: flx_progress_fn,
+    pub(crate) user: *mut c_void,
+    pub(crate) cancel: Option<CancelToken>,
 }
 
 /// A cancel flag that can be triggered from any thread (a signal handler excepted) to stop the
 /// calls whose options carry it. Safe to share between threads.
 pub struct flx_cancel {
-    token: CancelToken,
+    pub(crate) token: CancelToken,
 }
 
 impl flx_options {

@@ -43,6 +43,7 @@ from ._errors import (
     TimeoutError,
     TLSError,
 )
+from ._sync import SyncEvent, SyncPlan, SyncReport
 from ._version import __version__
 
 #: The version of the loaded libfluximage ("MAJOR.MINOR.PATCH").
@@ -76,6 +77,9 @@ __all__ = [
     "ResultExpiredError",
     "ServerError",
     "StrPath",
+    "SyncEvent",
+    "SyncPlan",
+    "SyncReport",
     "TLSError",
     "TimeoutError",
     "Timeout",

@@ -23,7 +23,7 @@ from typing import (
     overload,
 )
 
-from . import _call, _lib
+from . import _call, _lib, _sync
 from ._errors import Error, LastError, check, make_error
 from ._version import __version__
 
@@ -671,6 +671,93 @@ class Client:
 
         self._run(call, options, [], progress, lambda: None)
         return Path(dst)
+
+    def sync(
+        self,
+        src: StrPath,
+        out: StrPath,
+        *,
+        format: Format = "webp",
+        quality: int = 82,
+        max_width: Optional[int] = None,
+        max_height: Optional[int] = None,
+        watermark: Union[Watermark, StrPath, None] = None,
+        alt_text: bool = False,
+        seo_rename: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        include_hidden: bool = False,
+        follow_symlinks: bool = False,
+        dry_run: bool = False,
+        allow_partial: bool = False,
+        if_larger: str = "original",
+        in_place: bool = False,
+        backup_dir: Optional[StrPath] = None,
+        preserve_mtime: bool = False,
+        overwrite: bool = False,
+        on_event: "Optional[_sync.EventCallback]" = None,
+        progress: Optional[ProgressCallback] = None,
+    ) -> "_sync.SyncReport":
+        """Compresses every image under the folder ``src`` into the mirrored tree under ``out``,
+        sending only what the manifest in ``out`` (``.fluximage-sync``) does not already have.
+
+        ``src/a/b/cat.png`` becomes ``out/a/b/cat.<format>``. A rerun sends only new or changed
+        files; a rerun after a crash does not pay again for results already saved. Two inputs
+        that map to one output (``a.jpg`` and ``a.png``) are both reported as conflicts and
+        neither is sent; an output changed by hand, or not written by the sync, is a conflict
+        unless ``overwrite``. Nothing is ever deleted.
+
+        Args:
+            src, out: the source folder and the output folder.
+            format, quality, max_width, max_height, watermark, alt_text, seo_rename: as for
+                :meth:`compress`.
+            include, exclude: lists of globs on the path relative to ``src`` (``*``, ``?``,
+                ``**``, ``[a-z]``, ``{jpg,png}``; without ``/`` a glob matches the file name).
+            include_hidden, follow_symlinks: also take dot-files and symlinked folders.
+            dry_run: only plan; nothing is uploaded or written.
+            allow_partial: when the credits do not cover the plan, send what they cover (in
+                order of path) instead of raising :class:`QuotaExceededError`.
+            if_larger: when a result in the input's format is not smaller: ``"original"``
+                (write the input's bytes), ``"write"`` or ``"skip"``.
+            in_place, backup_dir: replace the originals in ``src``, copying each to
+                ``backup_dir`` first (required). Implied when ``out`` is ``src``; with
+                ``in_place=True``, ``out`` must be ``src`` (a guard against a mistyped path).
+            preserve_mtime: give each output its input's modification time.
+            overwrite: replace outputs changed by hand or not written by the sync.
+            on_event: called on this thread with the :class:`SyncPlan` once, then with a
+                :class:`SyncEvent` per file; returning ``False`` cancels the sync.
+            progress: ``progress(done, total)`` in bytes of inputs, as for :meth:`compress`.
+
+        Returns a :class:`SyncReport` (also iterable over its events). Per-file failures are
+        in the report; the call raises only when it could not run, e.g.
+        :class:`QuotaExceededError` (nothing was uploaded), :class:`InvalidArgumentError`,
+        :class:`FileError`, :class:`CancelledError`.
+        """
+        return _sync.sync(
+            self,
+            src,
+            out,
+            format=format,
+            quality=quality,
+            max_width=max_width,
+            max_height=max_height,
+            watermark=watermark,
+            alt_text=alt_text,
+            seo_rename=seo_rename,
+            include=include,
+            exclude=exclude,
+            include_hidden=include_hidden,
+            follow_symlinks=follow_symlinks,
+            dry_run=dry_run,
+            allow_partial=allow_partial,
+            if_larger=if_larger,
+            in_place=in_place,
+            backup_dir=backup_dir,
+            preserve_mtime=preserve_mtime,
+            overwrite=overwrite,
+            on_event=on_event,
+            progress=progress,
+        )
 
     def usage(self) -> Usage:
         """Asks the server for the key's plan and credits (``GET /api/usage``)."""
