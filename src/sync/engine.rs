@@ -987,7 +987,7 @@ fn write_file(
     }
     let tmp = temp_for(dest);
     let _ = std::fs::remove_file(&tmp); // left by a crash
-    crate::download::write_atomically(dest, &tmp, |file| {
+    crate::download::write_temp(&tmp, |file| {
         let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), &e);
         fill(file).map_err(io)?;
         if let Some(p) = perms {
@@ -997,8 +997,12 @@ fn write_file(
             file.set_modified(t).map_err(io)?;
         }
         Ok(0)
+    })?;
+    // The sync engine replaces only outputs its manifest says it wrote.
+    std::fs::rename(&tmp, dest).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("cannot move the result to {}", dest.display()), &e)
     })
-    .map(|_| ())
 }
 
 fn copy_file(
