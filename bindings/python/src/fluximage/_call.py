@@ -85,6 +85,7 @@ class _Box:
         self.exc: Optional[BaseException] = None
         self.done_bytes = 0
         self.total_bytes = 0
+        self.poked = False  # news other than progress figures (sync events) is waiting
 
 
 # Helper threads are kept for the next call: starting a thread per call cost more than the
@@ -137,6 +138,7 @@ def run(
     progress: Optional[ProgressFn],
     discard: Callable[[], None],
     adopt: Optional[Callable[[Any], None]] = None,
+    waker: Optional[Callable[[Callable[[], None]], None]] = None,
 ) -> int:
     """Runs ``call(options)`` watched, and returns its status (FLX_OK or FLX_PARTIAL).
 
@@ -145,7 +147,9 @@ def run(
     the call produced (its out-parameters) and is called when the caller will not use it.
     Any other status is raised as the matching exception; ``adopt``, when given, is called
     with that exception first and takes over the out-parameters (a batch whose images all
-    failed), else they are discarded.
+    failed), else they are discarded. ``waker``, when given, receives a function that any
+    thread may call to have ``progress`` called on the calling thread even though the figures
+    did not change (sync events queued by a C callback).
     """
     box = _Box()
     keep: List[Any] = []
@@ -205,6 +209,13 @@ def run(
         box.done.set()
         box.wake.set()
 
+    def poke() -> None:
+        box.poked = True
+        box.wake.set()
+
+    if waker is not None:
+        waker(poke)
+
     def trigger() -> None:
         with box.lock:
             if cancel is not None:
@@ -215,7 +226,8 @@ def run(
     def report() -> None:
         nonlocal reported
         figures = (box.done_bytes, box.total_bytes)
-        if progress is None or figures == reported:
+        poked, box.poked = box.poked, False
+        if progress is None or (figures == reported and not poked):
             return
         reported = figures
         if progress(*figures) is False:

@@ -539,8 +539,9 @@ class Client:
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
         adopt: Optional[Callable[[Error], None]] = None,
+        waker: Optional[Callable[[Callable[[], None]], None]] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt)
+        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, waker)
 
     def _begin_with_options(
         self,
