@@ -19,6 +19,10 @@ Figures:
   4. batch throughput with real encoding: 100 photo-like JPEGs -> WebP, concurrency 1, 2, 4,
      against the emulator's own capacity (a lean libcurl loader keeping it saturated)
   5. footprint: stripped libfluximage.so, its dependencies, cold release build time
+  6. a WAN link (emulator shaping): 200 photos of ~300 KB, 60 ms round trip, 40/200 Mbit/s,
+     150 ms of work per image 4 at a time; each client's wall time over the physical bound
+  7. folder sync: an up-to-date flx_sync rerun over 10,000 files beside rsync --dry-run and
+     git status; peak RSS of planning 20,000 files
 plus the emulator's own pass-through capacity (emulator/examples/passthrough_bench.rs).
 
 Repetitions are interleaved (round 1 runs every peer once, then round 2, ...), each figure is
@@ -30,7 +34,9 @@ Environment:
   BENCH_LONG_REPS=3     repetitions of figures 3 and 4
   BENCH_ROUND_TRIPS=2000  round trips of figures 1 and 2
   BENCH_BUILD=0         skip the cold release build (figure 5), which takes minutes
-  BENCH_ONLY=1,3        run only these figures (1-5; "p" for the pass-through capacity)
+  BENCH_ONLY=1,3        run only these figures (1-7; "p" for the pass-through capacity); the
+                        others are kept from the previous results file, and the tables say so
+  BENCH_WAN_REPS=1      repetitions of figure 6 (about 4 minutes each)
   BENCH_KEEP_DATA=0     delete the generated inputs (build/bench/data, ~440 MB) at the end
   BENCH_LIBDIR=DIR      use DIR/libfluximage.so (and .so.0) instead of target/release's
   BENCH_PY_SRC=DIR      use the Python package in DIR instead of bindings/python/src
@@ -418,6 +424,7 @@ def round_trip_figure(title: str, emu: Emulator, files: List[str]) -> Dict[str, 
         "c_throughput_vs_libcurl": per_round(runs, "libfluximage", "libcurl", rate),  # type: ignore[arg-type]
         "python_throughput_vs_requests": per_round(runs, "fluximage-python", "requests", rate),  # type: ignore[arg-type]
         "python_cpu_vs_requests": per_round(runs, "fluximage-python", "requests", cpu),  # type: ignore[arg-type]
+        "python_cpu_vs_c": per_round(runs, "fluximage-python", "libfluximage", cpu),  # type: ignore[arg-type]
         "go_cpu_vs_nethttp": per_round(runs, "fluximage-go", "net/http", cpu),  # type: ignore[arg-type]
         "go_throughput_vs_nethttp": per_round(runs, "fluximage-go", "net/http", rate),  # type: ignore[arg-type]
     }
@@ -560,6 +567,7 @@ def wan_figure(files: List[str]) -> Dict[str, Any]:
         ("flx-default", "**libfluximage (C), default concurrency**", ("peer", flx, 0, ())),
         *[(f"flx-c{c}", f"**libfluximage (C), concurrency {c}**", ("peer", flx, c, ())) for c in WAN_CONCURRENCIES],
         ("flx-sync", "**libfluximage flx_sync, folder to folder, default concurrency**", ("sync", 0)),
+        ("flx-sync-c4", "**libfluximage flx_sync, folder to folder, concurrency 4**", ("sync", 4)),
         ("curl-20", "libcurl, 20-file requests one after another", ("peer", curl, 0, ("--per-request", "20"))),
         ("curl-1", "libcurl, one image per request, one after another", ("peer", curl, 0, ("--per-request", "1"))),
     ]
@@ -765,7 +773,10 @@ def markdown(res: Dict[str, Any]) -> str:
          f"Client and emulator share the machine. Each figure: median (min–max) of {m['reps']} interleaved "
          f"repetitions ({m['long_reps']} for figures 3 and 4); ratios are taken within each repetition."
          + (f" Library: `{m['library']}`." if os.environ.get("BENCH_LIBDIR") else "")
-         + (f" Python package: `{m['python_package']}`." if os.environ.get("BENCH_PY_SRC") else ""), ""]
+         + (f" Python package: `{m['python_package']}`." if os.environ.get("BENCH_PY_SRC") else "")
+         + (f" Figures {', '.join(k.split('_')[0].removeprefix('fig') for k in m['kept_from_previous_run']['figures'])} are "
+            f"kept from the run of {m['kept_from_previous_run']['date']} (commit {m['kept_from_previous_run']['commit']})."
+            if m.get("kept_from_previous_run") else ""), ""]
     targets: List[Tuple[str, Optional[bool]]] = []
 
     def rt_table(key: str, title: str) -> None:
@@ -794,6 +805,7 @@ def markdown(res: Dict[str, Any]) -> str:
         rows = [target_line("C: CPU per round trip ÷ libcurl", r["c_cpu_vs_libcurl"], "≤", 1.0)]
         if not tls:
             rows += [target_line("Python: round trips/s ÷ requests", r["python_throughput_vs_requests"], "≥", 2.0),
+                     target_line("Python: CPU per round trip ÷ the C API's", r.get("python_cpu_vs_c"), "≤", 1.5),
                      target_line("Go: CPU per round trip ÷ net/http", r["go_cpu_vs_nethttp"], "≤", 1.0)]
         else:
             rows += [target_line("Python: CPU per round trip ÷ requests", r["python_cpu_vs_requests"], "≤", 1.0),
@@ -850,6 +862,48 @@ def markdown(res: Dict[str, Any]) -> str:
                   f"| best setting ÷ capacity (concurrency {f['best']['concurrency']}) | {f['best']['ratio']:.2f} | ≥ 0.90 | {verdict(ok)} |",
                   f"| settings within 3% of the best | {', '.join(map(str, f['best']['as_good']))} | | |"])
             targets.append(("4. Batch throughput: best ÷ capacity", ok))
+        L.append("")
+
+    f = res.get("fig6_wan")
+    if f:
+        b, l = f["bound"], f["link"]
+        L.append(f"**6. A WAN link** ({f['images']} photo-like {f['size']} JPEGs, {f['input_bytes'] / 1e6:.1f} MB; "
+                 f"{l['rtt_ms']:.0f} ms round trip, {l['up_mbit_s']:.0f} Mbit/s up, {l['down_mbit_s']:.0f} Mbit/s down, "
+                 f"{l['work_ms_per_image']:.0f} ± {l['work_jitter_ms']:.0f} ms of server work per image, {l['encoders']} at a time; "
+                 "emulator in pass-through mode with that work time, so results are as large as the inputs)")
+        L.append("")
+        L.append(f"Lower bound: max(upload {b['upload_s']:.2f} s, server work {b['work_s']:.2f} s, download {b['download_s']:.2f} s) "
+                 f"+ one round trip = **{b['bound_s']:.2f} s**.")
+        L.extend(["", "| client | wall s | ÷ bound | compress requests |", "|---|---|---|---|"])
+        for v in f["configs"].values():
+            L.append(f"| {v['label']} | {fmt(v['wall_s'], 2)} | {fmt(v['ratio_to_bound'], 2, '×')} | {v['requests']} |")
+        d = f["configs"].get("flx-default")
+        L.extend(["", "| comparison | value | target | |", "|---|---|---|---|"])
+        line, ok = target_line("libfluximage (C) at its default ÷ bound", d["ratio_to_bound"] if d else None, "≤", 1.15)
+        L.append(line)
+        targets.append(("6. WAN: default ÷ bound", ok))
+        if f.get("best"):
+            L.append(f"| best setting ({f['configs'][f['best']['config']]['label'].strip('*')}) ÷ bound | {f['best']['ratio']:.2f}× | | |")
+        L.append("")
+
+    f = res.get("fig7_sync")
+    if f:
+        L.append(f"**7. Folder sync** (an up-to-date rerun over {f['files']:,} files in {f['folders']} folders; each tool timed as a "
+                 "whole command, start-up included)")
+        L.extend(["", "| command | wall ms |", "|---|---|"])
+        L.append(f"| **`flx_sync` rerun (sync_peer)**: {f['rerun_requests']} requests, {f['up_to_date']:,} files up to date | {fmt({k: v * 1000 for k, v in f['flx_s'].items()}, 0)} |")
+        if "rsync_s" in f:
+            L.append(f"| `rsync -a --dry-run` to an up-to-date copy | {fmt({k: v * 1000 for k, v in f['rsync_s'].items()}, 0)} |")
+        L.append(f"| `git status` in a repository of the files | {fmt({k: v * 1000 for k, v in f['git_s'].items()}, 0)} |")
+        L.extend(["", "| comparison | value | target | |", "|---|---|---|---|"])
+        line, ok = target_line("flx_sync rerun ÷ rsync --dry-run", f.get("flx_vs_rsync"), "≤", 1.0)
+        L.append(line)
+        targets.append(("7. Sync: rerun ÷ rsync", ok))
+        ok = f["rerun_requests"] == 0
+        L.append(f"| requests sent by an up-to-date rerun | {f['rerun_requests']} | 0 | {verdict(ok)} |")
+        targets.append(("7. Sync: requests of an up-to-date rerun", ok))
+        p = f["plan"]
+        L.append(f"| peak RSS of planning {p['files']:,} files (dry run) | {p['rss_peak_mb']:.1f} MB (+{p['rss_growth_mb']:.1f} MB), {p['wall_s']:.2f} s | | |")
         L.append("")
 
     f = res.get("passthrough")
@@ -938,6 +992,14 @@ def main() -> int:
         res["passthrough"] = passthrough_capacity()
     if want("5"):
         res["fig5_footprint"] = footprint()
+    if ONLY and OUT_PREFIX.with_suffix(".json").exists():
+        # Figures not rerun are kept from the previous results, and say so.
+        old = json.loads(OUT_PREFIX.with_suffix(".json").read_text())
+        kept = [k for k in old if (k.startswith("fig") or k == "passthrough") and k not in res]
+        for k in kept:
+            res[k] = old[k]
+        if kept:
+            res["meta"]["kept_from_previous_run"] = {"figures": kept, "date": old["meta"]["date"], "commit": old["meta"]["commit"]}
     md = markdown(res)
     res["failures"] = failures
     res["elapsed_s"] = time.monotonic() - started
