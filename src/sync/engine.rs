@@ -26,6 +26,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A pending result is fetched again only if its URL is valid for at least this long.
 const PENDING_MARGIN_SECS: i64 = 30;
+/// Results of one request downloaded at once (each over its own keep-alive connection).
+const FETCHES_PER_REQUEST: usize = 4;
 
 /// What the plan decided for one input that needs work.
 #[derive(Debug)]
@@ -953,16 +955,30 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
     if tx.send(Msg::Answered { results, ack }).is_err() || !wait.recv().unwrap_or(false) {
         return false;
     }
-    for (t, info, h) in ok {
-        if ctx.stop.load(Ordering::SeqCst) {
-            return false;
+    // A request's results are fetched over a few connections at once: one after another, each
+    // download's round trip adds up (on a WAN link, more time than the upload of the request).
+    let next = AtomicUsize::new(0);
+    let go_on = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        for _ in 0..ok.len().min(FETCHES_PER_REQUEST) {
+            let tx = tx.clone();
+            let (ok, next, go_on) = (&ok, &next, &go_on);
+            scope.spawn(move || {
+                while let Some((t, info, h)) = ok.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    if ctx.stop.load(Ordering::SeqCst) || !go_on.load(Ordering::SeqCst) {
+                        go_on.store(false, Ordering::SeqCst);
+                        return;
+                    }
+                    let result = save_one(ctx, *t, info, *h);
+                    if tx.send(Msg::Done { todo: *t, result }).is_err() {
+                        go_on.store(false, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            });
         }
-        let result = save_one(ctx, t, &info, h);
-        if tx.send(Msg::Done { todo: t, result }).is_err() {
-            return false;
-        }
-    }
-    true
+    });
+    go_on.load(Ordering::SeqCst)
 }
 
 /// A fixed temporary name beside `dest`, so a rerun after a crash finds and replaces it.
