@@ -83,6 +83,42 @@ struct Ctx<'a> {
     cancel: CancelToken,
     stop: AtomicBool,
     fp: u64,
+    uploads: UploadGate,
+}
+
+/// One request of a sync uploads at a time. Uploads that run together share the link and end
+/// together, so every request then waits for the server at once while the link idles; in turn,
+/// each upload has the whole link and the next one starts while the server works on the last.
+#[derive(Default)]
+struct UploadGate {
+    busy: std::sync::Mutex<bool>,
+    free: std::sync::Condvar,
+}
+
+/// The turn to upload, given back when dropped.
+struct UploadTurn<'a>(&'a UploadGate);
+
+impl UploadGate {
+    /// Waits for the turn to upload; `None` once the sync is stopping.
+    fn enter<'a>(&'a self, stop: &AtomicBool) -> Option<UploadTurn<'a>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: the holder gives the turn back when its upload or its call ends.
+        while *busy {
+            if stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            busy = self.free.wait_timeout(busy, TICK).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        *busy = true;
+        Some(UploadTurn(self))
+    }
+}
+
+impl Drop for UploadTurn<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.free.notify_one();
+    }
 }
 
 /// A result saved by a worker.
@@ -700,6 +736,7 @@ pub(crate) fn run(
         cancel: CancelToken::new(),
         stop: AtomicBool::new(false),
         fp,
+        uploads: UploadGate::default(),
     };
     let total_bytes: u64 = todos
         .iter()
@@ -917,9 +954,25 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
         .iter()
         .map(|&(t, _)| Input::Path(ctx.src.join(&ctx.images[ctx.todos[t].file].rel)))
         .collect();
-    let mut obs = Observer::none().with_cancel(ctx.cancel.clone());
+    let Some(turn) = ctx.uploads.enter(&ctx.stop) else {
+        return false;
+    };
+    // The turn passes on once every byte of this request is sent (seen at the next progress
+    // tick), not when the server answers.
+    let mut turn = Some(turn);
+    let mut obs = Observer::none()
+        .with_cancel(ctx.cancel.clone())
+        .with_progress(|p| {
+            if p.total > 0 && p.done >= p.total {
+                turn.take();
+            }
+            true
+        });
+    let answer = ctx.client.compress(&inputs, ctx.options, &mut obs);
+    drop(obs);
+    drop(turn);
     let results: Vec<(usize, Result<ImageInfo>, u128)> =
-        match ctx.client.compress(&inputs, ctx.options, &mut obs) {
+        match answer {
             Ok(batch) => sendable
                 .iter()
                 .zip(batch.items)
