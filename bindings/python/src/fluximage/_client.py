@@ -435,7 +435,7 @@ class Client:
         ca_file: a PEM file of CA certificates trusted in addition to the system's.
         retries: how often a failed request is tried again (default 2; 0 disables).
             Retried: HTTP 429, 502, 503, 504 and failed connections.
-        concurrency: requests of one batch in flight at once, 1..16 (default 2).
+        concurrency: requests of one batch in flight at once, 1..16 (default 4).
         user_agent: an application identifier sent after the library's own, e.g.
             ``"krita-plugin/1.0"`` (the server sees ``… fluximage-python/<v> krita-plugin/1.0``).
 
