@@ -144,7 +144,15 @@ fn a_tree_is_mirrored_and_reruns_send_only_what_changed() {
     );
     assert_eq!(compress_requests(&emu), 1);
 
-    // A rerun sends nothing; so does a touch that changes no byte.
+    // A rerun sends nothing, and writes nothing; so does a touch that changes no byte.
+    let manifest_time = || {
+        std::fs::metadata(out.join("site/.fluximage-sync"))
+            .unwrap()
+            .modified()
+            .unwrap()
+    };
+    let before = manifest_time();
+    std::thread::sleep(std::time::Duration::from_millis(20));
     let (r, events) = run(
         &client,
         src.path(),
@@ -154,6 +162,11 @@ fn a_tree_is_mirrored_and_reruns_send_only_what_changed() {
     );
     assert_eq!((r.up_to_date, r.compressed, r.requests), (6, 0, 0), "{r:?}");
     assert!(events.iter().all(|e| e.outcome == FileOutcome::UpToDate));
+    assert_eq!(
+        manifest_time(),
+        before,
+        "an up-to-date run leaves the manifest alone"
+    );
     let touched = src.join("a/b/logo.png");
     std::fs::File::options()
         .write(true)
@@ -385,6 +398,15 @@ fn globs_hidden_files_and_symlinked_folders() {
     let (r, _) = run(&client, src.path(), out.path(), &webp(), &all);
     // keep/a, keep/thumbs/t, .hidden/h, keep/.h, link/linked; the loop back to src is walked once.
     assert_eq!(r.plan.to_compress, 5, "{r:?}");
+    let ai = CompressOptions {
+        alt_text: true,
+        ..webp()
+    };
+    let (r, _) = run(&client, src.path(), out.path(), &ai, &all);
+    assert_eq!(
+        (r.plan.compressions_needed, r.plan.ai_credits_needed),
+        (5, 5)
+    );
     let only_a = SyncOptions {
         include: vec!["keep/*.png".into()],
         ..Default::default()
@@ -558,11 +580,67 @@ fn never_bigger_keeps_the_original_or_skips() {
         },
     );
     assert_eq!(events[0].outcome, FileOutcome::Compressed);
-    assert_ne!(
-        std::fs::read(out.join("write/flat.png")).unwrap(),
-        tiny,
-        "the server's result was written"
+    let written = std::fs::read(out.join("write/flat.png")).unwrap();
+    assert_ne!(written, tiny, "the server's result was written");
+    assert_eq!(events[0].larger_than_input, written.len() > tiny.len());
+}
+
+#[test]
+fn a_broken_image_fails_alone_and_a_bad_key_fails_before_anything() {
+    let emu = emulator();
+    let client = client(&emu, AGENCY);
+    let (src, out) = (
+        TempDir::new("sync-broken-src"),
+        TempDir::new("sync-broken-out"),
     );
+    put(src.path(), "good.png", 1);
+    std::fs::write(src.join("broken.png"), b"not a png at all").unwrap();
+    let (r, events) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!((r.compressed, r.failed), (1, 1), "{events:?}");
+    let broken = events
+        .iter()
+        .find(|e| e.outcome == FileOutcome::Failed)
+        .unwrap();
+    assert_eq!(broken.input, Path::new("broken.png"));
+    assert_eq!(broken.error.as_ref().unwrap().kind(), ErrorKind::Server);
+    assert!(!out.join("broken.webp").exists());
+    // A failed file is tried again next time; the good one is not.
+    let (r, _) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!((r.up_to_date, r.failed, r.requests), (1, 1, 1));
+
+    let stranger = Client::new(
+        Some("flx_live_0123456789abcdef0123456789abcdef01234567"),
+        fluximage::Config {
+            base_url: emu.base_url(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    put(src.path(), "new.png", 2);
+    let e = stranger
+        .sync(
+            src.path(),
+            out.path(),
+            &webp(),
+            &SyncOptions::default(),
+            &mut |_| {},
+            &mut Observer::none(),
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized);
+    assert_eq!(compress_requests(&emu), 2, "refused at the usage call");
 }
 
 /// The PNG with the fewest bytes: the same pixels re-encoded until no encoder setting is smaller.
@@ -651,6 +729,12 @@ fn in_place_with_backups_twice_in_a_row() {
         site.join("img/a.png").is_file(),
         "an original in another format is not touched"
     );
+    let mtime = |p: &str| std::fs::metadata(site.join(p)).unwrap().modified().unwrap();
+    assert_eq!(
+        mtime("img/a.jpg"),
+        mtime("img/a.png"),
+        "preserve_mtime gives the output its input's time"
+    );
     let (r, events) = run(&client, site.path(), site.path(), &jpg, &sync);
     assert_eq!(
         (r.requests, r.up_to_date, r.compressed),
@@ -665,9 +749,20 @@ fn in_place_with_backups_twice_in_a_row() {
         backup_dir: Some(site.join("backup")),
         ..Default::default()
     };
-    put(site.path(), "new/n.png", 3);
+    std::fs::create_dir_all(site.join("new")).unwrap();
+    std::fs::write(site.join("new/n.jpg"), &original_jpg).unwrap();
     let (r, _) = run(&client, site.path(), site.path(), &jpg, &inner);
     assert_eq!(r.compressed, 1, "{r:?}");
+    assert_eq!(
+        std::fs::read(site.join("backup/new/n.jpg")).unwrap(),
+        original_jpg
+    );
+    let (r, _) = run(&client, site.path(), site.path(), &jpg, &inner);
+    assert_eq!(
+        (r.plan.files, r.requests),
+        (3, 0),
+        "the backup inside the tree is not an input: {r:?}"
+    );
 }
 
 // ---- kill -9 ------------------------------------------------------------------------------
@@ -689,6 +784,21 @@ fn crash_child() {
         parts[2],
         parts[3].parse::<usize>().unwrap(),
     );
+    // With a backup folder: in place, to JPEG (the originals are replaced); else to WebP.
+    let (opts, sync) = match parts.get(4).filter(|b| !b.is_empty()) {
+        Some(backup) => (
+            CompressOptions {
+                format: Format::Jpg,
+                quality: 60,
+                ..Default::default()
+            },
+            SyncOptions {
+                backup_dir: Some(PathBuf::from(backup)),
+                ..Default::default()
+            },
+        ),
+        None => (webp(), SyncOptions::default()),
+    };
     let client = Client::new(
         Some(builtin_key(AGENCY)),
         fluximage::Config {
@@ -710,8 +820,8 @@ fn crash_child() {
         .sync(
             Path::new(src),
             Path::new(out),
-            &webp(),
-            &SyncOptions::default(),
+            &opts,
+            &sync,
             &mut |e| match e {
                 SyncEvent::Planned { .. } if kill_at == 0 => wait(0),
                 SyncEvent::File(_) => {
@@ -730,15 +840,26 @@ fn crash_child() {
 
 /// Runs the child until it asks to be killed, then kills it with SIGKILL.
 fn run_child_and_kill(emu: &Emulator, src: &Path, out: &Path, kill_at: usize) {
+    run_child_and_kill_with(emu, src, out, None, kill_at)
+}
+
+fn run_child_and_kill_with(
+    emu: &Emulator,
+    src: &Path,
+    out: &Path,
+    backup: Option<&Path>,
+    kill_at: usize,
+) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
         .env(
             CHILD_ENV,
             format!(
-                "{}|{}|{}|{kill_at}",
+                "{}|{}|{}|{kill_at}|{}",
                 emu.base_url(),
                 src.display(),
-                out.display()
+                out.display(),
+                backup.map(|b| b.display().to_string()).unwrap_or_default()
             ),
         )
         .stdout(Stdio::piped())
@@ -934,4 +1055,125 @@ fn leftovers_of_a_crash_are_cleaned_and_a_watermark_change_redoes_all() {
         "{}",
         e.message()
     );
+}
+
+#[test]
+fn a_cancel_during_a_request_ends_promptly_and_the_rerun_finishes() {
+    use fluximage_emulator::{Fault, FaultMode, FaultPath};
+    let emu = emulator();
+    let client = client_with(&emu, AGENCY, |c| c.concurrency = 1);
+    let (src, out) = (TempDir::new("sync-stop-src"), TempDir::new("sync-stop-out"));
+    for i in 0..25 {
+        put(src.path(), &format!("p{i:02}.png"), i);
+    }
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_delay_ms(3000)
+            .with_path(FaultPath::Compress),
+    );
+    let start = std::time::Instant::now();
+    let mut obs =
+        Observer::none().with_progress(|_| start.elapsed() < std::time::Duration::from_millis(300));
+    let e = client
+        .sync(
+            src.path(),
+            out.path(),
+            &webp(),
+            &SyncOptions::default(),
+            &mut |_| {},
+            &mut obs,
+        )
+        .unwrap_err();
+    drop(obs);
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(1500),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(listing(out.path()).is_empty(), "nothing half-done is left");
+    let (r, _) = run(
+        &client,
+        src.path(),
+        out.path(),
+        &webp(),
+        &SyncOptions::default(),
+    );
+    assert_eq!(r.compressed, 25, "{r:?}");
+    assert_eq!(
+        credits(&emu, AGENCY),
+        25,
+        "the stalled request was not charged, nothing twice"
+    );
+}
+
+#[test]
+fn kill_9_in_place_then_rerun_replaces_each_original_once() {
+    let emu = emulator();
+    let (site, backup) = (
+        TempDir::new("sync-kill-ip"),
+        TempDir::new("sync-kill-ip-bak"),
+    );
+    let mut originals = Vec::new();
+    for i in 0..40 {
+        let img = image::load_from_memory(&photo_png(48, 32, i))
+            .unwrap()
+            .to_rgb8();
+        let mut jpg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpg, 100)
+            .encode_image(&img)
+            .unwrap();
+        let rel = format!("d{}/p{i:02}.jpg", i % 2);
+        std::fs::create_dir_all(site.join(&rel).parent().unwrap()).unwrap();
+        std::fs::write(site.join(&rel), &jpg).unwrap();
+        originals.push((rel, jpg));
+    }
+    // In the middle of the first request's results (the worker may have replaced more files
+    // than were recorded), then in the middle of the second.
+    for (kill_at, charged) in [(7, 20), (25, 40)] {
+        run_child_and_kill_with(&emu, site.path(), site.path(), Some(backup.path()), kill_at);
+        assert_eq!(
+            credits(&emu, AGENCY),
+            charged,
+            "after the kill at event {kill_at}"
+        );
+    }
+    let client = client_with(&emu, AGENCY, |c| c.concurrency = 1);
+    let jpg = CompressOptions {
+        format: Format::Jpg,
+        quality: 60,
+        ..Default::default()
+    };
+    let sync = SyncOptions {
+        backup_dir: Some(backup.path().to_path_buf()),
+        ..Default::default()
+    };
+    let (r, events) = run(&client, site.path(), site.path(), &jpg, &sync);
+    assert_eq!(r.failed + r.conflicts + r.skipped, 0, "{events:?}");
+    assert_eq!(
+        credits(&emu, AGENCY),
+        40,
+        "each original compressed exactly once"
+    );
+    for (rel, original) in &originals {
+        assert_eq!(
+            &std::fs::read(backup.join(rel)).unwrap(),
+            original,
+            "{rel} backed up intact"
+        );
+        let now = std::fs::read(site.join(rel)).unwrap();
+        assert!(
+            now.len() < original.len(),
+            "{rel} was replaced by its result"
+        );
+        image::load_from_memory(&now).unwrap_or_else(|e| panic!("{rel} is corrupt: {e}"));
+    }
+    let files = listing(site.path());
+    assert_eq!(
+        files.len(),
+        41,
+        "40 images and the manifest, nothing else: {files:?}"
+    );
+    let (r, _) = run(&client, site.path(), site.path(), &jpg, &sync);
+    assert_eq!((r.up_to_date, r.requests), (40, 0));
 }

@@ -113,3 +113,24 @@ func TestSyncChecksCreditsFirstAndInPlaceKeepsBackups(t *testing.T) {
 		t.Fatalf("second in-place run: %v %+v", err, r)
 	}
 }
+
+func TestSyncReportsABrokenFileAndErrPartial(t *testing.T) {
+	c := newClient(t, agencyKey)
+	src, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	syncTree(t, src, "good.png")
+	if err := os.WriteFile(filepath.Join(src, "broken.png"), []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Sync(testCtx(t), src, out)
+	if !errors.Is(err, fluximage.ErrPartial) || r == nil {
+		t.Fatalf("want the report and ErrPartial, got %v, %v", r, err)
+	}
+	if r.Compressed != 1 || r.Failed != 1 || len(r.Events) != 2 {
+		t.Fatalf("report %+v", r)
+	}
+	for _, e := range r.Events {
+		if e.Input == "broken.png" && (e.Outcome != fluximage.Failed || !errors.Is(e.Err, fluximage.ErrServer) || e.OutputSize != -1) {
+			t.Errorf("broken.png: %+v", e)
+		}
+	}
+}

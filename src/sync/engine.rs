@@ -39,6 +39,9 @@ struct Todo {
     fetch: Option<ImageInfo>,
     /// The input's hash, when the plan already knows it.
     ih: Option<u128>,
+    /// For a fetch: the original's size and mtime as recorded (in place, the file may already
+    /// be the result when a crash came between replacing it and recording that).
+    orig: Option<(u64, i64)>,
 }
 
 /// An outcome decided while planning, kept small (a large up-to-date tree has one per file)
@@ -277,6 +280,44 @@ fn event(
     }
 }
 
+/// Inputs that share their output with another input, each with the whole group. Found by
+/// sorting 16 bytes per file (a hash of the output path and the index) rather than a map of
+/// every output path, so a large tree costs little.
+fn conflicting_inputs(
+    images: &[Found],
+    skip: &HashSet<Box<str>>,
+    format: Format,
+) -> HashMap<usize, Vec<usize>> {
+    use std::hash::{Hash, Hasher};
+    let mut keyed: Vec<(u64, usize)> = images
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !skip.contains(f.rel.as_str()))
+        .map(|(i, f)| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            map_output(&f.rel, format).hash(&mut h);
+            (h.finish(), i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut out = HashMap::new();
+    for run in keyed.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        // Equal hashes: group by the real output path (a hash collision is not a conflict).
+        let mut paths: Vec<(String, usize)> = run
+            .iter()
+            .map(|&(_, i)| (map_output(&images[i].rel, format), i))
+            .collect();
+        paths.sort();
+        for group in paths.chunk_by(|a, b| a.0 == b.0).filter(|g| g.len() > 1) {
+            let members: Vec<usize> = group.iter().map(|&(_, i)| i).collect();
+            for &i in &members {
+                out.insert(i, members.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The key's compressions and AI credits left, when the answer tells.
 fn credits_left(u: &Usage) -> (Option<u64>, Option<u64>) {
     let comp = if u.can_compress == Some(false) {
@@ -421,15 +462,7 @@ pub(crate) fn run(
     } else {
         HashSet::new()
     };
-    let mut by_output: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, f) in images.iter().enumerate() {
-        if !own_outputs.contains(f.rel.as_str()) {
-            by_output
-                .entry(map_output(&f.rel, options.format))
-                .or_default()
-                .push(i);
-        }
-    }
+    let conflicts = conflicting_inputs(&images, &own_outputs, options.format);
     let mut planned: Vec<Decided> = Vec::new();
     let mut todos: Vec<Todo> = Vec::new();
     let mut refreshed: Vec<(String, Rec)> = Vec::new();
@@ -440,8 +473,7 @@ pub(crate) fn run(
             continue;
         }
         let out_rel = map_output(&f.rel, options.format);
-        let group = &by_output[&out_rel];
-        if group.len() > 1 {
+        if let Some(group) = conflicts.get(&i) {
             let names: Vec<&str> = group.iter().map(|&j| images[j].rel.as_str()).collect();
             planned.push(Decided::new(
                 FileOutcome::Conflict,
@@ -480,12 +512,13 @@ pub(crate) fn run(
         let same_path = in_place && out_rel == f.rel;
         let mut touched = false;
         let mut rec = manifest.records.get(f.rel.as_str()).cloned();
-        let mut todo = |fetch: Option<ImageInfo>, ih: Option<u128>| {
+        let mut todo = |fetch: Option<ImageInfo>, ih: Option<u128>, orig: Option<(u64, i64)>| {
             todos.push(Todo {
                 file: i,
                 out_rel: out_rel.clone(),
                 fetch,
                 ih,
+                orig,
             })
         };
         // A result paid for and not yet saved (a crash, or a cancel): fetch it while it lasts.
@@ -522,7 +555,7 @@ pub(crate) fn run(
                     alt_text: e.alt,
                     seo_name: e.seo,
                 };
-                todo(Some(info), Some(r.ih));
+                todo(Some(info), Some(r.ih), Some((r.isz, r.imt)));
                 continue;
             }
         }
@@ -545,7 +578,7 @@ pub(crate) fn run(
                 Some(r) if ours && r.fp == fp => planned.push(Decided::new(FileOutcome::UpToDate, i, true, Some(r.osz), None)),
                 Some(r) if ours => planned.push(Decided::new(FileOutcome::Skipped, i, true, Some(r.osz), Some("already compressed in place with other options; restore the original from the backup to redo it".into()))),
                 _ if kept => planned.push(Decided::new(FileOutcome::UpToDate, i, true, Some(f.size), None)),
-                _ => todo(None, None),
+                _ => todo(None, None, None),
             }
         } else {
             let meta = stat(&out_abs);
@@ -571,7 +604,7 @@ pub(crate) fn run(
                 let osz = rec.as_ref().map(|r| r.osz);
                 planned.push(Decided::new(FileOutcome::UpToDate, i, true, osz, None));
             } else if meta.is_none() || ours || sync.overwrite {
-                todo(None, None); // never written, deleted by hand, stale, or to be replaced
+                todo(None, None, None); // never written, deleted by hand, stale, or to be replaced
             } else {
                 let why = if rec
                     .as_ref()
@@ -889,8 +922,13 @@ pub(crate) fn run(
     // ---- compact -----------------------------------------------------------------------
     // Keep the records of inputs still present; a record of a removed input goes (its output
     // stays: a sync never deletes).
-    let seen: HashSet<&str> = images.iter().map(|f| f.rel.as_str()).collect();
-    let compacted = manifest.compact(|k| seen.contains(k) || src.join(k).is_file());
+    let seen = |k: &str| images.binary_search_by(|f| f.rel.as_str().cmp(k)).is_ok();
+    let keep = |k: &str| seen(k) || src.join(k).is_file();
+    let compacted = if manifest.needs_compaction(keep) {
+        manifest.compact(keep)
+    } else {
+        Ok(())
+    };
     outcome?;
     compacted?;
     report.elapsed = started.elapsed();
@@ -1109,8 +1147,9 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
     } else {
         None
     };
+    let (isz, imt) = todo.orig.unwrap_or((f.size, f.mtime));
     let same_format = input_format(&f.rel) == Some(ctx.options.format);
-    let not_smaller = bytes.len() as u64 >= f.size;
+    let not_smaller = bytes.len() as u64 >= isz;
     let extra = Extra {
         name: Some(info.name.clone()),
         alt: info.alt_text.clone(),
@@ -1123,8 +1162,8 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         || extra.seo.is_some())
     .then(|| Box::new(extra));
     let mut rec = Rec {
-        isz: f.size,
-        imt: f.mtime,
+        isz,
+        imt,
         ih,
         fp: ctx.fp,
         out: todo.out_rel.as_str().into(),
@@ -1134,6 +1173,23 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         oh: 0,
         extra,
     };
+    if same_path
+        && in_meta.len() == bytes.len() as u64
+        && manifest::hash_file(&in_abs).is_ok_and(|h| h == manifest::hash_bytes(&bytes))
+    {
+        // In place, replaced by an earlier run that was stopped before recording it.
+        (rec.osz, rec.omt, rec.oh) = (
+            in_meta.len(),
+            walk::mtime_ns(&in_meta),
+            manifest::hash_bytes(&bytes),
+        );
+        return Ok(Saved {
+            larger: rec.osz > isz,
+            rec,
+            outcome: FileOutcome::Compressed,
+            reason: None,
+        });
+    }
     let mut reason = None;
     let mut outcome = FileOutcome::Compressed;
     if same_format && not_smaller {
@@ -1144,7 +1200,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
                 reason = Some(format!(
                     "the result ({} bytes) was not smaller than the original ({} bytes)",
                     bytes.len(),
-                    f.size
+                    isz
                 ));
                 if !same_path {
                     copy_file(&in_abs, &out_abs, mtime, None)?;
@@ -1161,7 +1217,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
             }
             IfLarger::Skip => {
                 rec.kind = Kind::Skipped;
-                reason = Some(format!("the result ({} bytes) was not smaller than the original ({} bytes); nothing written", bytes.len(), f.size));
+                reason = Some(format!("the result ({} bytes) was not smaller than the original ({} bytes); nothing written", bytes.len(), isz));
                 return Ok(Saved {
                     rec,
                     outcome: FileOutcome::Skipped,
@@ -1197,7 +1253,7 @@ fn save_one(ctx: &Ctx, t: usize, info: &ImageInfo, ih: u128) -> Result<Saved> {
         .map_err(|e| Error::io(format!("cannot read {}", out_abs.display()), &e))?;
     (rec.osz, rec.omt, rec.oh) = (m.len(), walk::mtime_ns(&m), manifest::hash_bytes(&bytes));
     Ok(Saved {
-        larger: rec.osz > f.size,
+        larger: rec.osz > isz,
         rec,
         outcome,
         reason,

@@ -335,10 +335,15 @@ impl Manifest {
 
     /// After a torn journal: fold what was read into the manifest, so the journal restarts clean.
     fn compact_journal_only(&mut self) -> Result<()> {
-        let keep: Vec<&str> = self.records.keys().map(|k| &**k).collect();
-        let keep: std::collections::HashSet<String> =
-            keep.into_iter().map(str::to_string).collect();
-        self.compact(|k| keep.contains(k))
+        self.compact(|_| true)
+    }
+
+    /// Whether [`Manifest::compact`] with `keep` would change anything: a journal to fold in,
+    /// or a record to drop. An up-to-date run then writes nothing at all.
+    pub(crate) fn needs_compaction(&self, keep: impl Fn(&str) -> bool) -> bool {
+        self.journal.is_some()
+            || self.dir.join(JOURNAL).exists()
+            || self.records.keys().any(|k| !keep(k))
     }
 
     /// Writes every record for which `keep` holds to a new manifest (temporary file, fsync,
@@ -381,8 +386,8 @@ impl Manifest {
                 ))
             }
         }
-        let kept: std::collections::HashSet<Box<str>> = keys.into_iter().cloned().collect();
-        self.records.retain(|k, _| kept.contains(k));
+        drop(keys);
+        self.records.retain(|k, _| keep(k));
         Ok(())
     }
 }

@@ -3,6 +3,21 @@
 //! remembers what was done, so a rerun, or a rerun after a crash, sends only what changed and
 //! never pays twice for a result that was saved.
 //!
+//! ```no_run
+//! use fluximage::{Client, CompressOptions, Config, Format, Observer, SyncEvent, SyncOptions};
+//! let client = Client::new(None, Config::default())?; // FLUXIMAGE_API_KEY
+//! let options = CompressOptions { format: Format::Webp, ..Default::default() };
+//! let sync = SyncOptions { exclude: vec!["drafts".into()], ..Default::default() };
+//! let report = client.sync("site/images".as_ref(), "site/webp".as_ref(), &options, &sync,
+//!     &mut |e| match e {
+//!         SyncEvent::Planned { plan, .. } => println!("{} to compress", plan.to_compress),
+//!         SyncEvent::File(f) => println!("{} {}", f.outcome.as_str(), f.input.display()),
+//!     },
+//!     &mut Observer::none())?;
+//! println!("{} compressed, {} up to date", report.compressed, report.up_to_date);
+//! # Ok::<(), fluximage::Error>(())
+//! ```
+//!
 //! # Mapping
 //! `src/<rel>/<stem>.<ext>` maps to `out/<rel>/<stem>.<format>` (`.jpeg` inputs and `jpg`
 //! output included). Only files with an image extension (`jpg jpeg png webp avif gif`, any
@@ -38,8 +53,11 @@
 //! temporary file and renaming it (the manifest is never half-written). Loading replays the
 //! journal over the manifest, last record winning, ignoring a torn last line. A `pending` record
 //! is written, for a whole request, as soon as the server answers and before any download, so
-//! a rerun after a crash fetches those results again instead of paying for them again. Run one
-//! sync per output folder at a time.
+//! a rerun after a crash fetches those results again instead of paying for them again. Only a
+//! kill while a request is on its way can lose that request's credits (the server has no way
+//! to say "already done"), and a worker takes its next request only once the last one is
+//! recorded, so at most `concurrency` requests are ever at stake. Run one sync per output
+//! folder at a time.
 //!
 //! In memory a record costs about 200 bytes plus its paths (alt text and SEO names only when
 //! AI features were used), and no file contents are held beyond the results being saved.

@@ -210,6 +210,37 @@ static void test_sync_credits_checked_first_and_callback_stops(void) {
     flx_client_free(c);
 }
 
+static void test_sync_failed_file_gives_partial(void) {
+    flx_client *c = client_for(test_key());
+    REQUIRE(c != NULL);
+    char *src = fresh_dir("sync-broken-src");
+    char *out = tpath("sync-broken-out");
+    put_png(src, "good.png", 1);
+    char *broken = join(src, "broken.png");
+    REQUIRE(broken != NULL && write_file(broken, "not an image", 12) == 0);
+    flx_sync_report *r = NULL;
+    CHECK_STATUS(flx_sync(c, src, out, NULL, NULL, NULL, NULL, NULL, &r), FLX_PARTIAL);
+    REQUIRE(r != NULL);
+    CHECK(flx_sync_report_num(r, FLX_SYNC_FAILED_FILES) == 1);
+    CHECK(flx_sync_report_num(r, FLX_SYNC_COMPRESSED_FILES) == 1);
+    int seen_failed = 0;
+    for (size_t i = 0; i < flx_sync_report_event_count(r); i++) {
+        flx_sync_event e;
+        CHECK_STATUS(flx_sync_report_event(r, i, &e), FLX_OK);
+        if (e.kind == FLX_SYNC_FAILED) {
+            seen_failed = 1;
+            CHECK(strcmp(e.input, "broken.png") == 0 && e.output == NULL && e.output_size == -1);
+            CHECK(e.status == FLX_SERVER && e.message != NULL);
+        }
+    }
+    CHECK(seen_failed);
+    flx_sync_report_free(r);
+    free(broken);
+    free(src);
+    free(out);
+    flx_client_free(c);
+}
+
 static void reset_emulator(void) {
     if (control_reset() != 0) harness_fail(__FILE__, __LINE__, "POST /__control/reset failed");
 }
@@ -218,6 +249,7 @@ static const harness_test TESTS[] = {
     {"sync_mirrors_and_reruns", test_sync_mirrors_and_reruns},
     {"sync_conflicts_options_and_dry_run", test_sync_conflicts_options_and_dry_run},
     {"sync_credits_checked_first_and_callback_stops", test_sync_credits_checked_first_and_callback_stops},
+    {"sync_failed_file_gives_partial", test_sync_failed_file_gives_partial},
 };
 
 int main(int argc, char **argv) {

@@ -122,3 +122,35 @@ def test_on_event_returning_false_cancels(client: fluximage.Client, emu: Emulato
 
     with pytest.raises(Boom):
         client.sync(src, out, on_event=explode)
+
+
+def test_struct_flx_sync_event_matches_the_header() -> None:
+    import re
+
+    from fluximage import _lib
+    from test_declarations import c_kind, header_text, py_kind, strip_name
+
+    m = re.search(r"typedef struct flx_sync_event \{(.*?)\} flx_sync_event;", header_text(), flags=re.S)
+    assert m, "struct flx_sync_event not found in the header"
+    body = re.sub(r"/\*.*?\*/", " ", m.group(1), flags=re.S)
+    fields = [f.strip() for f in body.split(";") if f.strip()]
+    names = [re.findall(r"(\w+)$", f)[0] for f in fields]
+    declared = _lib.flx_sync_event._fields_
+    assert [n for n, _ in declared] == names
+    enums = {"flx_sync_event_kind": "i32", "flx_status": "i32"}
+    kinds = [enums.get(re.sub(r"^enum ", "", strip_name(f)), c_kind(strip_name(f))) for f in fields]
+    assert [py_kind(t) for _, t in declared] == kinds
+
+
+def test_a_broken_file_fails_alone_with_its_exception(
+    client: fluximage.Client, emu: Emulator, tmp_path: Path
+) -> None:
+    src, out = tmp_path / "src", tmp_path / "out"
+    tree(src, ["good.png"])
+    (src / "broken.png").write_bytes(b"not an image")
+    r = client.sync(src, out)
+    assert (r.compressed, r.failed) == (1, 1)
+    (failed,) = [e for e in r if e.outcome == "failed"]
+    assert failed.input == "broken.png" and failed.output is None
+    assert isinstance(failed.error, fluximage.ServerError)
+    assert "decode" in str(failed.error)

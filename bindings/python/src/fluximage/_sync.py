@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from . import _lib
 from ._errors import Error, LastError, check, make_error
@@ -152,7 +152,7 @@ class SyncReport:
     #: Events of the files that were not up to date (up-to-date files are only counted).
     events: List[SyncEvent] = field(default_factory=list)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[SyncEvent]:
         """Iterates over :attr:`events`."""
         return iter(self.events)
 
