@@ -852,7 +852,7 @@ enum flx_status flx_client_set_retries(struct flx_client *client, uint32_t max_r
 enum flx_status flx_client_set_retry_after_upload(struct flx_client *client, bool retry);
 
 /**
- * Sets how many requests of one batch are in flight at once, 1..16 (default 2). A batch is
+ * Sets how many requests of one batch are in flight at once, 1..16 (default 4). A batch is
  * sent as requests of at most 20 files each.
  */
 enum flx_status flx_client_set_concurrency(struct flx_client *client, uint32_t requests_in_flight);

@@ -57,7 +57,8 @@ pub struct Config {
     pub user_agent_suffix: Option<String>,
     /// When and how failed requests are retried.
     pub retry: RetryPolicy,
-    /// Requests of one batch in flight at once, 1..=[`MAX_CONCURRENCY`] (default 2).
+    /// Requests of one batch in flight at once, 1..=[`MAX_CONCURRENCY`] (default 4: enough that
+    /// one request uploads while the others wait for the server or download, on a WAN link).
     pub concurrency: u32,
 }
 
@@ -96,7 +97,7 @@ impl Default for Config {
             ca_file: None,
             user_agent_suffix: None,
             retry: RetryPolicy::default(),
-            concurrency: 2,
+            concurrency: 4,
         }
     }
 }

@@ -72,7 +72,10 @@ type callConfig struct {
 
 // CompressOption sets an option of Compress and CompressFile: WithFormat, WithQuality,
 // WithMaxSize, WithSessionID, WithWatermark, WithAltText, WithSEORename and WithProgress.
-type CompressOption interface{ applyCompress(*callConfig) }
+type CompressOption interface {
+	applyCompress(*callConfig)
+	applySync(*syncConfig) // every CompressOption is also a SyncOption
+}
 
 // CallOption sets an option of Result.Save, Result.Fetch and Client.Usage: WithProgress, and
 // WithExists for Save. Compress options are not CallOptions, so that

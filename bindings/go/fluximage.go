@@ -132,7 +132,7 @@ func WithRetries(n int) Option {
 func WithRetryAfterUpload() Option { return func(c *config) { c.retryAfterUpload = true } }
 
 // WithConcurrency sets how many requests of one batch are in flight at once, 1..16 (default
-// 2). A batch is sent as requests of at most 20 files each.
+// 4). A batch is sent as requests of at most 20 files each.
 func WithConcurrency(n int) Option {
 	return func(c *config) {
 		c.concurrency = n

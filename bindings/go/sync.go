@@ -25,7 +25,8 @@ type syncOptionFunc func(*syncConfig)
 func (f syncOptionFunc) applySync(c *syncConfig) { f(c) }
 
 // applySync makes every CompressOption usable with Client.Sync.
-func (o CompressOption) applySync(c *syncConfig) { c.compress = append(c.compress, o) }
+func (o compressOption) applySync(c *syncConfig) { c.compress = append(c.compress, o) }
+func (o anyOption) applySync(c *syncConfig)      { c.compress = append(c.compress, o) }
 
 // IfLarger says what Sync does when a result in its input's own format is not smaller.
 type IfLarger int
@@ -293,7 +294,7 @@ func (c *Client) Sync(ctx context.Context, src, out string, opts ...SyncOption) 
 		return nil, err
 	}
 	defer c.mu.RUnlock()
-	cl, err := startCall(ctx, "sync", cfg.compress)
+	cl, err := startCall(ctx, "sync", compressConfig(cfg.compress))
 	if err != nil {
 		return nil, err
 	}

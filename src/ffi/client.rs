@@ -126,7 +126,7 @@ pub extern "C" fn flx_client_set_retry_after_upload(client: *mut flx_client, ret
     })
 }
 
-/// Sets how many requests of one batch are in flight at once, 1..16 (default 2). A batch is
+/// Sets how many requests of one batch are in flight at once, 1..16 (default 4). A batch is
 /// sent as requests of at most 20 files each.
 #[no_mangle]
 pub extern "C" fn flx_client_set_concurrency(client: *mut flx_client, requests_in_flight: u32) -> flx_status {

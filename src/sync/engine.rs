@@ -26,6 +26,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A pending result is fetched again only if its URL is valid for at least this long.
 const PENDING_MARGIN_SECS: i64 = 30;
+/// Results of one request downloaded at once (each over its own keep-alive connection).
+const FETCHES_PER_REQUEST: usize = 4;
 
 /// What the plan decided for one input that needs work.
 #[derive(Debug)]
@@ -84,6 +86,42 @@ struct Ctx<'a> {
     cancel: CancelToken,
     stop: AtomicBool,
     fp: u64,
+    uploads: UploadGate,
+}
+
+/// One request of a sync uploads at a time. Uploads that run together share the link and end
+/// together, so every request then waits for the server at once while the link idles; in turn,
+/// each upload has the whole link and the next one starts while the server works on the last.
+#[derive(Default)]
+struct UploadGate {
+    busy: std::sync::Mutex<bool>,
+    free: std::sync::Condvar,
+}
+
+/// The turn to upload, given back when dropped.
+struct UploadTurn<'a>(&'a UploadGate);
+
+impl UploadGate {
+    /// Waits for the turn to upload; `None` once the sync is stopping.
+    fn enter<'a>(&'a self, stop: &AtomicBool) -> Option<UploadTurn<'a>> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: the holder gives the turn back when its upload or its call ends.
+        while *busy {
+            if stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            busy = self.free.wait_timeout(busy, TICK).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        *busy = true;
+        Some(UploadTurn(self))
+    }
+}
+
+impl Drop for UploadTurn<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.free.notify_one();
+    }
 }
 
 /// A result saved by a worker.
@@ -731,6 +769,7 @@ pub(crate) fn run(
         cancel: CancelToken::new(),
         stop: AtomicBool::new(false),
         fp,
+        uploads: UploadGate::default(),
     };
     let total_bytes: u64 = todos
         .iter()
@@ -953,9 +992,25 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
         .iter()
         .map(|&(t, _)| Input::Path(ctx.src.join(&ctx.images[ctx.todos[t].file].rel)))
         .collect();
-    let mut obs = Observer::none().with_cancel(ctx.cancel.clone());
+    let Some(turn) = ctx.uploads.enter(&ctx.stop) else {
+        return false;
+    };
+    // The turn passes on once every byte of this request is sent (seen at the next progress
+    // tick), not when the server answers.
+    let mut turn = Some(turn);
+    let mut obs = Observer::none()
+        .with_cancel(ctx.cancel.clone())
+        .with_progress(|p| {
+            if p.total > 0 && p.done >= p.total {
+                turn.take();
+            }
+            true
+        });
+    let answer = ctx.client.compress(&inputs, ctx.options, &mut obs);
+    drop(obs);
+    drop(turn);
     let results: Vec<(usize, Result<ImageInfo>, u128)> =
-        match ctx.client.compress(&inputs, ctx.options, &mut obs) {
+        match answer {
             Ok(batch) => sendable
                 .iter()
                 .zip(batch.items)
@@ -991,16 +1046,35 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
     if tx.send(Msg::Answered { results, ack }).is_err() || !wait.recv().unwrap_or(false) {
         return false;
     }
-    for (t, info, h) in ok {
-        if ctx.stop.load(Ordering::SeqCst) {
-            return false;
+    // A request's results are fetched over a few connections at once: one after another, each
+    // download's round trip adds up (on a WAN link, more time than the upload of the request).
+    // They are reported in input order once all are saved, so events keep the order of the plan.
+    let next = AtomicUsize::new(0);
+    let go_on = AtomicBool::new(true);
+    let slots: Vec<std::sync::Mutex<Option<_>>> = ok.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..ok.len().min(FETCHES_PER_REQUEST) {
+            let (ok, next, go_on, slots) = (&ok, &next, &go_on, &slots);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((t, info, h)) = ok.get(i) else { return };
+                if ctx.stop.load(Ordering::SeqCst) {
+                    go_on.store(false, Ordering::SeqCst);
+                    return;
+                }
+                let result = save_one(ctx, *t, info, *h);
+                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+            });
         }
-        let result = save_one(ctx, t, &info, h);
-        if tx.send(Msg::Done { todo: t, result }).is_err() {
-            return false;
+    });
+    for ((t, _, _), slot) in ok.iter().zip(slots) {
+        if let Some(result) = slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            if tx.send(Msg::Done { todo: *t, result }).is_err() {
+                return false;
+            }
         }
     }
-    true
+    go_on.load(Ordering::SeqCst)
 }
 
 /// A fixed temporary name beside `dest`, so a rerun after a crash finds and replaces it.
@@ -1038,6 +1112,7 @@ fn write_file(
         }
         Ok(0)
     })?;
+    // The sync engine replaces only outputs its manifest says it wrote.
     std::fs::rename(&tmp, dest).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(format!("cannot move the result to {}", dest.display()), &e)

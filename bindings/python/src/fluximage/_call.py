@@ -89,6 +89,7 @@ class _Box:
         self.exc: Optional[BaseException] = None
         self.done_bytes = 0
         self.total_bytes = 0
+        self.poked = False  # news other than progress figures (sync events) is waiting
 
 
 # Helper threads are kept for the next call: starting a thread per call cost more than the
@@ -142,6 +143,7 @@ def run(
     discard: Callable[[], None],
     adopt: Optional[Callable[[Any], None]] = None,
     tick: Optional[TickFn] = None,
+    waker: Optional[Callable[[Callable[[], None]], None]] = None,
 ) -> int:
     """Runs ``call(options)`` watched, and returns its status (FLX_OK or FLX_PARTIAL).
 
@@ -151,7 +153,9 @@ def run(
     Any other status is raised as the matching exception; ``adopt``, when given, is called
     with that exception first and takes over the out-parameters (a batch whose images all
     failed), else they are discarded. ``tick``, when given, is called about every 50 ms while
-    the call runs, whatever its progress; ``False`` from it cancels the call.
+    the call runs, whatever its progress; ``False`` from it cancels the call. ``waker``, when
+    given, receives a function that any thread may call to have ``progress`` called on the
+    calling thread even though the figures did not change (sync events queued by a C callback).
     """
     box = _Box()
     keep: List[Any] = []
@@ -211,6 +215,13 @@ def run(
         box.done.set()
         box.wake.set()
 
+    def poke() -> None:
+        box.poked = True
+        box.wake.set()
+
+    if waker is not None:
+        waker(poke)
+
     def trigger() -> None:
         with box.lock:
             if cancel is not None:
@@ -221,7 +232,8 @@ def run(
     def report() -> None:
         nonlocal reported
         figures = (box.done_bytes, box.total_bytes)
-        if progress is None or figures == reported:
+        poked, box.poked = box.poked, False
+        if progress is None or (figures == reported and not poked):
             return
         reported = figures
         if progress(*figures) is False:

@@ -520,7 +520,7 @@ class Client:
         ca_file: a PEM file of CA certificates trusted in addition to the system's.
         retries: how often a failed request is tried again (default 2; 0 disables).
             Retried: HTTP 429, 502, 503, 504 and failed connections.
-        concurrency: requests of one batch in flight at once, 1..16 (default 2).
+        concurrency: requests of one batch in flight at once, 1..16 (default 4).
         user_agent: an application identifier sent after the library's own, e.g.
             ``"krita-plugin/1.0"`` (the server sees ``… fluximage-python/<v> krita-plugin/1.0``).
 
@@ -625,8 +625,9 @@ class Client:
         discard: Callable[[], None],
         adopt: Optional[Callable[[Error], None]] = None,
         tick: Optional[TickCallback] = None,
+        waker: Optional[Callable[[Callable[[], None]], None]] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick)
+        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick, waker)
 
     def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
         """Like :meth:`_begin` with no extra handles, with the compress options applied."""

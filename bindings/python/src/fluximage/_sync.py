@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Union
 
 from . import _lib
-from ._call import TICK
 from ._errors import Error, LastError, check, make_error
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -78,6 +77,8 @@ _ELAPSED_MS = len(_PLAN_FIELDS) + len(_REPORT_FIELDS)
 
 #: Seconds without a poll from the calling thread after which the plan's wait gives up.
 _STALE = 1.0
+# How often the plan callback, waiting for the calling thread, checks that it still waits.
+TICK = 0.05
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,7 @@ def sync(
     # before anything is sent: `answered` is set once the calling thread has handled it.
     answered = threading.Event()
     verdict = {"go": True, "beat": time.monotonic()}
+    pokes: List[Callable[[], None]] = []  # wakes the calling thread to deliver events
 
     def record(_user: Any, ev: Any) -> int:
         # On the helper thread: copy the event (its strings live only during this call).
@@ -297,10 +299,12 @@ def sync(
         item: Union[SyncPlan, SyncEvent] = _plan(e.report) if e.kind == _PLANNED else _event(e)
         with lock:
             queue.append(item)
+        for poke in pokes:
+            poke()
         if item.__class__ is not SyncPlan or on_event is None:
             return 0
-        # Bounded: the calling thread polls every 50 ms; when it stops polling (Ctrl-C, an
-        # exception) it is cancelling the call, so stop waiting and let the cancel through.
+        # Bounded: the calling thread answers once woken; when it stops delivering (Ctrl-C,
+        # an exception) it is cancelling the call, so stop waiting and let the cancel through.
         while not answered.wait(TICK):
             with lock:
                 if time.monotonic() - verdict["beat"] > _STALE:
@@ -347,7 +351,7 @@ def sync(
         def discard() -> None:
             lib.flx_sync_report_free(out_report)
 
-        client._run(call, options, [], watch, discard)
+        client._run(call, options, [], watch, discard, waker=pokes.append)
         try:
             if not deliver():
                 # Stopped on the last events: the work is done, so this only ends the call.

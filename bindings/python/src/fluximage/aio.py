@@ -183,10 +183,16 @@ class _Core(Client):
         handles: Sequence[Any],
         progress: Optional[Callable[[int, int], Any]],
         discard: Callable[[], None],
+        adopt: Optional[Callable[[Any], None]] = None,
+        tick: Optional[Callable[[], Optional[bool]]] = None,
+        waker: Optional[Callable[[Callable[[], None]], None]] = None,
     ) -> int:
         ticket: Optional[_Ticket] = getattr(_current, "ticket", None)
         if ticket is None:  # not from AsyncClient: behave like Client
-            return super()._run(call, options, handles, progress, discard)
+            return super()._run(call, options, handles, progress, discard, adopt, tick, waker)
+        # On the pool, the awaiting task's ticket watches the call: the event loop calls
+        # `progress` every 50 ms (which also delivers sync events), so `tick` and `waker`,
+        # made for a blocked calling thread, have nothing to do here.
         lib = _lib.lib
         taken = [self._handle, *handles]
         flag = None
@@ -217,7 +223,16 @@ class _Core(Client):
             for h in taken:
                 h.release()
         if last is not None:
-            raise last.error()
+            error = last.error()
+            if adopt is None:
+                discard()
+            else:
+                try:
+                    adopt(error)  # a batch whose images all failed rides on the error
+                except BaseException:
+                    discard()
+                    raise
+            raise error
         if progress is not None:
             try:
                 ticket.final()
