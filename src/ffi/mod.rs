@@ -1,7 +1,7 @@
 //! The C ABI. The only `unsafe` code of the crate lives in this module; it knows nothing of
 //! HTTP and only translates between C values and the safe core.
 //!
-//! Every exported function runs its body through [`entry`] (via the `ffi_entry!` macro), which
+//! Every exported function runs its body through `entry` (via the `ffi_entry!` macro), which
 //! catches panics, turns errors into a status plus the thread-local last error, and clears the
 //! last error on success. Pointer arguments are read through the `arg_*` helpers, which reject
 //! NULL and invalid UTF-8 with `FLX_INVALID_ARGUMENT` instead of crashing.
