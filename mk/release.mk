@@ -21,7 +21,7 @@ REL_VENV     := $(BUILD)/release-venv
 STATICCHECK  := $(BUILD)/gobin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: dist release-check release-check-quick
+.PHONY: dist python-wheel release-check release-check-quick
 
 $(REL_VENV)/.ready: mk/release.mk
 	rm -rf $(REL_VENV)
@@ -35,6 +35,9 @@ $(STATICCHECK): mk/release.mk
 	touch $@
 
 REL_ENV = REL_VENV=$(CURDIR)/$(REL_VENV) STATICCHECK=$(CURDIR)/$(STATICCHECK) GO=$(GO)
+
+python-wheel: lib emulator $(PC) $(REL_VENV)/.ready
+	$(REL_ENV) scripts/release.sh wheel
 
 dist: lib emulator $(PC) $(REL_VENV)/.ready
 	$(REL_ENV) scripts/release.sh dist

@@ -2,6 +2,7 @@
 # Builds the release artifacts and runs each registry's own checks on them (see mk/release.mk).
 #
 #   scripts/release.sh dist            build/dist/: manylinux wheel, sdist, crate, source tarball
+#   scripts/release.sh wheel           only the manylinux wheel (make python-wheel)
 #   scripts/release.sh check           dist, then every check, including the two builds from
 #                                      source (the sdist through pip, the tarball through make)
 #   scripts/release.sh check --quick   dist, then every check but those two builds
@@ -24,7 +25,7 @@ EMULATOR=$ROOT/target/release/fluximage-emulator
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)
 AGENCY_KEY=flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3 # the emulator's built-in Agency key
 
-mode=${1:?usage: release.sh dist|check [--quick]}
+mode=${1:?usage: release.sh dist|wheel|check [--quick]}
 quick=no
 [ "${2:-}" = "--quick" ] && quick=yes
 
@@ -44,12 +45,15 @@ fail() { echo "release: $*" >&2; exit 1; }
 
 python_wheel() {
     step "Python wheel (manylinux, stripped library)"
-    local lib=$work/lib/libfluximage.so raw=$work/wheel
+    local lib=$work/lib/libfluximage.so emu=$work/lib/fluximage-emulator raw=$work/wheel
     mkdir -p "$(dirname "$lib")" "$raw"
     cp target/release/libfluximage.so "$lib"
-    strip --strip-unneeded "$lib"
+    cp "$EMULATOR" "$emu"
+    strip --strip-unneeded "$lib" "$emu"
     rm -rf bindings/python/build
-    FLUXIMAGE_BUNDLE_LIB=$lib "$PY" -m pip wheel --disable-pip-version-check --quiet --no-deps \
+    # The emulator rides along so that `pip install` of the wheel is enough for
+    # fluximage.testing and its pytest plugin.
+    FLUXIMAGE_BUNDLE_LIB=$lib FLUXIMAGE_BUNDLE_EMULATOR=$emu "$PY" -m pip wheel --disable-pip-version-check --quiet --no-deps \
         --no-build-isolation -w "$raw" ./bindings/python
     rm -rf bindings/python/build
     local whl plat
@@ -220,6 +224,11 @@ check_go() {
 
 case $mode in
     dist) dist ;;
+    wheel)
+        mkdir -p "$DIST"
+        rm -f "$DIST"/fluximage-*.whl
+        python_wheel
+        ;;
     check)
         dist
         check_versions
@@ -229,5 +238,5 @@ case $mode in
         check_go
         step "all release checks passed${quick:+ (quick=$quick)}"
         ;;
-    *) fail "usage: release.sh dist|check [--quick]" ;;
+    *) fail "usage: release.sh dist|wheel|check [--quick]" ;;
 esac
