@@ -142,6 +142,13 @@ pub struct Item {
 }
 
 impl Item {
+    /// Item `index` of a batch with no input file, whose saves share `files` (the fuzz targets
+    /// build batches from answers without a server).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn unsent(index: usize, input: String, outcome: Result<ImageInfo>, files: Arc<BatchFiles>) -> Item {
+        Item { input, source: None, outcome, index, files }
+    }
+
     /// The position of this item in its batch (its input's position in the call).
     pub fn index(&self) -> usize {
         self.index

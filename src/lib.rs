@@ -38,6 +38,10 @@ mod verify;
 
 pub mod ffi;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use client::{Batch, Client, Config, Item, DEFAULT_BASE_URL, MAX_CONCURRENCY, MAX_DOWNLOAD_BYTES, MAX_JSON_BYTES, MAX_RETRIES};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{Input, MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};

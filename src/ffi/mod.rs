@@ -404,3 +404,11 @@ mod header_tests {
         assert_eq!(define("FLX_MAX_CONCURRENCY"), crate::MAX_CONCURRENCY.to_string());
     }
 }
+
+/// Fuzzing only (feature `fuzzing`): hands `batch` out as C receives one from a compress call,
+/// so the C ABI target can drive the batch accessors without a server. Free with flx_batch_free.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_batch_new(batch: crate::Batch) -> *mut std::ffi::c_void {
+    into_raw(batch::flx_batch::new(batch)).cast()
+}
