@@ -254,6 +254,12 @@ impl Error {
             U::Io(e) => return Error::from_io_in_transfer(e, what),
             U::InvalidProxyUrl => (ErrorKind::InvalidArgument, format!("{what}: the proxy URL is invalid")),
             U::BadUri(_) | U::Http(_) => (ErrorKind::InvalidArgument, format!("{what}: the URL is invalid")),
+            // With ureq's gzip or brotli feature on (an application linking the core may turn
+            // them on), an encoded body that does not decode is the server's fault, like any
+            // encoded body we did not ask for: a protocol error, not a network one.
+            other if other.to_string().contains("decompression failed") => {
+                (ErrorKind::Protocol, format!("{what}: the body's Content-Encoding could not be decoded: {other}"))
+            }
             other => (ErrorKind::Network, format!("{what}: {other}")),
         };
         Error::new(kind, msg)
