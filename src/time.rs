@@ -19,7 +19,8 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 fn checked(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    // Four-digit years only: the arithmetic below then cannot overflow, whatever a server sends.
+    if !(0..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     Some(days_from_civil(y, mo, d) * 86400 + (h * 3600 + mi * 60 + s) as i64)
@@ -46,8 +47,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
                 b'-' => -1,
                 _ => return None,
             };
+            // `hh:mm`, two digits each, as RFC 3339 has it (a longer one overflowed here).
             let (h, m) = rest[1..].split_once(':')?;
-            sign * (h.parse::<i64>().ok()? * 3600 + m.parse::<i64>().ok()? * 60)
+            let two = |t: &str| (t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit())).then(|| t.parse::<i64>().ok()).flatten();
+            let (h, m) = (two(h).filter(|h| *h <= 23)?, two(m).filter(|m| *m <= 59)?);
+            sign * (h * 3600 + m * 60)
         }
     };
     Some(base - offset)
@@ -106,6 +110,18 @@ mod tests {
         assert_eq!(parse_rfc3339("2026-11-23T07:30:00.123+01:00"), Some(1795415400));
         assert_eq!(format_rfc3339(1795415400), "2026-11-23T06:30:00Z");
         assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    /// Found by the compress_answer fuzz target: a long offset or year overflowed (a panic in
+    /// debug builds, a wrong expiry in release ones).
+    #[test]
+    fn offsets_and_years_out_of_range_are_invalid_not_overflows() {
+        assert_eq!(parse_rfc3339("2026-11-23T06:30:00+7777777770777777770:+Z"), None);
+        assert_eq!(parse_rfc3339("2026-11-23T06:30:00+24:00"), None);
+        assert_eq!(parse_rfc3339("2026-11-23T06:30:00+1:00"), None);
+        assert_eq!(parse_rfc3339("2026-11-23T06:30:00-05:30"), Some(1795415400 + 5 * 3600 + 30 * 60));
+        assert_eq!(parse_http_date("Wed, 21 Oct 99999999999999999 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("Wed, 21 Oct 9223372036854775807 07:28:00 GMT"), None);
     }
 
     #[test]
