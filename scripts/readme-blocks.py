@@ -202,7 +202,9 @@ def main(argv: List[str]) -> int:
         sys.exit(__doc__)
     work = Path(tempfile.mkdtemp(prefix="flx-readme-"))
     emu, url = start_emulator(work)
+    # FLUXIMAGE_EMULATOR: the testing helpers' examples start their own emulator.
     env = dict(os.environ, FLUXIMAGE_API_KEY=KEY, FLUXIMAGE_BASE_URL=url,
+               FLUXIMAGE_EMULATOR=os.environ["EMULATOR"],
                PYTHON=os.environ.get("PYTHON", sys.executable), GO=os.environ.get("GO", "go"))
     failures, count = [], 0
     try:

@@ -191,8 +191,11 @@ check_rust() {
 check_tarball() {
     step "source tarball: make && make install, with no git"
     local name=libfluximage-$VERSION
-    tar -tzf "$DIST/$name.tar.gz" | grep -qx "$name/Makefile" || fail "the tarball has no Makefile"
-    ! tar -tzf "$DIST/$name.tar.gz" | grep -q "^$name/\(target\|build\)/" || fail "the tarball carries build outputs"
+    # Listed once into a variable: `tar | grep -q` fails under pipefail when grep stops early.
+    local listing
+    listing=$(tar -tzf "$DIST/$name.tar.gz")
+    grep -qx "$name/Makefile" <<< "$listing" || fail "the tarball has no Makefile"
+    ! grep -q "^$name/\(target\|build\)/" <<< "$listing" || fail "the tarball carries build outputs"
     if [ $quick = yes ]; then
         echo "(quick: the tarball's build is left to make release-check)"
         return

@@ -739,7 +739,8 @@ fn connection_flags_base_url_ca_file_proxy_retries_timeout() {
         "{}",
         show(&o)
     );
-    // A proxy that is not there: the request goes to it, so it fails.
+    // A loopback API is reached directly even with --proxy (the key never crosses a proxy in
+    // clear), so a proxy that is not there does not matter.
     let o = usage(&[
         "--base-url",
         &base,
@@ -748,7 +749,17 @@ fn connection_flags_base_url_ca_file_proxy_retries_timeout() {
         "--proxy",
         "http://127.0.0.1:9",
     ]);
-    assert_ne!(code(&o), 0, "{}", show(&o));
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    // A SOCKS proxy is refused as a configuration error: nothing sent, exit 2.
+    let o = usage(&[
+        "--base-url",
+        &base,
+        "--ca-file",
+        ca,
+        "--proxy",
+        "socks5://127.0.0.1:9",
+    ]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
     let o = usage(&[
         "--base-url",
         &base,

@@ -35,7 +35,7 @@ func compressUploads(ctx context.Context, client *fluximage.Client, dir string) 
 	var written []string
 	for _, r := range batch.Results() {
 		out := strings.TrimSuffix(r.Input, ".png") + ".webp"
-		if err := r.Save(ctx, out); err != nil {
+		if _, err := r.Save(ctx, out); err != nil {
 			return written, err
 		}
 		written = append(written, out)

@@ -21,7 +21,7 @@ from . import _lib
 from ._errors import Error, LastError, check, make_error
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ._client import Client, StrPath, Watermark
+    from ._client import Client, Format, StrPath, Watermark
 
 # enum flx_sync_event_kind, as the outcome names of SyncEvent
 OUTCOMES = {
@@ -251,7 +251,7 @@ def sync(
     src: "StrPath",
     out: "StrPath",
     *,
-    format: str,
+    format: "Format",
     quality: int,
     max_width: Optional[int],
     max_height: Optional[int],
@@ -339,8 +339,13 @@ def sync(
 
     out_report = _lib.SyncReportP()
     try:
+        from ._client import CompressOptions  # here: _client imports this module
+
         c, options = client._begin_with_options(
-            format, quality, max_width, max_height, None, watermark, alt_text, seo_rename
+            CompressOptions(
+                format=format, quality=quality, max_width=max_width, max_height=max_height,
+                watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+            )
         )
 
         def call(opts: Any) -> int:
