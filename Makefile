@@ -87,10 +87,9 @@ readme-test: lib emulator $(PC) $(PC_STATIC) python-install
 	EMULATOR=$(CURDIR)/$(EMULATOR) PYTHON=$(PY_BIN)/python GO=$(GO) \
 	    $(PYTHON) scripts/readme-blocks.py README.md bindings/python/README.md bindings/go/README.md
 
-# fuzz/ builds only under cargo-afl (its targets link AFL++'s runtime): mk/fuzz.mk tests it.
 rust-test:
-	$(CARGO) test --locked --workspace --exclude fluximage-fuzz
-	$(CARGO) clippy --locked --workspace --exclude fluximage-fuzz --all-targets -- -D warnings
+	$(CARGO) test --locked --workspace
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 TEST_TARGETS += header-check rust-test readme-test
 

@@ -24,7 +24,6 @@ fuzz: fuzz-tools
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 fuzz-smoke: fuzz-tools
-	CARGO_PROFILE_RELEASE_LTO=false CARGO_TARGET_DIR=$(CURDIR)/target/fuzz $(CARGO) afl clippy --locked -p fluximage-fuzz --all-targets -- -D warnings
 	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 	scripts/fuzz.sh --planted
 

@@ -1,0 +1,8 @@
+//! One module per fuzz target, each with `check(data)`: the harness, shared by the AFL++
+//! binaries in src/bin/ and by the corpus replay test.
+pub mod compress_answer;
+pub mod usage_answer;
+pub mod headers;
+pub mod multipart_roundtrip;
+pub mod emulator_multipart;
+pub mod c_abi;
