@@ -1169,12 +1169,17 @@ test_click_export (gpointer data)
 {
   Dialog    *d = data;
   GtkWidget *dialog = gtk_widget_get_toplevel (d->credits);
-  gchar *msg = g_strdup_printf ("FLXTEST credits %s\nFLXTEST ai %s %s",
+  GtkWidget *button = gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
+  gboolean   can_export = button && gtk_widget_is_sensitive (button);
+  gchar *msg = g_strdup_printf ("FLXTEST credits %s\nFLXTEST ai %s %s\nFLXTEST export %s %s",
                                 gtk_label_get_text (GTK_LABEL (d->credits)),
                                 gtk_widget_is_sensitive (d->alt_check) ? "available"
                                                                        : "greyed",
                                 gtk_widget_get_visible (d->ai_note)
-                                  ? gtk_label_get_text (GTK_LABEL (d->ai_note)) : "");
+                                  ? gtk_label_get_text (GTK_LABEL (d->ai_note)) : "",
+                                can_export ? "available" : "greyed",
+                                gtk_widget_get_visible (d->problem)
+                                  ? gtk_label_get_text (GTK_LABEL (d->problem)) : "");
   gimp_message (msg);
   g_free (msg);
   const gchar *ai = g_getenv (TEST_AI_ENV);
@@ -1183,29 +1188,35 @@ test_click_export (gpointer data)
       gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->alt_check), TRUE);
       gtk_toggle_button_set_active (GTK_TOGGLE_BUTTON (d->seo_check), TRUE);
     }
-  GtkWidget *button = gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), GTK_RESPONSE_OK);
-  if (button && gtk_widget_is_sensitive (button))
+  if (can_export)
     gtk_button_clicked (GTK_BUTTON (button));
   else
     gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CANCEL);
   return G_SOURCE_REMOVE;
 }
 
-/* Test hook: clicks Copy in the alt-text window, reports the clipboard, closes the window. */
+/* Test hook, after test_copy_and_close: reports the clipboard, closes the window. */
 static gboolean
-test_copy_and_close (gpointer dialog)
+test_report_clipboard (gpointer dialog)
 {
-  GtkWidget *copy = gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), RESPONSE_COPY);
-  if (copy)
-    gtk_button_clicked (GTK_BUTTON (copy));
-  while (gtk_events_pending ())
-    gtk_main_iteration ();
   gchar *text = gtk_clipboard_wait_for_text (gtk_clipboard_get (GDK_SELECTION_CLIPBOARD));
   gchar *msg = g_strdup_printf ("FLXTEST clipboard %s", text ? text : "(empty)");
   gimp_message (msg);
   g_free (msg);
   g_free (text);
   gtk_dialog_response (GTK_DIALOG (dialog), GTK_RESPONSE_CLOSE);
+  return G_SOURCE_REMOVE;
+}
+
+/* Test hook: clicks Copy in the alt-text window (the copy runs once the click's response
+ * has ended the dialog's loop), then reports the clipboard. */
+static gboolean
+test_copy_and_close (gpointer dialog)
+{
+  GtkWidget *copy = gtk_dialog_get_widget_for_response (GTK_DIALOG (dialog), RESPONSE_COPY);
+  if (copy)
+    gtk_button_clicked (GTK_BUTTON (copy));
+  g_timeout_add (300, test_report_clipboard, dialog);
   return G_SOURCE_REMOVE;
 }
 #endif

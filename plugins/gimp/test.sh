@@ -22,7 +22,10 @@
 #             temporary file left; then a used-up free key: a clear "credits" message (402)
 #   dialog    (needs xvfb-run) the interactive dialog, its Export button clicked by the test
 #             hook: the file is written where the dialog suggested; then its Cancel button
-#             during a stalled upload; then RUN-WITH-LAST-VALS
+#             during a stalled upload; then RUN-WITH-LAST-VALS; the credits shown before
+#             the export; with the AI options ticked, the alt text shown and copied, the file
+#             SEO-named; a free plan's AI options greyed out with the reason; no credits
+#             left: Export greyed out with what to do
 #
 # Ends with "N passed, M failed" and a non-zero status on any failure. KEEP=1 keeps the work
 # folder (printed) for inspection.
@@ -35,6 +38,7 @@ PYTHON=${PYTHON:-python3}
 AGENCY_KEY=flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3
 UNKNOWN_KEY=flx_live_0123456789abcdef0123456789abcdef01234567
 SPENT_KEY=flx_live_5e47000000000000000000000000000000000001 # made a free plan, 20 of 20 used
+FREE_KEY=flx_live_2d66ab250124b9f72713a4575147eca36d2adb18   # the emulator's built-in free plan
 
 for f in "$PLUGIN" "$EMULATOR"; do
     [ -x "$f" ] || { echo "gimp-test: $f is missing or not executable"; exit 1; }
@@ -270,6 +274,59 @@ if command -v xvfb-run > /dev/null 2>&1 && command -v xauth > /dev/null 2>&1; th
     has "Exported Untitled.webp with Fluximage: "
     expect size "400 300"
     expect last "ok *"
+    # Before the export: the credits from GET /api/usage, the AI options available.
+    expect credits "Fluximage plan agency: unlimited compressions, * AI credits left."
+    expect ai "available *"
+    expect export "available *"
+    finish
+
+    # The AI options ticked: the alt text shown after the export and copied by its button;
+    # the file named after the SEO name in the suggested folder.
+    start dialog_ai
+    export FLUXIMAGE_GIMP_TEST_CLICK_EXPORT=1 FLUXIMAGE_GIMP_TEST_AI=1
+    run_gimp dialogai "
+(define img (make-test-image 400 300))
+(say \"ai-run \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_AI
+    gimp_ok
+    expect ai-run "ok *"
+    expect clipboard "A 400×300 image, mostly *"
+    has "Alt text: A 400×300 image"
+    ls "$work/home-dialogai/"*-image-400x300.webp > /dev/null 2>&1 ||
+        problem "no SEO-named file in $work/home-dialogai: $(ls "$work/home-dialogai")"
+    absent "$work/home-dialogai/Untitled.webp"
+    finish
+
+    # A free plan: the AI options greyed out with the reason; the export still works.
+    start dialog_free_plan
+    export FLUXIMAGE_API_KEY=$FREE_KEY FLUXIMAGE_GIMP_TEST_AI=1
+    control reset
+    run_gimp dialogfree "
+(define img (make-test-image 200 150))
+(say \"free-run \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_AI
+    gimp_ok
+    expect credits "Fluximage plan free: 20 of 20 compressions left this billing period, 0 AI credits left."
+    expect ai "greyed AI alt text and SEO names need a paid Fluximage plan*"
+    expect free-run "ok *"
+    [ "$(magic "$work/home-dialogfree/Untitled.webp")" = webp ] || problem "the free plan's export was not written"
+    finish
+
+    # No compressions left: Export greyed out, with what to do.
+    start dialog_no_credits
+    export FLUXIMAGE_API_KEY=$SPENT_KEY
+    run_gimp dialogspent "
+(define img (make-test-image 200 150))
+(say \"spent-run \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_CLICK_EXPORT
+    gimp_ok
+    expect credits "Fluximage plan free: 0 of 20 compressions left this billing period*"
+    expect export "greyed No compressions are left this billing period*(402)*dashboard*"
+    expect spent-run cancelled
+    absent "$work/home-dialogspent/Untitled.webp"
     finish
 else
     echo "SKIPPED: dialog test (xvfb-run or xauth not installed: apt-get install xvfb xauth)"
