@@ -110,16 +110,15 @@ krita-plugin-install: krita-plugin-zip
 	@echo "restart Krita, enable 'Fluximage Export' in Settings > Configure Krita > Python Plugin Manager, restart it again"
 
 # The logic without Krita: pytest in mk/python.mk's venv, the package from the source tree.
-krita-logic-test: lib emulator python-venv krita-plugin-zip
+krita-logic-test: lib emulator python-venv
 	env -u FLUXIMAGE_API_KEY -u FLUXIMAGE_BASE_URL PYTHONDONTWRITEBYTECODE=1 \
 	    PYTHONPATH=$(CURDIR)/bindings/python/src:$(CURDIR)/$(KRITA_DIR) \
 	    FLUXIMAGE_LIB=$(CURDIR)/$(LIB_SO) FLUXIMAGE_EMULATOR=$(CURDIR)/$(EMULATOR) \
-	    FLX_KRITA_ZIP=$(CURDIR)/$(KRITA_ZIP) \
 	    timeout 600 $(PY_BIN)/python -m pytest -q -p no:cacheprovider $(KRITA_DIR)/tests
 
 # Inside real Krita: the whole application under a virtual display (kritarunner, Krita's
 # scripting runner, loads no plug-ins and crashes when asked for a window; see the README).
-krita-test: krita-logic-test
+krita-test: krita-logic-test krita-plugin-zip
 	@if ! command -v krita > /dev/null 2>&1; then \
 	    echo "SKIPPED: Krita not installed (apt-get install krita python3-pyqt5): only the plug-in's logic was tested (pytest), not inside Krita"; \
 	elif ! command -v xvfb-run > /dev/null 2>&1 || ! command -v xauth > /dev/null 2>&1; then \
