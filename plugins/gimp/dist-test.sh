@@ -8,15 +8,17 @@
 #   archive    holds exactly fluximage-export/{fluximage-export,README.txt}; the binary needs
 #              no libfluximage (no NEEDED entry, no RPATH/RUNPATH), resolves every library
 #              without LD_LIBRARY_PATH, and carries no test hook
-#   installed  unpacked with `tar -xzf ARCHIVE -C .../plug-ins/` as the README says; GIMP runs
-#              in a private mount namespace where an empty folder hides the whole source tree
-#              (when unshare is not permitted: with LD_LIBRARY_PATH unset, said in the output);
-#              the procedure exports WebP that GIMP decodes again at the right size
+#   installed  installed by the install block of plugins/README.md (run as written, in a
+#              folder holding the archive, with a fresh HOME); GIMP runs in a private mount
+#              namespace where an empty folder hides the whole source tree (when unshare is
+#              not permitted: with LD_LIBRARY_PATH unset, said in the output); the procedure
+#              exports WebP that GIMP decodes again at the right size
 #   ai         plug-in-fluximage-export-ai with an Agency key: alt text returned and shown,
 #              the file named after the SEO name beside the chosen one, an existing file there
 #              not replaced; with a free key: a 403 message saying what to do, nothing written
 #   batch exit the README's warning: `gimp -i -b` exits 0 although the batch command failed,
-#              and GIMP's output says so
+#              and GIMP's output says so; the README's batch block (key filled in) writes
+#              out.webp from in.png, and without in.png exits 1 saying the export failed
 #
 # Ends with "N passed, M failed" and a non-zero status on any failure. KEEP=1 keeps the work
 # folder (printed) for inspection.
@@ -44,7 +46,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 out=$work/out
-mkdir -p "$out" "$work/tmp"
+mkdir -p "$out" "$work/tmp" "$work/batch-ok" "$work/batch-failed"
 export TMPDIR=$work/tmp
 # Nothing of the build tree on a search path (make exports LD_LIBRARY_PATH into it).
 unset LD_LIBRARY_PATH FLUXIMAGE_LIB FLUXIMAGE_API_KEY
@@ -57,8 +59,24 @@ emulator_start "$work"
 export FLUXIMAGE_BASE_URL=$base
 
 . "$tree/plugins/gimp/testlib.sh"
-install_plugin() { # what plugins/gimp/README.dist.txt tells a user to do
-    tar -xzf "$work/plugin.tar.gz" -C "$1"
+
+# readme_block MARKER: the sh block after "<!-- MARKER:" in plugins/README.md.
+readme_block() {
+    awk -v m="<!-- $1:" 'index($0, m) == 1 { on = 1; next }
+        on && /^```sh/ { inside = 1; next }
+        inside && /^```/ { exit }
+        inside { print }' "$tree/plugins/README.md"
+}
+readme_block gimp-install > "$work/gimp-install.sh"
+readme_block gimp-batch > "$work/gimp-batch.sh"
+for b in gimp-install gimp-batch; do
+    [ -s "$work/$b.sh" ] || { echo "gimp-dist-test: no $b block in plugins/README.md"; exit 1; }
+done
+mkdir -p "$work/download"
+cp "$work/plugin.tar.gz" "$work/download/$(basename "$ARCHIVE")"
+install_plugin() { # the README's install block, as a user runs it (HOME is the new profile's)
+    (cd "$work/download" && sh -e "$work/gimp-install.sh") ||
+        problem "the README's install block failed"
 }
 
 # GIMP runs with the source tree hidden under an empty folder, in a mount namespace of its
@@ -112,6 +130,7 @@ run_gimp installed "
 (say \"webp \" (flx-export img \"$out/photo.webp\" \"webp\" 80 0 0))
 (say \"decode \" (decode \"$out/photo.webp\"))
 (say \"tree \" (if (> (car (file-glob \"$tree/Cargo.toml\" 1)) 0) \"visible\" \"hidden\"))
+(plain-png img \"$work/batch-ok/in.png\")
 " $hide
 gimp_ok
 expect webp "ok *"
@@ -180,6 +199,24 @@ gimp_status=$?
 has "batch command experienced an execution error"
 has 'unknown format "gif"'
 absent "$out/bad.gif"
+finish
+
+start readme_batch_block
+sed "s/flx_live_\.\.\./$AGENCY_KEY/" "$work/gimp-batch.sh" > "$work/gimp-batch-keyed.sh"
+new_profile readmebatch
+log=$work/readme-batch.log
+# shellcheck disable=SC2086
+(cd "$work/batch-ok" && timeout 300 $hide sh "$work/gimp-batch-keyed.sh") > "$log" 2>&1
+ok_status=$?
+# shellcheck disable=SC2086
+(cd "$work/batch-failed" && timeout 300 $hide sh "$work/gimp-batch-keyed.sh") >> "$log" 2>&1
+failed_status=$?
+[ "$ok_status" -eq 0 ] || problem "the README's batch block failed with in.png (status $ok_status)"
+[ "$(magic "$work/batch-ok/out.webp")" = webp ] || problem "the README's batch block wrote no WebP"
+[ "$failed_status" -eq 1 ] || problem "without in.png the README's batch block exited $failed_status, not 1"
+has "the export failed:"
+absent "$work/batch-failed/out.webp"
+hasnt "${AGENCY_KEY#flx_live_}"
 finish
 
 report
