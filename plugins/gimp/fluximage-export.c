@@ -505,9 +505,8 @@ describe_failure (flx_status status, const gchar *detail)
              "export without it.";
       break;
     case FLX_FORBIDDEN:
-      hint = "Your Fluximage plan does not include this (AI alt text and SEO names need a "
-             "paid plan, and API access the Agency plan). Untick the AI options, or upgrade "
-             "in your Fluximage dashboard (fluximage.app).";
+      hint = "Untick the AI options, or upgrade your plan in your Fluximage dashboard "
+             "(fluximage.app).";
       break;
     case FLX_TOO_LARGE:
       hint = "Set a maximum width or height to make the upload smaller.";

@@ -420,9 +420,7 @@ _HINTS = {
     "QuotaExceededError": "The credits of this billing period are used up. Wait for the next "
     f"period, or buy credits or a larger plan in {DASHBOARD}; the export dialog shows the "
     "credits left. For AI text, untick the AI options to export without it.",
-    "PermissionDeniedError": "Your Fluximage plan does not include this (AI alt text and SEO "
-    "names need a paid plan, and API access the Agency plan). Untick the AI options, or "
-    f"upgrade in {DASHBOARD}.",
+    "PermissionDeniedError": f"Untick the AI options, or upgrade your plan in {DASHBOARD}.",
 }
 
 
