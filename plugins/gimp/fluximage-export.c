@@ -2,22 +2,37 @@
  * fluximage-export: a GIMP 2.10 plug-in that exports the current image through the
  * Fluximage image-compression API, using libfluximage (include/fluximage.h).
  *
- * PDB procedure: plug-in-fluximage-export, menu File > Export > "Export via Fluximage...".
+ * It is linked with libfluximage.a (make gimp-plugin), so the installed plug-in is one file
+ * that needs only GIMP's own libraries.
+ *
+ * PDB procedures: plug-in-fluximage-export, menu File > Export > "Export via Fluximage...",
+ * and plug-in-fluximage-export-ai, the same with the AI options (no menu entry):
  *
  *   (plug-in-fluximage-export RUN-NONINTERACTIVE image drawable
  *                             "/path/out.webp" "webp" 82 0 0)
  *     -> (original-size compressed-size)
+ *   (plug-in-fluximage-export-ai RUN-NONINTERACTIVE image drawable
+ *                                "/path/out.webp" "webp" 82 0 0 alt-text seo-name)
+ *     -> (original-size compressed-size written-file alt-text)
+ *
+ * The dialog (interactive mode) first shows the key's plan and credits left (GET /api/usage,
+ * asked for once the dialog is on screen), greys out the AI options the plan does not allow
+ * (with the reason) and Export when no compression is left.
  *
  * What one run does:
  *   1. Renders what is visible in the image into a throw-away duplicate (visible layers
  *      merged, alpha kept; flattened onto the background colour for JPEG), scaled down in
  *      GIMP when a maximum width/height is given, and saves it as a lossless PNG in a private
  *      temporary folder (lossless WebP instead when the PNG is over the API's 20 MB limit).
- *   2. Compresses that file with flx_compress_file(), which uploads it, downloads the result
- *      and writes it to the chosen path atomically (a temporary file beside it, renamed into
- *      place): the output is either the whole result or untouched.
- *   3. Reports the saving ("1.2 MB -> 210 kB, 83% smaller") as a message, which GIMP shows in
- *      the image window's status bar, and returns both sizes to PDB callers.
+ *   2. Checks that the output's folder is writable, then compresses the file with
+ *      flx_compress() (with AI alt text / SEO name when asked for) and writes the result with
+ *      flx_batch_save() to the chosen path, or beside it under the SEO name (never replacing
+ *      a file there), atomically (a temporary file beside it, renamed into place): the output
+ *      is either the whole result or untouched.
+ *   3. Reports the saving ("1.2 MB -> 210 kB, 83% smaller", and the alt text) as a message,
+ *      which GIMP shows in the image window's status bar; in interactive mode the alt text
+ *      also gets a window with a Copy button; PDB callers get the sizes (and, from the -ai
+ *      procedure, the file written and the alt text).
  *
  * Progress and cancelling: the library calls our progress callback on this thread about every
  * 50 ms, with the bytes uploaded, then (after the server has worked) the bytes downloaded. It
@@ -37,10 +52,10 @@
  * any message; our copy of it is wiped once the client holds it. FLUXIMAGE_BASE_URL (read by
  * the library) points the plug-in at another server, such as the local emulator.
  *
- * Errors (a refused key, used-up credits, no network, ...) end the procedure with
- * GIMP_PDB_EXECUTION_ERROR and a sentence saying what happened and what to do; GIMP shows it
- * as an error message ("Execution error for 'Export via Fluximage...'") and a Script-Fu
- * caller gets it in the error it raises.
+ * Errors (a refused key, used-up credits, a feature outside the plan, no network, ...) end
+ * the procedure with GIMP_PDB_EXECUTION_ERROR and a sentence saying what happened and what
+ * to do; GIMP shows it as an error message ("Execution error for 'Export via Fluximage...'")
+ * and a Script-Fu caller gets it in the error it raises.
  */
 
 #include <errno.h>
