@@ -10,8 +10,9 @@ const PREAMBLE: &str = r#"/*
  *
  * Conventions (every function follows them):
  * - Names are flx_<noun>_<verb>. Arguments come in the order: handle, inputs, then
- *   out-parameters, whose names end in _out. Out-parameters are written only on success
- *   (FLX_OK, or FLX_PARTIAL for a batch).
+ *   out-parameters, whose names end in _out. Out-parameters are written only on success,
+ *   with one exception: the compress calls set *batch_out to NULL first and hand out a batch
+ *   whenever the inputs were checked, even when every image failed (see flx_compress()).
  * - Functions return flx_status (FLX_OK == 0), or a pointer that is NULL on failure, or a
  *   value documented as the failure value (-1, 0, NULL). After a failure, flx_last_error()
  *   says what happened in English (never including the API key); flx_last_http_status() and
@@ -21,7 +22,11 @@ const PREAMBLE: &str = r#"/*
  * - Handles (flx_client, flx_options, flx_batch, flx_usage, flx_cancel) are opaque, made by a
  *   _new or producing call, and released by their _free function, which accepts NULL. Freeing
  *   twice is undefined. Strings returned by a handle are owned by it and live until it is
- *   freed; buffers handed to the caller are released with flx_bytes_free().
+ *   freed; buffers handed to the caller are released with flx_bytes_free(), strings handed to
+ *   the caller (a path_out) with flx_string_free().
+ * - Pointer arguments are borrowed for the call only, unless a function says otherwise:
+ *   the library keeps no pointer of the caller's after it returns (flx_options_set_progress
+ *   keeps `user`, handed back to the callback, until the options are freed or changed).
  * - Strings passed in are NUL-terminated UTF-8 (FLX_INVALID_ARGUMENT otherwise); paths are
  *   NUL-terminated bytes as the OS takes them. NULL where a value is required is
  *   FLX_INVALID_ARGUMENT, never a crash.
@@ -39,6 +44,8 @@ fn main() {
     let version = |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).expect("set by cargo");
     let config = cbindgen::Config {
         language: cbindgen::Language::C,
+        // Sizes and indexes are size_t in C, as C programmers pass them.
+        usize_is_size_t: true,
         header: Some(PREAMBLE.to_string()),
         include_guard: Some("FLUXIMAGE_H".to_string()),
         cpp_compat: true,
@@ -69,7 +76,7 @@ fn main() {
             // The core's own Format/Position are pulled in by their associated constants;
             // C code knows them as flx_format/flx_position only.
             exclude: vec!["Format".into(), "Position".into()],
-            include: vec!["flx_format".into(), "flx_position".into(), "flx_field".into(), "flx_usage_field".into()],
+            include: vec!["flx_format".into(), "flx_position".into(), "flx_field".into(), "flx_usage_field".into(), "flx_exists".into()],
             ..Default::default()
         },
         ..Default::default()

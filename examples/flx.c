@@ -625,7 +625,7 @@ static int cmd_compress(int argc, char **argv) {
         }
         ps.index = i;
         char *target = pick_target(outdir, flx_batch_str(batch, i, FLX_FIELD_NAME), &taken);
-        flx_status sst = flx_batch_save(client, batch, i, target ? target : outdir, opts);
+        flx_status sst = flx_batch_save(client, batch, i, target ? target : outdir, FLX_EXISTS_ERROR, opts, NULL);
         if (sst == FLX_OK) {
             saved[i] = target ? target : xstrdup(outdir);
         } else {

@@ -4,8 +4,9 @@
  *
  * Conventions (every function follows them):
  * - Names are flx_<noun>_<verb>. Arguments come in the order: handle, inputs, then
- *   out-parameters, whose names end in _out. Out-parameters are written only on success
- *   (FLX_OK, or FLX_PARTIAL for a batch).
+ *   out-parameters, whose names end in _out. Out-parameters are written only on success,
+ *   with one exception: the compress calls set *batch_out to NULL first and hand out a batch
+ *   whenever the inputs were checked, even when every image failed (see flx_compress()).
  * - Functions return flx_status (FLX_OK == 0), or a pointer that is NULL on failure, or a
  *   value documented as the failure value (-1, 0, NULL). After a failure, flx_last_error()
  *   says what happened in English (never including the API key); flx_last_http_status() and
@@ -15,7 +16,11 @@
  * - Handles (flx_client, flx_options, flx_batch, flx_usage, flx_cancel) are opaque, made by a
  *   _new or producing call, and released by their _free function, which accepts NULL. Freeing
  *   twice is undefined. Strings returned by a handle are owned by it and live until it is
- *   freed; buffers handed to the caller are released with flx_bytes_free().
+ *   freed; buffers handed to the caller are released with flx_bytes_free(), strings handed to
+ *   the caller (a path_out) with flx_string_free().
+ * - Pointer arguments are borrowed for the call only, unless a function says otherwise:
+ *   the library keeps no pointer of the caller's after it returns (flx_options_set_progress
+ *   keeps `user`, handed back to the callback, until the options are freed or changed).
  * - Strings passed in are NUL-terminated UTF-8 (FLX_INVALID_ARGUMENT otherwise); paths are
  *   NUL-terminated bytes as the OS takes them. NULL where a value is required is
  *   FLX_INVALID_ARGUMENT, never a crash.
@@ -119,6 +124,11 @@ typedef enum flx_status {
    * A bug in the library (a caught panic); please report it.
    */
   FLX_INTERNAL = 17,
+  /**
+   * A file is already at the output path and the save's flx_exists policy forbids
+   * replacing it (or another result of the same batch wrote it); nothing was written.
+   */
+  FLX_EXISTS = 18,
 } flx_status;
 
 /**
@@ -188,6 +198,9 @@ typedef enum flx_position {
 /**
  * What flx_batch_str() and flx_batch_num() read from an item. Values below 100 are strings
  * (flx_batch_str), from 100 numbers (flx_batch_num).
+ *
+ * FLX_FIELD_WIDTH and FLX_FIELD_HEIGHT come from the server's answer or, when it did not say,
+ * from the image's header once the result was saved or fetched.
  */
 typedef enum flx_field {
   /**
@@ -289,6 +302,37 @@ typedef enum flx_usage_field {
 } flx_usage_field;
 
 /**
+ * The flx_exists policy of flx_batch_save(): what happens when a file is already at the
+ * output path. Under every policy, results of one batch never replace each other and an
+ * item's own input file is never replaced.
+ */
+typedef enum flx_exists {
+  /**
+   * Fail with FLX_EXISTS and write nothing (the safe default).
+   */
+  FLX_EXISTS_ERROR = 0,
+  /**
+   * Write to the first free name beside it: "cat-2.webp", "cat-3.webp", ...
+   */
+  FLX_EXISTS_RENAME = 1,
+  /**
+   * Replace the existing file.
+   */
+  FLX_EXISTS_OVERWRITE = 2,
+} flx_exists;
+
+/**
+ * What went wrong, in the terms a caller acts on. The numbers are the C ABI's `flx_status`
+ * values and never change.
+ */
+typedef struct ErrorKind ErrorKind;
+
+/**
+ * What a save does when a file is already at the output path.
+ */
+typedef struct ExistsPolicy ExistsPolicy;
+
+/**
  * The outcome of a compress call: one item per input, in input order. Read-only after
  * creation, so it may be read from several threads at once. Strings it returns are owned by
  * it and valid until flx_batch_free().
@@ -339,7 +383,7 @@ typedef struct flx_input {
   /**
    * Number of bytes at `data`.
    */
-  uintptr_t len;
+  size_t len;
   /**
    * File name for `data`, UTF-8.
    */
@@ -347,11 +391,12 @@ typedef struct flx_input {
 } flx_input;
 
 /**
- * A progress callback, called on the thread that made the call, about every 50 ms and once at
- * the end: `done` bytes moved of `total` (0 when unknown) — uploaded for a compress,
- * downloaded for a fetch or save. Return 0 to go on, non-zero to stop: the call then ends
- * promptly with FLX_CANCELLED, even while the server is still working. It must not call
- * flx_ functions on the same client.
+ * A progress callback, called on the thread that made the call: once at the start, then
+ * whenever the figures change, at most every 50 ms: `done` bytes moved of `total` (0 when
+ * unknown), uploaded for a compress, downloaded for a fetch or save. Return 0 to go on,
+ * non-zero to stop: the call then ends promptly with FLX_CANCELLED. While nothing moves (the
+ * server is still working) it is not called: stop such a call with a flx_cancel. It must not
+ * call flx_ functions on the same client.
  */
 typedef int (*flx_progress_fn)(void *user, uint64_t done, uint64_t total);
 
@@ -392,7 +437,7 @@ const char *flx_version(void);
 /**
  * The number of items (one per input). 0 for NULL.
  */
-uintptr_t flx_batch_len(const struct flx_batch *batch);
+size_t flx_batch_len(const struct flx_batch *batch);
 
 /**
  * The status of item `i`: FLX_OK when its image was optimized, otherwise why it failed (e.g.
@@ -400,26 +445,26 @@ uintptr_t flx_batch_len(const struct flx_batch *batch);
  * failed item is not a failed call: flx_last_error() is cleared. FLX_INVALID_ARGUMENT (with
  * flx_last_error() set) when `i` is out of range.
  */
-enum flx_status flx_batch_status(const struct flx_batch *batch, uintptr_t i);
+enum flx_status flx_batch_status(const struct flx_batch *batch, size_t i);
 
 /**
  * Why item `i` failed, or NULL when it succeeded. Owned by the batch.
  */
-const char *flx_batch_error(const struct flx_batch *batch, uintptr_t i);
+const char *flx_batch_error(const struct flx_batch *batch, size_t i);
 
 /**
  * A string field (a flx_field below 100) of item `i`, or NULL when the server did not say
  * (or the item failed; FLX_FIELD_INPUT is always set). Owned by the batch. Asking for a
  * numeric field here is FLX_INVALID_ARGUMENT.
  */
-const char *flx_batch_str(const struct flx_batch *batch, uintptr_t i, int field);
+const char *flx_batch_str(const struct flx_batch *batch, size_t i, int field);
 
 /**
  * A numeric field (a flx_field from 100) of item `i`, or -1 when unknown (or the item failed;
  * FLX_FIELD_HTTP_STATUS is 0 when no server answered). Asking for a string field here is
  * FLX_INVALID_ARGUMENT (and -1).
  */
-int64_t flx_batch_num(const struct flx_batch *batch, uintptr_t i, int field);
+int64_t flx_batch_num(const struct flx_batch *batch, size_t i, int field);
 
 /**
  * The server's answer as received (JSON); with several requests, a JSON array of their
@@ -433,19 +478,36 @@ const char *flx_batch_json(const struct flx_batch *batch);
 const char *flx_batch_session_id(const struct flx_batch *batch);
 
 /**
- * Downloads the result of item `i` to `path_or_dir` (a file path, or an existing folder where
- * the file is named after the result). The signed URL is fetched without the API key. The
- * file is written through a temporary file in the same folder and renamed into place: an
- * interrupted download leaves nothing behind. The item's own input file is never overwritten
- * (FLX_INVALID_ARGUMENT). Only the progress callback and cancel flag of `options` are used
- * (NULL: none). FLX_EXPIRED when the URL expired: compress again. A failed item returns its
- * own status.
+ * Downloads the result of item `i` to `path_or_dir` and, when `path_out` is not NULL, gives
+ * the path written in `*path_out` (free it with flx_string_free()).
+ *
+ * `path_or_dir` is a file path, or a folder (an existing directory, or a path ending in "/")
+ * where the file is named after the result (FLX_FIELD_NAME). Missing folders are created.
+ * When a file is already at the output path, `policy` (a flx_exists value) decides:
+ * FLX_EXISTS_ERROR fails with FLX_EXISTS before anything is downloaded, FLX_EXISTS_RENAME
+ * writes "name-2.ext" (or the next free number), FLX_EXISTS_OVERWRITE replaces it. Under
+ * every policy the results of one batch never replace each other (FLX_EXISTS, or renamed),
+ * and the item's own input file is never replaced (FLX_INVALID_ARGUMENT).
+ *
+ * The signed URL is fetched without the API key. The file is written through a temporary
+ * file in the same folder and renamed into place: a failed or interrupted download leaves
+ * nothing behind. Only the progress callback and cancel flag of `options` are used (NULL:
+ * none). FLX_EXPIRED when the URL expired: compress again. A failed item returns its own
+ * status. `path_or_dir` and `options` are borrowed for the call only.
  */
 enum flx_status flx_batch_save(struct flx_client *client,
                                const struct flx_batch *batch,
-                               uintptr_t i,
+                               size_t i,
                                const char *path_or_dir,
-                               const struct flx_options *options);
+                               int policy,
+                               const struct flx_options *options,
+                               char **path_out);
+
+/**
+ * Frees a string the library handed to the caller (the `path_out` of flx_batch_save()).
+ * NULL is ignored; freeing twice is undefined.
+ */
+void flx_string_free(char *s);
 
 /**
  * Downloads the result of item `i` into memory: on FLX_OK, `*data_out` and `*len_out`
@@ -454,15 +516,15 @@ enum flx_status flx_batch_save(struct flx_client *client,
  */
 enum flx_status flx_batch_fetch(struct flx_client *client,
                                 const struct flx_batch *batch,
-                                uintptr_t i,
+                                size_t i,
                                 const struct flx_options *options,
                                 uint8_t **data_out,
-                                uintptr_t *len_out);
+                                size_t *len_out);
 
 /**
  * Frees a buffer from flx_batch_fetch(), with the length it came with. NULL is ignored.
  */
-void flx_bytes_free(uint8_t *data, uintptr_t len);
+void flx_bytes_free(uint8_t *data, size_t len);
 
 /**
  * Frees a batch and its strings. NULL is ignored.
@@ -518,15 +580,18 @@ enum flx_status flx_client_set_proxy(struct flx_client *client, const char *url)
 enum flx_status flx_client_set_ca_file(struct flx_client *client, const char *pem_path);
 
 /**
- * Sets how often a failed request is tried again (default 2 retries; 0 disables). Retried:
+ * Sets how often a failed request is tried again, 0..10 (default 2; 0 disables). Retried:
  * HTTP 429, 502, 503, 504 (waiting Retry-After up to 60 s, else backing off from 250 ms with
  * jitter) and connections that failed before the request was sent; downloads on any network
- * failure. A compress whose upload went out before the connection failed is retried only when
- * `retry_after_upload` is true, since the server may have processed it (credits charged twice).
+ * failure. See flx_client_set_retry_after_upload() for compresses whose upload went out.
  */
-enum flx_status flx_client_set_retries(struct flx_client *client,
-                                       uint32_t max_retries,
-                                       bool retry_after_upload);
+enum flx_status flx_client_set_retries(struct flx_client *client, uint32_t max_retries);
+
+/**
+ * Whether a compress whose upload went out before the connection failed is retried (default
+ * false): the server may already have processed it, so a retry may charge credits twice.
+ */
+enum flx_status flx_client_set_retry_after_upload(struct flx_client *client, bool retry);
 
 /**
  * Sets how many requests of one batch are in flight at once, 1..16 (default 2). A batch is
@@ -547,25 +612,29 @@ enum flx_status flx_client_set_user_agent(struct flx_client *client, const char 
  * fails only its own item, and nothing is spent on it. The rest are uploaded in requests of at
  * most 20 files, streamed from disk, several requests at a time (flx_client_set_concurrency).
  *
- * On FLX_OK every image succeeded; on FLX_PARTIAL some failed (see flx_batch_status()). In
- * both cases `*batch_out` receives a batch with one item per path, in the same order, to be
- * freed with flx_batch_free(). On any other status `*batch_out` is not written: no request
- * succeeded (e.g. FLX_UNAUTHORIZED), or every file failed its checks.
- * A NULL entry in `paths` is FLX_INVALID_ARGUMENT (check `n`).
+ * `*batch_out` is set to NULL first, then receives a batch whenever the inputs were checked,
+ * with one item per path, in the same order, each with its own status (flx_batch_status()):
+ * free it with flx_batch_free() whatever the status. The status says how the call went:
+ * FLX_OK when every image succeeded, FLX_PARTIAL when some failed, and when every image
+ * failed, the first failure (e.g. FLX_UNAUTHORIZED, or FLX_IO for a missing file) with
+ * flx_last_error() set. `*batch_out` stays NULL only when the call stopped before checking
+ * the inputs: invalid arguments or options, or a cancel. `paths` is borrowed for the call
+ * only. A NULL entry in `paths` is FLX_INVALID_ARGUMENT (check `n`).
  */
 enum flx_status flx_compress(struct flx_client *client,
                              const char *const *paths,
-                             uintptr_t n,
+                             size_t n,
                              const struct flx_options *options,
                              struct flx_batch **batch_out);
 
 /**
  * Compresses `inputs[0..n]`, each a path or a buffer (see flx_input); otherwise exactly like
- * flx_compress(). Buffers are copied during the call and may be freed when it returns.
+ * flx_compress(), `*batch_out` included. Buffers are copied during the call and may be freed
+ * when it returns.
  */
 enum flx_status flx_compress_inputs(struct flx_client *client,
                                     const struct flx_input *inputs,
-                                    uintptr_t n,
+                                    size_t n,
                                     const struct flx_options *options,
                                     struct flx_batch **batch_out);
 
@@ -577,7 +646,7 @@ enum flx_status flx_compress_inputs(struct flx_client *client,
  */
 enum flx_status flx_compress_buffer(struct flx_client *client,
                                     const uint8_t *data,
-                                    uintptr_t len,
+                                    size_t len,
                                     const char *name,
                                     const struct flx_options *options,
                                     struct flx_batch **batch_out);
@@ -586,7 +655,8 @@ enum flx_status flx_compress_buffer(struct flx_client *client,
  * Compresses the file `input_path` and writes the result to `output_path`: the output folder
  * is checked before anything is uploaded; the result is downloaded to a temporary file in that
  * folder and renamed into place, so `output_path` is either the whole result or untouched.
- * `output_path` must not be the input file (FLX_INVALID_ARGUMENT): the original is never
+ * `output_path` is named by the caller and is replaced when it exists; missing folders are
+ * created. It must not be the input file (FLX_INVALID_ARGUMENT): the original is never
  * overwritten. The image's own failure is returned as the status (e.g. FLX_SERVER: cannot
  * decode image).
  */

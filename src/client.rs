@@ -8,6 +8,7 @@ use crate::observe::{self, Observer};
 use crate::options::CompressOptions;
 use crate::response::{self, ImageInfo, Usage};
 use crate::retry::{Attempt, RetryPolicy};
+use crate::save::{BatchFiles, Destination, ExistsPolicy};
 use crate::url::Origin;
 use std::io::Read;
 use std::path::PathBuf;
@@ -25,6 +26,10 @@ pub const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_DOWNLOAD_BYTES: u64 = 512 * 1024 * 1024;
 /// The most [`Client::fetch`] reserves up front from the size the server announced.
 const MAX_PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
+/// The most retries a [`RetryPolicy`] may ask for.
+pub const MAX_RETRIES: u32 = 10;
+/// The most requests of one batch in flight at once ([`Config::concurrency`]).
+pub const MAX_CONCURRENCY: u32 = 16;
 /// Redirects followed by a download (each checked against the HTTPS rule).
 const MAX_DOWNLOAD_REDIRECTS: u32 = 5;
 
@@ -52,8 +57,28 @@ pub struct Config {
     pub user_agent_suffix: Option<String>,
     /// When and how failed requests are retried.
     pub retry: RetryPolicy,
-    /// Requests of one batch in flight at once (default 2, at least 1).
+    /// Requests of one batch in flight at once, 1..=[`MAX_CONCURRENCY`] (default 2).
     pub concurrency: u32,
+}
+
+impl Config {
+    /// Checks the settings against their ranges (retries at most [`MAX_RETRIES`],
+    /// concurrency 1..=[`MAX_CONCURRENCY`], non-zero timeouts); the message names the setting.
+    /// [`Client::new`] calls it.
+    pub fn validate(&self) -> Result<()> {
+        if self.retry.max_retries > MAX_RETRIES {
+            return Err(Error::invalid(format!("max_retries must be between 0 and {MAX_RETRIES} (got {})", self.retry.max_retries)));
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(Error::invalid(format!("concurrency must be between 1 and {MAX_CONCURRENCY} (got {})", self.concurrency)));
+        }
+        for (name, d) in [("connect timeout", self.connect_timeout), ("read timeout", self.read_timeout), ("total timeout", self.total_timeout)] {
+            if d.is_zero() {
+                return Err(Error::invalid(format!("the {name} must be greater than zero")));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for Config {
@@ -108,6 +133,31 @@ pub struct Item {
     pub source: Option<PathBuf>,
     /// The optimized image, or why this image failed.
     pub outcome: Result<ImageInfo>,
+    /// Position in the batch, and what the batch's saves wrote (shared by its items).
+    index: usize,
+    files: Arc<BatchFiles>,
+}
+
+impl Item {
+    /// The position of this item in its batch (its input's position in the call).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The result's width and height: as the server said, or, when it did not, as read from
+    /// the image's header once the result was saved or fetched through the C API.
+    pub fn dimensions(&self) -> Option<(u32, u32)> {
+        let info = self.outcome.as_ref().ok()?;
+        match (info.width, info.height) {
+            (Some(w), Some(h)) => Some((w, h)),
+            _ => self.files.dimensions(self.index),
+        }
+    }
+
+    /// Records the dimensions found in the first bytes of the downloaded result.
+    pub(crate) fn learn_dimensions(&self, head: &[u8]) {
+        self.files.learn_dimensions(self.index, head);
+    }
 }
 
 /// The outcome of a compress call: one [`Item`] per input, in input order.
@@ -127,12 +177,22 @@ impl Batch {
         self.items.iter().filter(|i| i.outcome.is_err()).count()
     }
 
-    /// `Ok` when every image succeeded; otherwise a [`ErrorKind::Partial`] error whose message
-    /// names the first failure.
+    /// `Ok` when every image succeeded. When every image failed, the first failure (with its
+    /// kind, HTTP status and `Retry-After`; its message says how many failed unless they all
+    /// failed alike). Otherwise a [`ErrorKind::Partial`] error whose message names the first
+    /// failure.
     pub fn status(&self) -> Result<()> {
         let Some(first) = self.items.iter().find_map(|i| i.outcome.as_ref().err().map(|e| (i, e))) else {
             return Ok(());
         };
+        if self.failed() == self.items.len() {
+            let alike = self.items.iter().all(|i| i.outcome.as_ref().err().map(Error::message) == Some(first.1.message()));
+            return Err(if alike {
+                first.1.clone()
+            } else {
+                first.1.clone().context(format!("all {} images failed; first: {}", self.items.len(), first.0.input))
+            });
+        }
         Err(Error::new(
             ErrorKind::Partial,
             format!("{} of {} images failed; first: {}: {}", self.failed(), self.items.len(), first.0.input, first.1),
@@ -223,11 +283,7 @@ impl Client {
         if let Some(p) = &config.proxy {
             ureq::Proxy::new(p).map_err(|_| Error::invalid("the proxy URL is invalid (expected e.g. http://host:3128)"))?;
         }
-        for (name, d) in [("connect timeout", config.connect_timeout), ("read timeout", config.read_timeout), ("total timeout", config.total_timeout)] {
-            if d.is_zero() {
-                return Err(Error::invalid(format!("the {name} must be greater than zero")));
-            }
-        }
+        config.validate()?;
         let roots = root_certs(config.ca_file.as_ref())?;
         let agent = build_agent(&config, roots.clone());
         Ok(Client { inner: Arc::new(Inner { key, config, base, roots, agent: Mutex::new((std::process::id(), agent)) }) })
@@ -273,9 +329,10 @@ impl Client {
     }
 
     /// Compresses `inputs` with `options`: local checks first (a failed check fails only its
-    /// own item), then requests of at most 20 files, `concurrency` at a time. Returns the batch
-    /// when at least one request was answered, even if some images failed (see
-    /// [`Batch::status`]); otherwise the first error.
+    /// own item), then requests of at most 20 files, `concurrency` at a time. Once the inputs
+    /// are checked the batch is always returned, with one item per input carrying its result
+    /// or its own error, even when every image failed: [`Batch::status`] says how the call
+    /// went. `Err` only for invalid options, no inputs, or a cancel.
     pub fn compress(&self, inputs: &[Input], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
         options.validate()?;
         if inputs.is_empty() {
@@ -451,41 +508,55 @@ impl Client {
         })
     }
 
-    /// Downloads a result to `path` atomically (a temporary file in the same folder, then a
-    /// rename): an interrupted download leaves nothing behind. When `path` is a directory the
-    /// file is named after the result. Refuses to overwrite the item's own input file.
-    pub fn save(&self, item: &Item, path: &std::path::Path, obs: &mut Observer) -> Result<PathBuf> {
+    /// Downloads the result of `item` to `path` and returns the path written.
+    ///
+    /// `path` is a file, or a folder (an existing directory, or a path ending in `/`) where
+    /// the file is named after the result; missing folders are created. When a file is
+    /// already there, `policy` decides: [`ExistsPolicy::Error`] fails with
+    /// [`ErrorKind::Exists`] before anything is downloaded, [`ExistsPolicy::Rename`] picks the
+    /// first free `stem-2.ext`, `stem-3.ext`, ..., [`ExistsPolicy::Overwrite`] replaces it.
+    /// Under every policy, results of one batch never replace each other and the item's own
+    /// input file is never replaced. The file is written through a temporary file in the same
+    /// folder, so an interrupted or failed save leaves nothing behind.
+    pub fn save(&self, item: &Item, path: &std::path::Path, policy: ExistsPolicy, obs: &mut Observer) -> Result<PathBuf> {
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
-        let target = crate::download::resolve_target(path, &image.name, item.source.as_deref())?;
-        self.download_to_file(image, &target, obs)?;
-        Ok(target)
+        let dest = Destination::resolve(path, &image.name, item.source.as_deref(), item.index, policy, &item.files)?;
+        let tmp = crate::download::temp_path_for(&dest.target);
+        self.download_to_temp(image, &tmp, obs)?;
+        dest.commit(&tmp)
     }
 
-    /// Compresses one file and writes the result to `output` atomically. The output's folder is
-    /// checked before the upload, and the input is never overwritten.
+    /// Compresses one file and writes the result to `output`, which the caller names and which
+    /// is replaced when it exists (never when it is `input`). The output's folder is created
+    /// when missing and proved writable before anything is uploaded.
     pub fn compress_file(&self, input: &std::path::Path, output: &std::path::Path, options: &CompressOptions, obs: &mut Observer) -> Result<u64> {
         crate::download::check_output(output, input)?;
         let batch = self.compress(&[Input::Path(input.to_path_buf())], options, obs)?;
         let item = &batch.items[0];
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
-        self.download_to_file(image, output, obs)
+        let tmp = crate::download::temp_path_for(output);
+        let n = self.download_to_temp(image, &tmp, obs)?;
+        let moved = std::fs::rename(&tmp, output).map_err(|e| Error::io(format!("cannot move the result to {}", output.display()), &e));
+        if moved.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        moved.map(|_| n)
     }
 
-    /// Downloads `image` to `dest` atomically. A cancelled call returns at once while its worker
-    /// may still hold the temporary file, so the temporary file is removed here too: the caller
-    /// finds nothing left behind as soon as the call returns.
-    fn download_to_file(&self, image: &ImageInfo, dest: &std::path::Path, obs: &mut Observer) -> Result<u64> {
+    /// Downloads `image` into the new temporary file `tmp`. On any failure `tmp` is removed
+    /// before this returns: a cancelled call returns at once while its worker may still hold
+    /// the file, so it is removed here as well as by the worker.
+    fn download_to_temp(&self, image: &ImageInfo, tmp: &std::path::Path, obs: &mut Observer) -> Result<u64> {
         let client = self.clone();
         let url = image.url.clone();
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
-        let (dest, tmp) = (dest.to_path_buf(), crate::download::temp_path_for(dest));
-        let worker_tmp = tmp.clone();
+        let worker_tmp = tmp.to_path_buf();
         let result = observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
-            crate::download::write_atomically(&dest, &worker_tmp, |file| client.download(&url, &t, file))
+            crate::download::write_temp(&worker_tmp, |file| client.download(&url, &t, file))
         });
         if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
+            let _ = std::fs::remove_file(tmp);
         }
         result
     }
@@ -660,17 +731,14 @@ impl Plan {
     }
 }
 
-/// Puts the per-request answers back into input order.
+/// Puts the per-request answers back into input order; a request that failed as a whole
+/// fails each of its items with its error.
 fn assemble(
     inputs: &[Input],
     checked: Vec<Result<Checked>>,
     chunks: &[Vec<usize>],
     answers: Vec<ChunkResult>,
 ) -> Result<Batch> {
-    if !answers.is_empty() && answers.iter().all(|a| a.is_err()) {
-        let first = answers.into_iter().find_map(|a| a.err()).expect("all failed");
-        return Err(first);
-    }
     let mut outcomes: Vec<Option<Result<ImageInfo>>> = checked.into_iter().map(|c| c.err().map(Err)).collect();
     let mut raws = Vec::new();
     let mut session_id = None;
@@ -693,23 +761,25 @@ fn assemble(
             }
         }
     }
-    if raws.is_empty() {
-        // Nothing was sent: every input failed its local checks, so the call failed as a whole.
-        if let Some(e) = outcomes.iter().flatten().find_map(|o| o.as_ref().err().cloned()) {
-            return Err(e);
-        }
-    }
-    let raw_json = if raws.len() == 1 { raws.pop().unwrap_or_default() } else { format!("[{}]", raws.join(",")) };
+    let raw_json = match raws.len() {
+        0 => String::new(),
+        1 => raws.pop().unwrap_or_default(),
+        _ => format!("[{}]", raws.join(",")),
+    };
+    let files = Arc::new(BatchFiles::default());
     let items = inputs
         .iter()
         .zip(outcomes)
-        .map(|(input, outcome)| Item {
+        .enumerate()
+        .map(|(index, (input, outcome))| Item {
             input: input.label(),
             source: match input {
                 Input::Path(p) => Some(p.clone()),
                 Input::Bytes { .. } => None,
             },
             outcome: outcome.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "no outcome recorded"))),
+            index,
+            files: files.clone(),
         })
         .collect();
     Ok(Batch { items, session_id, raw_json })

@@ -1,6 +1,6 @@
 //! Where results are written, and how: atomically, never over an input.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -31,7 +31,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// Checks that `output` can be written and is not `input`, before anything is uploaded.
+/// Checks that `output` can be written and is not `input`, before anything is uploaded: its
+/// folder is created when missing and proved writable.
 pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
     if output.as_os_str().is_empty() {
         return Err(Error::invalid("the output path is empty"));
@@ -46,28 +47,7 @@ pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
         )));
     }
     let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(Error::new(ErrorKind::Io, format!("the output folder {} does not exist", parent.display())));
-    }
-    Ok(())
-}
-
-/// The file a result is saved to: `path` itself, or `path/name` when `path` is a directory.
-pub(crate) fn resolve_target(path: &Path, name: &str, source: Option<&Path>) -> Result<PathBuf> {
-    let target = if path.is_dir() {
-        // The server chose `name`: keep only a plain file name so it cannot leave the folder.
-        let base = Path::new(name).file_name().filter(|n| !n.is_empty() && *n != "..").ok_or_else(|| {
-            Error::new(ErrorKind::Protocol, format!("the server's result name {name:?} is not a usable file name"))
-        })?;
-        path.join(base)
-    } else {
-        path.to_path_buf()
-    };
-    match source {
-        Some(src) => check_output(&target, src)?,
-        None => check_output(&target, Path::new(""))?,
-    }
-    Ok(target)
+    crate::save::prepare_output_dir(parent)
 }
 
 /// A fresh temporary name beside `dest` (same folder, so the final rename is atomic).
@@ -77,9 +57,9 @@ pub(crate) fn temp_path_for(dest: &Path) -> PathBuf {
     dir.join(format!(".{stem}.{:08x}.flx-tmp", crate::random_u128() as u32))
 }
 
-/// Writes `dest` through the temporary file `tmp` (see [`temp_path_for`]), renamed into place
-/// only when `fill` succeeds; on failure `tmp` is removed and `dest` is untouched.
-pub(crate) fn write_atomically(dest: &Path, tmp: &Path, fill: impl FnOnce(&mut File) -> Result<u64>) -> Result<u64> {
+/// Creates the new file `tmp` and fills it with `fill`, flushed to disk. On failure `tmp` is
+/// removed; on success the caller moves it into place.
+pub(crate) fn write_temp(tmp: &Path, fill: impl FnOnce(&mut File) -> Result<u64>) -> Result<u64> {
     let dir = tmp.parent().unwrap_or(Path::new("."));
     let mut file = OpenOptions::new()
         .write(true)
@@ -88,11 +68,10 @@ pub(crate) fn write_atomically(dest: &Path, tmp: &Path, fill: impl FnOnce(&mut F
         .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), &e))?;
     let result = fill(&mut file).and_then(|n| {
         file.sync_all().map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
-        drop(file);
-        std::fs::rename(tmp, dest).map_err(|e| Error::io(format!("cannot move the result to {}", dest.display()), &e))?;
         Ok(n)
     });
     if result.is_err() {
+        drop(file);
         let _ = std::fs::remove_file(tmp);
     }
     result
@@ -101,9 +80,11 @@ pub(crate) fn write_atomically(dest: &Path, tmp: &Path, fill: impl FnOnce(&mut F
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("flx-dl-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
     }
@@ -111,32 +92,26 @@ mod tests {
     #[test]
     fn failed_write_leaves_nothing() {
         let d = tmpdir("fail");
-        let dest = d.join("out.webp");
-        std::fs::write(&dest, b"old").unwrap();
-        let e = write_atomically(&dest, &temp_path_for(&dest), |f| {
+        let tmp = temp_path_for(&d.join("out.webp"));
+        let e = write_temp(&tmp, |f| {
             f.write_all(b"partial").unwrap();
             Err(Error::new(ErrorKind::Network, "connection reset"))
         })
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network);
-        assert_eq!(std::fs::read(&dest).unwrap(), b"old");
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1, "no temporary file left");
-        write_atomically(&dest, &temp_path_for(&dest), |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
-        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "no temporary file left");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
-    fn never_targets_the_input_or_a_missing_folder() {
+    fn never_the_input_and_missing_folders_are_created() {
         let d = tmpdir("target");
         let input = d.join("cat.png");
         std::fs::write(&input, b"png").unwrap();
-        let e = resolve_target(&d, "cat.png", Some(&input)).unwrap_err();
+        let e = check_output(&input, &input).unwrap_err();
         assert!(e.message().contains("refusing to overwrite the original"), "{}", e.message());
-        assert_eq!(resolve_target(&d, "cat.webp", Some(&input)).unwrap(), d.join("cat.webp"));
-        assert_eq!(resolve_target(&d, "../../etc/x.webp", None).unwrap(), d.join("x.webp"));
-        let e = check_output(&d.join("missing/out.webp"), &input).unwrap_err();
-        assert!(e.message().contains("does not exist"), "{}", e.message());
+        check_output(&d.join("missing/out.webp"), &input).unwrap();
+        assert!(d.join("missing").is_dir());
         assert!(check_output(&d, &input).unwrap_err().message().contains("is a directory"));
         std::fs::remove_dir_all(&d).unwrap();
     }

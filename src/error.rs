@@ -44,9 +44,38 @@ pub enum ErrorKind {
     Partial = 16,
     /// A bug in the library (a caught panic).
     Internal = 17,
+    /// A file is already at the output path and the save's policy forbids replacing it.
+    Exists = 18,
 }
 
 impl ErrorKind {
+    /// Every kind, in the order of their numbers (1, 2, ...).
+    pub const ALL: [ErrorKind; 18] = [
+        ErrorKind::InvalidArgument,
+        ErrorKind::Unauthorized,
+        ErrorKind::Forbidden,
+        ErrorKind::QuotaExceeded,
+        ErrorKind::TooLarge,
+        ErrorKind::RateLimited,
+        ErrorKind::BadRequest,
+        ErrorKind::Server,
+        ErrorKind::Network,
+        ErrorKind::Timeout,
+        ErrorKind::Tls,
+        ErrorKind::Protocol,
+        ErrorKind::Expired,
+        ErrorKind::Io,
+        ErrorKind::Cancelled,
+        ErrorKind::Partial,
+        ErrorKind::Internal,
+        ErrorKind::Exists,
+    ];
+
+    /// The kind numbered `code`, if any.
+    pub fn from_code(code: i32) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| *k as i32 == code)
+    }
+
     /// A short, stable English description of the kind.
     pub fn describe(self) -> &'static str {
         match self {
@@ -67,6 +96,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Partial => "some images failed",
             ErrorKind::Internal => "internal error",
+            ErrorKind::Exists => "file exists",
         }
     }
 }

@@ -3,11 +3,13 @@
 //! The safe Rust API lives here; `ffi` exposes it to C (see `include/fluximage.h`).
 //!
 //! ```no_run
-//! use fluximage::{Client, Config, CompressOptions, Format, Input, Observer};
+//! use fluximage::{Client, Config, CompressOptions, ExistsPolicy, Format, Input, Observer};
 //! let client = Client::new(None, Config::default())?; // FLUXIMAGE_API_KEY
 //! let opts = CompressOptions { format: Format::Avif, ..Default::default() };
 //! let batch = client.compress(&[Input::path("cat.jpg")], &opts, &mut Observer::none())?;
-//! client.save(&batch.items[0], "out/".as_ref(), &mut Observer::none())?;
+//! batch.status()?; // did every image succeed?
+//! let written = client.save(&batch.items[0], "out/".as_ref(), ExistsPolicy::Error, &mut Observer::none())?;
+//! println!("saved {}", written.display());
 //! # Ok::<(), fluximage::Error>(())
 //! ```
 #![deny(missing_docs)]
@@ -15,6 +17,7 @@
 mod client;
 mod download;
 mod error;
+pub(crate) mod imagesize;
 mod input;
 mod key;
 mod multipart;
@@ -22,12 +25,13 @@ mod observe;
 mod options;
 mod response;
 mod retry;
+pub mod save;
 mod time;
 mod url;
 
 pub mod ffi;
 
-pub use client::{Batch, Client, Config, Item, DEFAULT_BASE_URL, MAX_DOWNLOAD_BYTES, MAX_JSON_BYTES};
+pub use client::{Batch, Client, Config, Item, DEFAULT_BASE_URL, MAX_CONCURRENCY, MAX_DOWNLOAD_BYTES, MAX_JSON_BYTES, MAX_RETRIES};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{Input, MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};
 pub use key::ApiKey;
@@ -35,6 +39,13 @@ pub use observe::{CancelToken, Observer, Progress};
 pub use options::{CompressOptions, Format, Position, Watermark};
 pub use response::{ImageInfo, Usage};
 pub use retry::RetryPolicy;
+pub use save::ExistsPolicy;
+
+/// The (width, height) of a PNG, JPEG, WebP, AVIF or GIF image from its first bytes (its
+/// header; no pixel is decoded), or `None` for another format or a truncated header.
+pub fn image_dimensions(head: &[u8]) -> Option<(u32, u32)> {
+    imagesize::dimensions(head)
+}
 
 /// The library version, from Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

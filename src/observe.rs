@@ -9,7 +9,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How often the watching thread calls the progress callback and checks for a cancel.
+/// How often the watching thread checks for a cancel and for new progress: the callback is
+/// called at most once per tick (20 times a second), and only when a figure changed.
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// A flag that stops a call from any thread. Clones share the flag.
@@ -47,6 +48,8 @@ pub struct Progress {
 pub struct Observer<'a> {
     progress: Option<Box<dyn FnMut(Progress) -> bool + 'a>>,
     cancel: Option<CancelToken>,
+    /// The figures last reported, so that unchanged ones are not reported again.
+    last: Option<Progress>,
 }
 
 impl<'a> Observer<'a> {
@@ -55,7 +58,9 @@ impl<'a> Observer<'a> {
         Observer::default()
     }
 
-    /// Calls `f` about every 50 ms on the calling thread; returning `false` cancels the call.
+    /// Calls `f` on the calling thread when the figures change, at most every 50 ms (and once
+    /// at the start); returning `false` cancels the call. While nothing moves (the server is
+    /// still working) `f` is not called: stop such a call with a [`CancelToken`].
     pub fn with_progress(mut self, f: impl FnMut(Progress) -> bool + 'a) -> Self {
         self.progress = Some(Box::new(f));
         self
@@ -80,7 +85,12 @@ impl<'a> Observer<'a> {
             Some(f) => {
                 let done = transfer.done.load(Ordering::Relaxed);
                 // A retry restarts the count; never report more than the total when it is known.
-                f(Progress { done: if total > 0 { done.min(total) } else { done }, total })
+                let now = Progress { done: if total > 0 { done.min(total) } else { done }, total };
+                if self.last == Some(now) {
+                    return true;
+                }
+                self.last = Some(now);
+                f(now)
             }
             None => true,
         }
@@ -104,8 +114,14 @@ pub(crate) fn run<T: Send + 'static>(
     }
     let (tx, rx) = mpsc::sync_channel(1);
     workers::run(Box::new(move || {
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job))
-            .unwrap_or_else(|_| Err(Error::new(crate::ErrorKind::Internal, "a worker thread panicked")));
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|payload| {
+            let what = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::new(crate::ErrorKind::Internal, format!("a worker thread panicked (please report): {what}")))
+        });
         let _ = tx.send(out);
     }))
     .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("cannot start a worker thread: {e}")))?;
@@ -203,5 +219,41 @@ mod workers {
                 Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_reported_only_when_it_changes() {
+        let transfer = Arc::new(Transfer::default());
+        let mut seen = Vec::new();
+        let t = transfer.clone();
+        let out = {
+            let mut obs = Observer::none().with_progress(|p| {
+                seen.push(p);
+                true
+            });
+            run(&mut obs, &transfer, 100, move || {
+                std::thread::sleep(TICK * 6); // several ticks with nothing moving
+                t.done.store(40, Ordering::Relaxed);
+                std::thread::sleep(TICK * 4);
+                t.done.store(100, Ordering::Relaxed);
+                Ok(7)
+            })
+        };
+        assert_eq!(out.unwrap(), 7);
+        assert_eq!(seen, [Progress { done: 0, total: 100 }, Progress { done: 40, total: 100 }, Progress { done: 100, total: 100 }]);
+    }
+
+    #[test]
+    fn a_worker_panic_keeps_its_message() {
+        let transfer = Arc::new(Transfer::default());
+        let mut obs = Observer::none().with_cancel(CancelToken::new());
+        let e = run(&mut obs, &transfer, 0, || -> Result<()> { panic!("the disk is made of cheese") }).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Internal);
+        assert!(e.message().contains("the disk is made of cheese"), "{}", e.message());
     }
 }

@@ -148,7 +148,8 @@ impl Default for CompressOptions {
 pub const MAX_DIMENSION: u32 = 65_535;
 
 impl CompressOptions {
-    /// Checks every option against its documented range; the message names the option.
+    /// Checks every option against its documented range; the message names the option. Pure:
+    /// touches no file (the watermark file is checked by [`CompressOptions::check_files`]).
     pub fn validate(&self) -> Result<()> {
         in_range("quality", self.quality, 40, 100)?;
         for (name, v) in [("max_width", self.max_width), ("max_height", self.max_height)] {
@@ -164,21 +165,18 @@ impl CompressOptions {
         if let Some(w) = &self.watermark {
             in_range("watermark scale", w.scale, 5, 50)?;
             in_range("watermark opacity", w.opacity, 0, 100)?;
-            let meta = std::fs::metadata(&w.path).map_err(|e| Error::io(format!("watermark {}", w.path.display()), &e))?;
-            if !meta.is_file() {
-                return Err(Error::invalid(format!("watermark {} is not a regular file", w.path.display())));
-            }
-            if meta.len() == 0 {
-                return Err(Error::invalid(format!("watermark {} is empty", w.path.display())));
-            }
-            if meta.len() > crate::input::MAX_FILE_BYTES {
-                return Err(Error::new(
-                    crate::ErrorKind::TooLarge,
-                    format!("watermark {} is over the 20 MB limit", w.path.display()),
-                ));
-            }
         }
         Ok(())
+    }
+
+    /// Checks the files the options name (the watermark: a readable, non-empty regular file of
+    /// at most 20 MB). Called when a compress starts, since the file may be made after the
+    /// options are set.
+    pub fn check_files(&self) -> Result<()> {
+        match &self.watermark {
+            Some(w) => crate::input::check(&crate::Input::Path(w.path.clone())).map(|_| ()).map_err(|e| e.context("watermark")),
+            None => Ok(()),
+        }
     }
 
     /// The text fields of the multipart request, in wire names.
@@ -237,8 +235,10 @@ mod tests {
         w.scale = 51;
         let o = CompressOptions { watermark: Some(w), ..Default::default() };
         assert!(o.validate().unwrap_err().message().contains("watermark scale must be between 5 and 50"));
+        // Setting options never touches files: a watermark made later is checked at the call.
         let o = CompressOptions { watermark: Some(Watermark::new("/no/such.png")), ..Default::default() };
-        assert!(o.validate().unwrap_err().message().contains("/no/such.png"));
+        assert!(o.validate().is_ok());
+        assert!(o.check_files().unwrap_err().message().contains("/no/such.png"));
     }
 
     #[test]

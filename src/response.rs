@@ -150,7 +150,8 @@ fn parse_entry(v: &Value, index: usize, format_ext: &str) -> Result<std::result:
     Ok(Ok(ImageInfo {
         name,
         original_name,
-        format: string(obj, &["format"]),
+        // The format asked for, when the answer does not say (it is what the server encodes to).
+        format: string(obj, &["format"]).or_else(|| Some(format_ext.to_string())),
         original_size: number(obj, &["originalSize", "original_size"]),
         size: number(obj, &["size", "compressedSize", "compressed_size"]),
         width: number(obj, &["width"]).and_then(|w| u32::try_from(w).ok()),

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use fluximage::{CompressOptions, ErrorKind, Format, Input, Observer, Watermark};
-use fluximage_emulator::{EmulatorConfig, Shape};
+use fluximage::{CompressOptions, ErrorKind, ExistsPolicy, Format, Input, Observer, Watermark};
+use fluximage_emulator::{EmulatorConfig, Encode, Shape};
 
 fn none() -> Observer<'static> {
     Observer::none()
@@ -71,7 +71,7 @@ fn watermark_and_ai_on_a_paid_plan_and_forbidden_on_free() {
     assert!(info.seo_name.as_deref().is_some_and(|t| !t.is_empty()), "{info:?}");
     assert_eq!(b.session_id.as_deref(), Some("my-session"));
 
-    let e = client(&emu, "free").compress(&[Input::path(&input)], &opts, &mut none()).unwrap_err();
+    let e = client(&emu, "free").compress(&[Input::path(&input)], &opts, &mut none()).and_then(|b| b.status()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Forbidden);
     assert_eq!(e.http_status(), Some(403));
     assert_eq!(credits(&emu, "free"), 0, "nothing charged for a refused request");
@@ -144,8 +144,14 @@ fn local_checks_cost_nothing() {
     );
     assert_eq!(credits(&emu, AGENCY), 1);
 
-    let e = c.compress(&inputs[..2], &CompressOptions::default(), &mut none()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "nothing sendable: the call fails");
+    // Nothing sendable: the batch still says which input failed and why; the call's status
+    // (all failed, not alike) is the first failure.
+    let b = c.compress(&inputs[..2], &CompressOptions::default(), &mut none()).unwrap();
+    assert_eq!(b.items.len(), 2);
+    assert_eq!(b.items[1].outcome.as_ref().unwrap_err().kind(), ErrorKind::Io);
+    let e = b.status().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+    assert!(e.message().starts_with("all 2 images failed; first: "), "{}", e.message());
     let e = c.compress(&[Input::path(&good)], &CompressOptions { quality: 101, ..Default::default() }, &mut none()).unwrap_err();
     assert!(e.message().contains("quality must be between 40 and 100"), "{}", e.message());
     assert_eq!(stat(&emu, "requests", "compress"), 1);
@@ -173,7 +179,7 @@ fn free_plan_quota_runs_out_with_a_clear_error() {
     let c = client(&emu, "free");
     let inputs: Vec<Input> = (0..20).map(|i| Input::bytes(format!("{i}.png"), photo_png(8, 8, i))).collect();
     c.compress(&inputs, &CompressOptions::default(), &mut none()).unwrap().status().unwrap();
-    let e = c.compress(&inputs[..1], &CompressOptions::default(), &mut none()).unwrap_err();
+    let e = c.compress(&inputs[..1], &CompressOptions::default(), &mut none()).and_then(|b| b.status()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::QuotaExceeded);
     assert_eq!(c.usage(&mut none()).unwrap().can_compress, Some(false));
 }
@@ -187,17 +193,105 @@ fn save_writes_into_folders_and_never_over_the_input() {
     let original = std::fs::read(&input).unwrap();
     let png = CompressOptions { format: Format::Png, ..Default::default() };
     let b = c.compress(&[Input::path(&input)], &png, &mut none()).unwrap();
-    let e = c.save(&b.items[0], dir.path(), &mut none()).unwrap_err();
-    assert!(e.message().contains("refusing to overwrite the original"), "{}", e.message());
+    for policy in [ExistsPolicy::Error, ExistsPolicy::Overwrite] {
+        let e = c.save(&b.items[0], dir.path(), policy, &mut none()).unwrap_err();
+        assert!(e.message().contains("refusing to overwrite the original"), "{}", e.message());
+    }
     assert_eq!(std::fs::read(&input).unwrap(), original);
     let out = TempDir::new("save-out");
-    let written = c.save(&b.items[0], out.path(), &mut none()).unwrap();
+    let written = c.save(&b.items[0], out.path(), ExistsPolicy::Error, &mut none()).unwrap();
     assert_eq!(written, out.join("cat.png"));
     assert_eq!(sniff(&std::fs::read(&written).unwrap()), "png");
     let named = out.join("renamed.bin");
-    c.save(&b.items[0], &named, &mut none()).unwrap();
-    assert!(named.exists());
+    assert_eq!(c.save(&b.items[0], &named, ExistsPolicy::Error, &mut none()).unwrap(), named);
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 2, "no temporary files left behind");
+}
+
+/// Issue 12, defect 1: an unrelated file with the result's name was silently replaced.
+#[test]
+fn an_existing_file_is_never_replaced_unless_asked() {
+    let emu = emulator();
+    let c = client(&emu, AGENCY);
+    let dir = TempDir::new("exists");
+    let input = write_photo(&dir, "a.jpg", 7);
+    let unrelated = dir.join("a.webp");
+    std::fs::write(&unrelated, b"an unrelated lossless original").unwrap();
+    let b = c.compress(&[Input::path(&input)], &CompressOptions::default(), &mut none()).unwrap();
+    let e = c.save(&b.items[0], dir.path(), ExistsPolicy::Error, &mut none()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exists);
+    assert!(e.message().contains("a.webp already exists"), "{}", e.message());
+    assert_eq!(std::fs::read(&unrelated).unwrap(), b"an unrelated lossless original");
+    assert_eq!(stat(&emu, "requests", "download"), 0, "refused before downloading");
+    let renamed = c.save(&b.items[0], dir.path(), ExistsPolicy::Rename, &mut none()).unwrap();
+    assert_eq!(renamed, dir.join("a-2.webp"));
+    assert_eq!(std::fs::read(&unrelated).unwrap(), b"an unrelated lossless original");
+    let replaced = c.save(&b.items[0], dir.path(), ExistsPolicy::Overwrite, &mut none()).unwrap();
+    assert_eq!(replaced, unrelated);
+    assert_eq!(sniff(&std::fs::read(&unrelated).unwrap()), "webp");
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(names.len(), 3, "a.jpg, a.webp, a-2.webp and no temporary file: {names:?}");
+}
+
+/// Issue 12, defect 1: two results of one batch with the same name (two cover.jpg from
+/// different folders) ended as one file.
+#[test]
+fn results_of_one_batch_never_replace_each_other() {
+    let emu = emulator();
+    let c = client(&emu, AGENCY);
+    let dir = TempDir::new("siblings");
+    std::fs::create_dir_all(dir.join("x")).unwrap();
+    std::fs::create_dir_all(dir.join("y")).unwrap();
+    let a = write_photo(&dir, "x/cover.jpg", 8);
+    let b2 = write_photo(&dir, "y/cover.jpg", 9);
+    let b = c.compress(&[Input::path(&a), Input::path(&b2)], &CompressOptions::default(), &mut none()).unwrap();
+    let out = dir.join("out/");
+    let first = c.save(&b.items[0], &out, ExistsPolicy::Overwrite, &mut none()).unwrap();
+    assert_eq!(first, dir.join("out/cover.webp"));
+    let kept = std::fs::read(&first).unwrap();
+    let e = c.save(&b.items[1], &out, ExistsPolicy::Overwrite, &mut none()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Exists);
+    assert!(e.message().contains("another result of this batch"), "{}", e.message());
+    assert_eq!(std::fs::read(&first).unwrap(), kept);
+    let second = c.save(&b.items[1], &out, ExistsPolicy::Rename, &mut none()).unwrap();
+    assert_eq!(second, dir.join("out/cover-2.webp"));
+    assert_ne!(std::fs::read(&second).unwrap(), kept, "two different results, two files");
+}
+
+/// Issue 12, defects 2 and 9: missing folders are created, and dimensions the server did
+/// not state (the pass-through emulator states none) are read from the saved image's header.
+#[test]
+fn save_creates_folders_and_learns_dimensions_from_the_image() {
+    let emu = emulator_with(EmulatorConfig { encode: Encode::None, ..Default::default() });
+    let c = client(&emu, AGENCY);
+    let dir = TempDir::new("learn");
+    let pixels = image::RgbImage::from_fn(37, 23, |x, y| image::Rgb([(x * 7) as u8, (y * 11) as u8, 90]));
+    for (ext, format) in [("png", image::ImageFormat::Png), ("jpg", image::ImageFormat::Jpeg), ("gif", image::ImageFormat::Gif), ("webp", image::ImageFormat::WebP)] {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image::DynamicImage::ImageRgb8(pixels.clone()).write_to(&mut bytes, format).unwrap();
+        let b = c.compress(&[Input::bytes(format!("in.{ext}"), bytes.into_inner())], &CompressOptions::default(), &mut none()).unwrap();
+        let item = &b.items[0];
+        let info = item.outcome.as_ref().unwrap();
+        assert_eq!((info.width, info.height), (None, None), "the pass-through answer states no dimensions");
+        assert_eq!(item.dimensions(), None);
+        let written = c.save(item, &dir.join(&format!("new/deeper/{ext}/")), ExistsPolicy::Error, &mut none()).unwrap();
+        assert!(written.starts_with(dir.join("new/deeper")), "{}", written.display());
+        assert_eq!(item.dimensions(), Some((37, 23)), "{ext}: header read after the save");
+    }
+}
+
+/// The header reader agrees with the real encoders for every output format, AVIF included.
+#[test]
+fn dimensions_read_from_headers_match_the_encoders() {
+    let emu = emulator();
+    let c = client(&emu, AGENCY);
+    let input = Input::bytes("odd.png", photo_png(61, 35, 4));
+    for format in Format::ALL {
+        let b = c.compress(std::slice::from_ref(&input), &CompressOptions { format, ..Default::default() }, &mut none()).unwrap();
+        let info = b.items[0].outcome.as_ref().unwrap();
+        let bytes = c.fetch(info, &mut none()).unwrap();
+        assert_eq!(fluximage::image_dimensions(&bytes), Some((61, 35)), "{format:?}");
+        assert_eq!((info.width, info.height), (Some(61), Some(35)));
+    }
 }
 
 #[test]
@@ -207,8 +301,10 @@ fn compress_file_checks_the_output_before_spending_a_credit() {
     let dir = TempDir::new("cfile");
     let input = write_photo(&dir, "in.png", 6);
     let opts = CompressOptions { format: Format::Jpg, ..Default::default() };
-    let e = c.compress_file(&input, &dir.join("missing/out.jpg"), &opts, &mut none()).unwrap_err();
+    std::fs::write(dir.join("plain"), b"a file, not a folder").unwrap();
+    let e = c.compress_file(&input, &dir.join("plain/out.jpg"), &opts, &mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(e.message().contains("plain"), "{}", e.message());
     let e = c.compress_file(&input, &input, &opts, &mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert_eq!(credits(&emu, AGENCY), 0);
@@ -216,6 +312,9 @@ fn compress_file_checks_the_output_before_spending_a_credit() {
     let n = c.compress_file(&input, &out, &opts, &mut none()).unwrap();
     assert_eq!(std::fs::metadata(&out).unwrap().len(), n);
     assert_eq!(sniff(&std::fs::read(&out).unwrap()), "jpg");
+    // A missing folder is created, as for every save.
+    c.compress_file(&input, &dir.join("made/here/out.jpg"), &opts, &mut none()).unwrap();
+    assert!(dir.join("made/here/out.jpg").is_file());
 }
 
 #[test]

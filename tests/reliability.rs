@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fluximage::{CancelToken, CompressOptions, ErrorKind, Input, Observer};
+use fluximage::{ExistsPolicy, CancelToken, CompressOptions, ErrorKind, Input, Observer};
 use fluximage_emulator::{builtin_key, EmulatorConfig, Fault, FaultMode, FaultPath};
 use std::time::{Duration, Instant};
 
@@ -55,7 +55,7 @@ fn a_long_retry_after_is_returned_not_waited_for() {
 fn an_uploaded_compress_is_not_repeated_unless_allowed() {
     let emu = emulator();
     emu.inject(Fault::new(FaultMode::Reset).with_path(FaultPath::Compress));
-    let e = client(&emu, AGENCY).compress(&one_image(), &CompressOptions::default(), &mut none()).unwrap_err();
+    let e = client(&emu, AGENCY).compress(&one_image(), &CompressOptions::default(), &mut none()).and_then(|b| b.status()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
     assert_eq!(stat(&emu, "requests", "compress"), 1, "not retried: it may have been processed");
     assert_eq!(credits(&emu, AGENCY), 1, "the server did charge for it");
@@ -84,7 +84,7 @@ fn broken_answers_are_specific_errors() {
     for (mode, kind, needle) in cases {
         let emu = emulator();
         emu.inject(Fault::new(mode).with_path(FaultPath::Compress));
-        let e = client(&emu, AGENCY).compress(&one_image(), &CompressOptions::default(), &mut none()).unwrap_err();
+        let e = client(&emu, AGENCY).compress(&one_image(), &CompressOptions::default(), &mut none()).and_then(|b| b.status()).unwrap_err();
         assert_eq!(e.kind(), kind, "{mode:?}: {e}");
         assert!(e.message().contains(needle), "{mode:?}: {}", e.message());
     }
@@ -148,7 +148,7 @@ fn an_interrupted_download_leaves_no_file() {
     let b = c.compress(&one_image(), &CompressOptions::default(), &mut none()).unwrap();
     emu.inject(Fault::new(FaultMode::ResetEarly).with_path(FaultPath::Download));
     let dir = TempDir::new("interrupted");
-    let e = c.save(&b.items[0], &dir.join("out.webp"), &mut none()).unwrap_err();
+    let e = c.save(&b.items[0], &dir.join("out.webp"), ExistsPolicy::Error, &mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Network, "{e}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -237,7 +237,7 @@ fn a_cancelled_save_leaves_nothing_once_it_returns() {
     let dir = TempDir::new("cancel-save");
     let mut ticks = 0;
     let e = c
-        .save(&b.items[0], &dir.join("out.webp"), &mut Observer::none().with_progress(|_| {
+        .save(&b.items[0], &dir.join("out.webp"), ExistsPolicy::Error, &mut Observer::none().with_progress(|_| {
             ticks += 1;
             ticks < 4
         }))

@@ -33,8 +33,9 @@ fn eight_threads_two_thousand_requests_with_random_faults() {
                         0 => c.usage(&mut Observer::none()).map(|_| ()),
                         1 => {
                             let opts = CompressOptions { format: Format::Jpg, ..Default::default() };
-                            c.compress(&[Input::bytes("s.png", image.clone())], &opts, &mut Observer::none()).map(|b| {
+                            c.compress(&[Input::bytes("s.png", image.clone())], &opts, &mut Observer::none()).and_then(|b| {
                                 assert_eq!(b.items.len(), 1);
+                                b.status()
                             })
                         }
                         _ => c

@@ -66,72 +66,142 @@ type callConfig struct {
 	wmPosition          Position
 	altText, seoRename  bool
 	progress            func(done, total uint64)
+	exists              ExistsPolicy
 	errs                []error
 }
 
-// CompressOption sets an option of one call: Compress and CompressFile take them all; Usage,
-// Result.Save and Result.Fetch use only WithProgress.
-type CompressOption func(*callConfig)
+// CompressOption sets an option of Compress and CompressFile: WithFormat, WithQuality,
+// WithMaxSize, WithSessionID, WithWatermark, WithAltText, WithSEORename and WithProgress.
+type CompressOption interface{ applyCompress(*callConfig) }
+
+// CallOption sets an option of Result.Save, Result.Fetch and Client.Usage: WithProgress, and
+// WithExists for Save. Compress options are not CallOptions, so that
+// Save(ctx, path, WithFormat(...)) does not compile instead of being silently ignored.
+type CallOption interface{ applyCall(*callConfig) }
+
+// ProgressOption is both a CompressOption and a CallOption: WithProgress applies to every call.
+type ProgressOption interface {
+	CompressOption
+	CallOption
+}
+
+// compressOption is an option of compress calls only.
+type compressOption func(*callConfig)
+
+func (o compressOption) applyCompress(c *callConfig) { o(c) }
+
+// callOption is an option of downloads and usage only.
+type callOption func(*callConfig)
+
+func (o callOption) applyCall(c *callConfig) { o(c) }
+
+// anyOption applies to every call.
+type anyOption func(*callConfig)
+
+func (o anyOption) applyCompress(c *callConfig) { o(c) }
+func (o anyOption) applyCall(c *callConfig)     { o(c) }
+
+func compressConfig(opts []CompressOption) callConfig {
+	var cfg callConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyCompress(&cfg)
+		}
+	}
+	return cfg
+}
+
+func callConfigOf(opts []CallOption) callConfig {
+	var cfg callConfig
+	for _, o := range opts {
+		if o != nil {
+			o.applyCall(&cfg)
+		}
+	}
+	return cfg
+}
+
+// ExistsPolicy says what Result.Save does when a file is already at the output path.
+type ExistsPolicy int
+
+// The policies of WithExists. Under every policy, results of one batch never replace each
+// other and an input file is never replaced.
+const (
+	ExistsError     ExistsPolicy = C.FLX_EXISTS_ERROR     // fail with ErrExists, write nothing (the default)
+	ExistsRename    ExistsPolicy = C.FLX_EXISTS_RENAME    // write "name-2.ext", "name-3.ext", ... instead
+	ExistsOverwrite ExistsPolicy = C.FLX_EXISTS_OVERWRITE // replace the existing file
+)
+
+// WithExists sets what Result.Save does when a file is already at the output path (default
+// ExistsError). Fetch and Usage ignore it.
+func WithExists(p ExistsPolicy) CallOption { return callOption(func(c *callConfig) { c.exists = p }) }
 
 func optionError(setting, msg string) error {
 	return &Error{Setting: setting, Status: StatusInvalidArgument, Message: msg}
 }
 
 // WithFormat sets the output format (default FormatWebP).
-func WithFormat(f Format) CompressOption { return func(c *callConfig) { c.format = &f } }
+func WithFormat(f Format) CompressOption {
+	return compressOption(func(c *callConfig) { c.format = &f })
+}
 
 // WithQuality sets the lossy quality for WebP, AVIF and JPEG, 40..100 (default 82); PNG is
 // always lossless. Out of range is ErrInvalidArgument, before anything is sent.
 func WithQuality(q int) CompressOption {
-	return func(c *callConfig) {
+	return compressOption(func(c *callConfig) {
 		c.quality = &q
 		if q < 0 {
 			c.errs = append(c.errs, optionError("WithQuality", fmt.Sprintf("quality must be between 40 and 100 (got %d)", q)))
 		}
-	}
+	})
 }
 
 // WithMaxSize scales images down proportionally to fit maxWidth × maxHeight pixels (0: no
 // limit on that side); images are never enlarged. At most 65535 each.
 func WithMaxSize(maxWidth, maxHeight int) CompressOption {
-	return func(c *callConfig) {
+	return compressOption(func(c *callConfig) {
 		c.maxSet, c.maxWidth, c.maxHeight = true, maxWidth, maxHeight
 		if maxWidth < 0 || maxHeight < 0 {
 			c.errs = append(c.errs, optionError("WithMaxSize", "sizes must not be negative"))
 		}
-	}
+	})
 }
 
 // WithSessionID groups the results under a session id of the caller's choosing (default: the
 // server picks one); see Batch.SessionID.
-func WithSessionID(id string) CompressOption { return func(c *callConfig) { c.sessionID = &id } }
+func WithSessionID(id string) CompressOption {
+	return compressOption(func(c *callConfig) { c.sessionID = &id })
+}
 
 // WithWatermark draws the PNG file at pngPath on every image (paid plans: ErrForbidden on the
 // free plan). scale is its width in percent of the image's, 5..50; opacity 0 (transparent) to
 // 100 (opaque); pos where it goes.
 func WithWatermark(pngPath string, scale, opacity int, pos Position) CompressOption {
-	return func(c *callConfig) {
+	return compressOption(func(c *callConfig) {
 		c.wmPath, c.wmScale, c.wmOpacity, c.wmPosition = &pngPath, scale, opacity, pos
 		if scale < 0 || opacity < 0 {
 			c.errs = append(c.errs, optionError("WithWatermark", "scale and opacity must not be negative"))
 		}
-	}
+	})
 }
 
 // WithAltText asks for AI-written alt text per image (paid plans; one AI credit per image,
 // shared with WithSEORename). See Result.AltText.
-func WithAltText() CompressOption { return func(c *callConfig) { c.altText = true } }
+func WithAltText() CompressOption { return compressOption(func(c *callConfig) { c.altText = true }) }
 
 // WithSEORename asks for an AI-written SEO file name per image (paid plans; one AI credit per
 // image, shared with WithAltText). See Result.SEOName.
-func WithSEORename() CompressOption { return func(c *callConfig) { c.seoRename = true } }
+func WithSEORename() CompressOption {
+	return compressOption(func(c *callConfig) { c.seoRename = true })
+}
 
-// WithProgress calls fn about every 50 ms and once at the end with the bytes moved so far and
-// the total (0 when unknown): uploaded for a compress, downloaded for Save and Fetch. fn runs
-// on the calling goroutine while the call is in progress; it must not call this package.
-// A panic in fn stops the call and is re-raised when the call returns.
-func WithProgress(fn func(done, total uint64)) CompressOption {
-	return func(c *callConfig) { c.progress = fn }
+// WithProgress calls fn with the bytes moved so far and the total (0 when unknown): uploaded
+// for a compress, downloaded for Save and Fetch; once at the start, then whenever the figures
+// change, at most every 50 ms. fn runs on the calling goroutine while the call is in
+// progress; it must not call this package. A panic in fn stops the call and is re-raised when
+// the call returns. To stop a call, cancel its context.
+func WithProgress(fn func(done, total uint64)) ProgressOption {
+	return anyOption(func(c *callConfig) { c.progress = fn })
 }
 
 // progressState is what a cgo.Handle gives the progress trampoline.
@@ -177,17 +247,14 @@ type call struct {
 	exited chan struct{}
 	handle cgo.Handle
 	prog   *progressState
+	exists ExistsPolicy
 }
 
 // startCall checks ctx and the options and prepares the C options of one call. The caller
 // must call finish.
-func startCall(ctx context.Context, op string, opts []CompressOption) (*call, error) {
+func startCall(ctx context.Context, op string, cfg callConfig) (*call, error) {
 	if ctx == nil {
 		return nil, &Error{Op: op, Status: StatusInvalidArgument, Message: "nil context"}
-	}
-	var cfg callConfig
-	for _, o := range opts {
-		o(&cfg)
 	}
 	for _, e := range cfg.errs {
 		e.(*Error).Op = op
@@ -196,7 +263,7 @@ func startCall(ctx context.Context, op string, opts []CompressOption) (*call, er
 	if ctx.Err() != nil {
 		return nil, canceledError(op, ctx)
 	}
-	cl := &call{ctx: ctx, op: op}
+	cl := &call{ctx: ctx, op: op, exists: cfg.exists}
 	o := &cl.opts
 	o.format = -1
 	if cfg.format != nil {

@@ -44,8 +44,10 @@ func Bytes(name string, data []byte) Input {
 // of at most 20 files, several at a time (WithConcurrency).
 //
 // When every image succeeded, err is nil. When some failed, Compress returns the batch AND an
-// error matching ErrPartial: see each Result's Err. Otherwise the batch is nil: nothing
-// succeeded (for example ErrUnauthorized, ErrRateLimited, or every input failed its checks).
+// error matching ErrPartial: see each Result's Err. When every image failed, it returns the
+// batch (each Result says why) AND the first failure (for example ErrUnauthorized,
+// ErrRateLimited, or ErrIO when every input failed its checks). The batch is nil only when
+// the call stopped before checking the inputs: invalid options or a cancelled context.
 //
 // Cancelling ctx, or its deadline passing, stops the call within about 100 ms with an error
 // matching ErrCanceled and ctx.Err().
@@ -55,7 +57,7 @@ func (c *Client) Compress(ctx context.Context, inputs []Input, opts ...CompressO
 		return nil, err
 	}
 	defer c.mu.RUnlock()
-	cl, err := startCall(ctx, "compress", opts)
+	cl, err := startCall(ctx, "compress", compressConfig(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +71,7 @@ func (c *Client) Compress(ctx context.Context, inputs []Input, opts ...CompressO
 		}
 		if in.Data != nil {
 			cin[i].data = cl.cmalloc(in.Data)
-			cin[i].len = C.uintptr_t(len(in.Data))
+			cin[i].len = C.size_t(len(in.Data))
 		}
 		if in.Name != "" && in.Data != nil {
 			cin[i].name = cl.cs.str(in.Name)
@@ -83,19 +85,20 @@ func (c *Client) Compress(ctx context.Context, inputs []Input, opts ...CompressO
 	var cerr C.gofx_err
 	st := C.gofx_compress(ptr, first, C.uintptr_t(len(cin)), &cl.opts, &out, &cerr)
 	runtime.KeepAlive(c)
-	switch Status(st) {
-	case StatusOK:
-		return newBatch(c, out), nil
-	case StatusPartial:
-		return newBatch(c, out), cl.fail(&cerr)
-	default:
-		return nil, cl.fail(&cerr)
+	var b *Batch
+	if out != nil {
+		b = newBatch(c, out)
 	}
+	if Status(st) == StatusOK {
+		return b, nil
+	}
+	return b, cl.fail(&cerr)
 }
 
-// CompressFile compresses the file src and writes the result to dst. The folder of dst is
-// checked before anything is uploaded, and the result is written through a temporary file
-// renamed into place, so dst is either the whole result or untouched. dst must not be src
+// CompressFile compresses the file src and writes the result to dst, which is replaced when
+// it exists (the caller named it). The folder of dst is created when missing and checked
+// before anything is uploaded, and the result is written through a temporary file renamed
+// into place, so dst is either the whole result or untouched. dst must not be src
 // (ErrInvalidArgument): the original is never overwritten. The image's own failure is the
 // error (for example ErrServer for an image the server cannot decode).
 func (c *Client) CompressFile(ctx context.Context, src, dst string, opts ...CompressOption) error {
@@ -104,7 +107,7 @@ func (c *Client) CompressFile(ctx context.Context, src, dst string, opts ...Comp
 		return err
 	}
 	defer c.mu.RUnlock()
-	cl, err := startCall(ctx, "compress file", opts)
+	cl, err := startCall(ctx, "compress file", compressConfig(opts))
 	if err != nil {
 		return err
 	}
@@ -159,7 +162,8 @@ type Result struct {
 	Format string
 	// OriginalSize and Size are the sizes in bytes of the upload and of the result.
 	OriginalSize, Size int64
-	// Width and Height are the result's dimensions in pixels.
+	// Width and Height are the result's dimensions in pixels, as the server said (0 when it
+	// did not; Dimensions then reads them from the image once it was saved or fetched).
 	Width, Height int
 	// URL is the signed download URL. Anyone holding it can download the result until it
 	// expires: log it no more than a password.
@@ -188,7 +192,7 @@ func newBatch(c *Client, ptr *C.flx_batch) *Batch {
 			}
 			return C.GoString(it.str[f])
 		}
-		num := func(f int) int64 { return max(int64(it.num[f-100]), 0) }
+		num := func(f int) int64 { return max(int64(it.num[f-C.FLX_FIELD_ORIGINAL_SIZE]), 0) }
 		r.Input = str(C.FLX_FIELD_INPUT)
 		r.OriginalName = str(C.FLX_FIELD_ORIGINAL_NAME)
 		r.Name = str(C.FLX_FIELD_NAME)
@@ -279,29 +283,58 @@ func (b *Batch) acquire() (*C.flx_client, *C.flx_batch, func(), error) {
 // OK reports whether this image was optimized (Err is nil).
 func (r Result) OK() bool { return r.Err == nil }
 
-// Save downloads the result to path: a file path, or an existing folder in which the file is
-// named after the result (Name). The download URL is fetched without the API key, and the
-// file is written through a temporary file renamed into place, so an interrupted download
-// leaves nothing behind. The input file itself is never overwritten (ErrInvalidArgument).
+// Save downloads the result to path and returns the path written. path is a file, or a
+// folder (an existing directory, or a path ending in "/") in which the file is named after
+// the result (Name); missing folders are created.
+//
+// A file already at the output path is never replaced unless asked: by default Save fails
+// with ErrExists before downloading; WithExists(ExistsRename) writes "name-2.ext" (or the next
+// free number) instead and WithExists(ExistsOverwrite) replaces it. Under every policy the
+// results of one batch never replace each other, and the input file is never replaced
+// (ErrInvalidArgument).
+//
+// The download URL is fetched without the API key, and the file is written through a
+// temporary file renamed into place, so an interrupted download leaves nothing behind.
 // ErrExpired means the server no longer has the result: compress again. For a failed image,
-// Save returns its error. Only WithProgress is used among opts.
-func (r Result) Save(ctx context.Context, path string, opts ...CompressOption) error {
-	return r.onItem(ctx, "save", opts, func(cp *C.flx_client, bp *C.flx_batch, cl *call) error {
+// Save returns its error.
+func (r Result) Save(ctx context.Context, path string, opts ...CallOption) (string, error) {
+	var written string
+	err := r.onItem(ctx, "save", opts, func(cp *C.flx_client, bp *C.flx_batch, cl *call) error {
 		var cpath *C.char
 		if path != "" {
 			cpath = cl.cs.str(path)
 		}
+		var out *C.char
 		var cerr C.gofx_err
-		if C.gofx_batch_save(cp, bp, C.uintptr_t(r.Index), cpath, &cl.opts, &cerr) != C.FLX_OK {
+		if C.gofx_batch_save(cp, bp, C.uintptr_t(r.Index), cpath, C.int(cl.exists), &cl.opts, &out, &cerr) != C.FLX_OK {
 			return cl.fail(&cerr)
 		}
+		written = C.GoString(out)
+		C.flx_string_free(out)
 		return nil
 	})
+	return written, err
 }
 
-// Fetch downloads the result into memory. See Save for the errors; only WithProgress is used
-// among opts.
-func (r Result) Fetch(ctx context.Context, opts ...CompressOption) ([]byte, error) {
+// Dimensions returns the result's width and height in pixels: as the server said, or, when it
+// did not, as read from the image's header once the result was saved or fetched. 0, 0 when
+// neither is known.
+func (r Result) Dimensions() (width, height int) {
+	if r.Width > 0 && r.Height > 0 || r.batch == nil {
+		return r.Width, r.Height
+	}
+	r.batch.mu.RLock()
+	defer r.batch.mu.RUnlock()
+	if r.batch.ptr == nil {
+		return r.Width, r.Height
+	}
+	w := C.flx_batch_num(r.batch.ptr, C.size_t(r.Index), C.FLX_FIELD_WIDTH)
+	h := C.flx_batch_num(r.batch.ptr, C.size_t(r.Index), C.FLX_FIELD_HEIGHT)
+	return int(max(w, 0)), int(max(h, 0))
+}
+
+// Fetch downloads the result into memory. See Save for the errors; WithExists does not apply.
+func (r Result) Fetch(ctx context.Context, opts ...CallOption) ([]byte, error) {
 	var out []byte
 	err := r.withDownload(ctx, opts, func(data []byte) error {
 		out = append([]byte(nil), data...)
@@ -325,10 +358,10 @@ func (r Result) WriteTo(w io.Writer) (int64, error) {
 
 // withDownload downloads the result into a library buffer and lends it to use, which must not
 // keep it: the buffer is freed when use returns.
-func (r Result) withDownload(ctx context.Context, opts []CompressOption, use func([]byte) error) error {
+func (r Result) withDownload(ctx context.Context, opts []CallOption, use func([]byte) error) error {
 	return r.onItem(ctx, "fetch", opts, func(cp *C.flx_client, bp *C.flx_batch, cl *call) error {
 		var data *C.uint8_t
-		var n C.uintptr_t
+		var n C.size_t
 		var cerr C.gofx_err
 		if C.gofx_batch_fetch(cp, bp, C.uintptr_t(r.Index), &cl.opts, &data, &n, &cerr) != C.FLX_OK {
 			return cl.fail(&cerr)
@@ -343,7 +376,7 @@ func (r Result) withDownload(ctx context.Context, opts []CompressOption, use fun
 
 // onItem runs do with the client and batch held (so neither is closed meanwhile) and a call
 // prepared for ctx and opts; op names the operation in errors.
-func (r Result) onItem(ctx context.Context, op string, opts []CompressOption, do func(*C.flx_client, *C.flx_batch, *call) error) error {
+func (r Result) onItem(ctx context.Context, op string, opts []CallOption, do func(*C.flx_client, *C.flx_batch, *call) error) error {
 	if r.batch == nil {
 		return ErrClosed
 	}
@@ -352,7 +385,7 @@ func (r Result) onItem(ctx context.Context, op string, opts []CompressOption, do
 		return err
 	}
 	defer release()
-	cl, err := startCall(ctx, op+" "+r.Input, opts)
+	cl, err := startCall(ctx, op+" "+r.Input, callConfigOf(opts))
 	if err != nil {
 		return err
 	}

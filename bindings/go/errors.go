@@ -30,6 +30,7 @@ const (
 	StatusCanceled        Status = 15 // the context was cancelled or its deadline passed
 	StatusPartial         Status = 16 // a batch finished but some of its images failed
 	StatusInternal        Status = 17 // a bug in the library; please report it
+	StatusExists          Status = 18 // a file is at the output path and the policy forbids replacing it
 )
 
 // String returns the library's English description of s ("rate limited", ...).
@@ -76,6 +77,9 @@ var (
 	ErrPartial = errors.New("fluximage: some images failed")
 	// ErrInternal: a bug in the library (a caught panic); please report it.
 	ErrInternal = errors.New("fluximage: internal error")
+	// ErrExists: a file is already at the output path and the WithExists policy (ExistsError
+	// by default) forbids replacing it, or another result of the same batch wrote it.
+	ErrExists = errors.New("fluximage: file exists")
 	// ErrClosed: the Client or Batch was used after Close. It is returned as is, not as an
 	// *Error, since no library call was made.
 	ErrClosed = errors.New("fluximage: use of closed client or batch")
@@ -99,6 +103,7 @@ var sentinels = map[Status]error{
 	StatusCanceled:        ErrCanceled,
 	StatusPartial:         ErrPartial,
 	StatusInternal:        ErrInternal,
+	StatusExists:          ErrExists,
 }
 
 // Error is a failure reported by the library. Use errors.Is with the Err* sentinels to test

@@ -138,13 +138,21 @@ func ExampleResult_Save() {
 	}
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
-	// A folder: the file is named after the result.
-	if err := batch.Results()[0].Save(ctx, dir); err != nil {
+	// A folder: the file is named after the result, and Save says where it went.
+	written, err := batch.Results()[0].Save(ctx, dir)
+	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = os.Stat(filepath.Join(dir, "logo.webp"))
-	fmt.Println("saved:", err == nil)
-	// Output: saved: true
+	fmt.Println("saved:", filepath.Base(written))
+	// Saving again: an existing file is never replaced unless asked.
+	_, err = batch.Results()[0].Save(ctx, dir)
+	fmt.Println("again:", errors.Is(err, fluximage.ErrExists))
+	renamed, _ := batch.Results()[0].Save(ctx, dir, fluximage.WithExists(fluximage.ExistsRename))
+	fmt.Println("renamed:", filepath.Base(renamed))
+	// Output:
+	// saved: logo.webp
+	// again: true
+	// renamed: logo-2.webp
 }
 
 func ExampleResult_WriteTo() {

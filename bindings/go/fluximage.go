@@ -253,15 +253,12 @@ func NewClient(apiKey string, opts ...Option) (*Client, error) {
 		}
 	}
 	cc.ca_file = cs.opt(cfg.caFile)
-	if cfg.retries != nil || cfg.retryAfterUpload {
+	if cfg.retries != nil {
 		cc.set_retries = 1
-		cc.retries = 2
-		if cfg.retries != nil {
-			cc.retries = u32(*cfg.retries)
-		}
-		if cfg.retryAfterUpload {
-			cc.retry_after_upload = 1
-		}
+		cc.retries = u32(*cfg.retries)
+	}
+	if cfg.retryAfterUpload {
+		cc.retry_after_upload = 1
 	}
 	cc.concurrency = u32(cfg.concurrency)
 

@@ -68,7 +68,7 @@ func wantErr(t testing.TB, err, sentinel error, httpStatus int) *fluximage.Error
 		fluximage.ErrQuotaExceeded, fluximage.ErrTooLarge, fluximage.ErrRateLimited, fluximage.ErrBadRequest,
 		fluximage.ErrServer, fluximage.ErrNetwork, fluximage.ErrTimeout, fluximage.ErrTLS, fluximage.ErrProtocol,
 		fluximage.ErrExpired, fluximage.ErrIO, fluximage.ErrCanceled, fluximage.ErrPartial, fluximage.ErrInternal,
-		fluximage.ErrClosed} {
+		fluximage.ErrExists, fluximage.ErrClosed} {
 		if errors.Is(err, s) {
 			n++
 		}
@@ -553,7 +553,7 @@ func TestBatchOf30WithABrokenImage(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			errs <- r.Save(ctx, out) // a folder: named after the result
+			errs <- errOf(r.Save(ctx, out)) // a folder: named after the result
 		}(r)
 	}
 	wg.Wait()
@@ -573,7 +573,7 @@ func TestBatchOf30WithABrokenImage(t *testing.T) {
 			t.Errorf("%s is not WebP", f.Name())
 		}
 	}
-	err = b.Results()[broken].Save(ctx, filepath.Join(out, "broken.webp"))
+	_, err = b.Results()[broken].Save(ctx, filepath.Join(out, "broken.webp"))
 	wantErr(t, err, fluximage.ErrServer, -1)
 }
 
@@ -609,12 +609,15 @@ func TestCompressFile(t *testing.T) {
 	wantErr(t, err, fluximage.ErrIO, 0)
 
 	before := emu.stats(t).Requests.Compress
-	err = c.CompressFile(ctx, src, filepath.Join(dir, "no-such-folder", "out.webp"))
-	if err == nil {
-		t.Fatal("compressing into a missing folder succeeded")
-	}
+	plain := writeFile(t, dir, "plain", []byte("a file, not a folder"))
+	err = c.CompressFile(ctx, src, filepath.Join(plain, "out.webp"))
+	wantErr(t, err, fluximage.ErrIO, 0)
 	if emu.stats(t).Requests.Compress != before {
 		t.Error("the output folder was not checked before the upload")
+	}
+	// A missing folder is created, as for every save (issue 12.2).
+	if err := c.CompressFile(ctx, src, filepath.Join(dir, "no-such-folder", "out.webp")); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -639,13 +642,13 @@ func TestSaveFetchWriteTo(t *testing.T) {
 		t.Fatalf("WriteTo: %d bytes, %v; Fetch %d bytes; Size %d", n, err, len(data), r.Size)
 	}
 	file := filepath.Join(dir, "saved.png")
-	if err := r.Save(ctx, file); err != nil {
-		t.Fatal(err)
+	if got, err := r.Save(ctx, file); err != nil || got != file {
+		t.Fatal(got, err)
 	}
 	sub := filepath.Join(dir, "out")
 	os.Mkdir(sub, 0o755)
-	if err := r.Save(ctx, sub); err != nil {
-		t.Fatal(err)
+	if got, err := r.Save(ctx, sub); err != nil || got != filepath.Join(sub, r.Name) {
+		t.Fatal(got, err)
 	}
 	for _, p := range []string{file, filepath.Join(sub, r.Name)} {
 		if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, data) {
@@ -654,7 +657,7 @@ func TestSaveFetchWriteTo(t *testing.T) {
 	}
 	// The input file is never overwritten, even when asked to.
 	orig, _ := os.ReadFile(in)
-	wantErr(t, r.Save(ctx, in), fluximage.ErrInvalidArgument, 0)
+	wantErr(t, errOf(r.Save(ctx, in, fluximage.WithExists(fluximage.ExistsOverwrite))), fluximage.ErrInvalidArgument, 0)
 	if now, _ := os.ReadFile(in); !bytes.Equal(now, orig) {
 		t.Fatal("Save overwrote the input file")
 	}
@@ -822,7 +825,7 @@ func TestErrorsFromServer(t *testing.T) {
 		}
 		emu.post(t, "/__control/delete-results", nil)
 		dst := filepath.Join(t.TempDir(), "gone.webp")
-		wantErr(t, b.Results()[0].Save(ctx, dst), fluximage.ErrExpired, -1)
+		wantErr(t, errOf(b.Results()[0].Save(ctx, dst)), fluximage.ErrExpired, -1)
 		if _, err := os.Stat(dst); !os.IsNotExist(err) {
 			t.Errorf("an expired download left a file (%v)", err)
 		}
@@ -1055,7 +1058,7 @@ func TestCancelStopsDownload(t *testing.T) {
 	dst := filepath.Join(dir, "out.png")
 	ctx, cancelledAt := cancelAfter(400 * time.Millisecond)
 	var last uint64
-	err = b.Results()[0].Save(ctx, dst, fluximage.WithProgress(func(done, total uint64) { last = done }))
+	_, err = b.Results()[0].Save(ctx, dst, fluximage.WithProgress(func(done, total uint64) { last = done }))
 	end := time.Now()
 	wantErr(t, err, fluximage.ErrCanceled, 0)
 	if !errors.Is(err, context.Canceled) {
@@ -1251,7 +1254,7 @@ func TestBatchClose(t *testing.T) {
 	if r.Name != "k.webp" || b.Len() != 1 || b.SessionID() == "" {
 		t.Errorf("batch after Close: %+v", r)
 	}
-	if err := r.Save(ctx, filepath.Join(t.TempDir(), "x.webp")); !errors.Is(err, fluximage.ErrClosed) {
+	if _, err := r.Save(ctx, filepath.Join(t.TempDir(), "x.webp")); !errors.Is(err, fluximage.ErrClosed) {
 		t.Errorf("Save after the batch's Close: %v", err)
 	}
 	var zero fluximage.Result
@@ -1259,3 +1262,6 @@ func TestBatchClose(t *testing.T) {
 		t.Errorf("Fetch of a zero Result: %v", err)
 	}
 }
+
+// errOf keeps the error of a call that also returns a value.
+func errOf[T any](_ T, err error) error { return err }

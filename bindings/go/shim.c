@@ -79,8 +79,10 @@ int32_t gofx_client_new(const gofx_client_cfg *cfg, flx_client **out, gofx_err *
 		goto fail;
 	if (cfg->ca_file && (s = capture(flx_client_set_ca_file(c, cfg->ca_file), "WithCAFile", err)))
 		goto fail;
-	if (cfg->set_retries &&
-	    (s = capture(flx_client_set_retries(c, cfg->retries, cfg->retry_after_upload != 0), "WithRetries", err)))
+	if (cfg->set_retries && (s = capture(flx_client_set_retries(c, cfg->retries), "WithRetries", err)))
+		goto fail;
+	if (cfg->retry_after_upload &&
+	    (s = capture(flx_client_set_retry_after_upload(c, true), "WithRetryAfterUpload", err)))
 		goto fail;
 	if (cfg->concurrency && (s = capture(flx_client_set_concurrency(c, cfg->concurrency), "WithConcurrency", err)))
 		goto fail;
@@ -101,8 +103,7 @@ int32_t gofx_compress(flx_client *client, const flx_input *inputs, uintptr_t n, 
 	s = flx_compress_inputs(client, inputs, n, opts, &batch);
 	capture(s, "", err);
 	flx_options_free(opts);
-	if (s == FLX_OK || s == FLX_PARTIAL)
-		*out = batch;
+	*out = batch; /* a batch whenever the inputs were checked, even if all failed */
 	return s;
 }
 
@@ -117,19 +118,19 @@ int32_t gofx_compress_file(flx_client *client, const char *in, const char *out, 
 	return s;
 }
 
-int32_t gofx_batch_save(flx_client *client, const flx_batch *batch, uintptr_t i, const char *path,
-                        const gofx_opts *o, gofx_err *err) {
+int32_t gofx_batch_save(flx_client *client, const flx_batch *batch, uintptr_t i, const char *path, int policy,
+                        const gofx_opts *o, char **path_out, gofx_err *err) {
 	flx_options *opts;
 	int32_t s = build_options(o, &opts, err);
 	if (s != FLX_OK)
 		return s;
-	s = capture(flx_batch_save(client, batch, i, path, opts), "", err);
+	s = capture(flx_batch_save(client, batch, i, path, policy, opts, path_out), "", err);
 	flx_options_free(opts);
 	return s;
 }
 
 int32_t gofx_batch_fetch(flx_client *client, const flx_batch *batch, uintptr_t i, const gofx_opts *o,
-                         uint8_t **data, uintptr_t *len, gofx_err *err) {
+                         uint8_t **data, size_t *len, gofx_err *err) {
 	flx_options *opts;
 	int32_t s = build_options(o, &opts, err);
 	if (s != FLX_OK)
@@ -152,8 +153,8 @@ int32_t gofx_usage(flx_client *client, const gofx_opts *o, flx_usage **out, gofx
 void gofx_batch_item(const flx_batch *batch, uintptr_t i, gofx_item *out) {
 	out->status = flx_batch_status(batch, i);
 	out->error = flx_batch_error(batch, i);
-	for (int f = 0; f < 8; f++)
+	for (int f = FLX_FIELD_NAME; f <= FLX_FIELD_INPUT; f++)
 		out->str[f] = flx_batch_str(batch, i, f);
-	for (int f = 0; f < 6; f++)
-		out->num[f] = flx_batch_num(batch, i, 100 + f);
+	for (int f = FLX_FIELD_ORIGINAL_SIZE; f <= FLX_FIELD_HTTP_STATUS; f++)
+		out->num[f - FLX_FIELD_ORIGINAL_SIZE] = flx_batch_num(batch, i, f);
 }

@@ -35,7 +35,7 @@ typedef struct gofx_client_cfg {
 	const char *ca_file;    /* NULL: keep */
 	int set_retries;
 	uint32_t retries;
-	int retry_after_upload;
+	int retry_after_upload; /* 1: allow retrying an uploaded compress */
 	uint32_t concurrency;   /* 0: keep */
 } gofx_client_cfg;
 
@@ -59,8 +59,8 @@ typedef struct gofx_opts {
 typedef struct gofx_item {
 	int32_t status;
 	const char *error;
-	const char *str[8];     /* indexed by flx_field 0..7 */
-	int64_t num[6];         /* indexed by flx_field 100..105 */
+	const char *str[FLX_FIELD_INPUT + 1]; /* indexed by the string flx_field values */
+	int64_t num[FLX_FIELD_HTTP_STATUS - FLX_FIELD_ORIGINAL_SIZE + 1]; /* by numeric field - FLX_FIELD_ORIGINAL_SIZE */
 } gofx_item;
 
 int32_t gofx_client_new(const gofx_client_cfg *cfg, flx_client **out, gofx_err *err);
@@ -68,10 +68,10 @@ int32_t gofx_compress(flx_client *client, const flx_input *inputs, uintptr_t n, 
                       flx_batch **out, gofx_err *err);
 int32_t gofx_compress_file(flx_client *client, const char *in, const char *out, const gofx_opts *o,
                            gofx_err *err);
-int32_t gofx_batch_save(flx_client *client, const flx_batch *batch, uintptr_t i, const char *path,
-                        const gofx_opts *o, gofx_err *err);
+int32_t gofx_batch_save(flx_client *client, const flx_batch *batch, uintptr_t i, const char *path, int policy,
+                        const gofx_opts *o, char **path_out, gofx_err *err);
 int32_t gofx_batch_fetch(flx_client *client, const flx_batch *batch, uintptr_t i, const gofx_opts *o,
-                         uint8_t **data, uintptr_t *len, gofx_err *err);
+                         uint8_t **data, size_t *len, gofx_err *err);
 int32_t gofx_usage(flx_client *client, const gofx_opts *o, flx_usage **out, gofx_err *err);
 void gofx_batch_item(const flx_batch *batch, uintptr_t i, gofx_item *out);
 

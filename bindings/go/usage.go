@@ -38,13 +38,13 @@ type Usage struct {
 
 // Usage asks the server for the key's plan and credits (GET /api/usage). Only WithProgress is
 // used among opts.
-func (c *Client) Usage(ctx context.Context, opts ...CompressOption) (Usage, error) {
+func (c *Client) Usage(ctx context.Context, opts ...CallOption) (Usage, error) {
 	ptr, err := c.acquire()
 	if err != nil {
 		return Usage{}, err
 	}
 	defer c.mu.RUnlock()
-	cl, err := startCall(ctx, "usage", opts)
+	cl, err := startCall(ctx, "usage", callConfigOf(opts))
 	if err != nil {
 		return Usage{}, err
 	}

@@ -3,7 +3,8 @@
 use super::client::flx_client;
 use super::options::{options_or_default, flx_options};
 use super::{arg_path, arg_ref, check_out, cstring, ffi_entry, flx_status, free_box, write_out};
-use crate::{Batch, Error, ImageInfo, Item};
+use std::os::unix::ffi::OsStrExt;
+use crate::{Batch, Error, ExistsPolicy, ImageInfo, Item};
 use std::ffi::{c_char, c_int, CString};
 
 /// The outcome of a compress call: one item per input, in input order. Read-only after
@@ -19,9 +20,11 @@ pub struct flx_batch {
 
 /// What flx_batch_str() and flx_batch_num() read from an item. Values below 100 are strings
 /// (flx_batch_str), from 100 numbers (flx_batch_num).
+///
+/// FLX_FIELD_WIDTH and FLX_FIELD_HEIGHT come from the server's answer or, when it did not say,
+/// from the image's header once the result was saved or fetched.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum flx_field {
     /// The output file name, e.g. "cat.webp".
     FLX_FIELD_NAME = 0,
@@ -55,21 +58,81 @@ pub enum flx_field {
     FLX_FIELD_HTTP_STATUS = 105,
 }
 
+impl flx_field {
+    /// Every field: functions take `int`, so an unknown value is checked here, never UB.
+    const ALL: [flx_field; 14] = [
+        flx_field::FLX_FIELD_NAME,
+        flx_field::FLX_FIELD_ORIGINAL_NAME,
+        flx_field::FLX_FIELD_FORMAT,
+        flx_field::FLX_FIELD_URL,
+        flx_field::FLX_FIELD_EXPIRES_AT,
+        flx_field::FLX_FIELD_ALT_TEXT,
+        flx_field::FLX_FIELD_SEO_NAME,
+        flx_field::FLX_FIELD_INPUT,
+        flx_field::FLX_FIELD_ORIGINAL_SIZE,
+        flx_field::FLX_FIELD_SIZE,
+        flx_field::FLX_FIELD_WIDTH,
+        flx_field::FLX_FIELD_HEIGHT,
+        flx_field::FLX_FIELD_EXPIRES_UNIX,
+        flx_field::FLX_FIELD_HTTP_STATUS,
+    ];
+
+    fn from_int(v: c_int) -> Option<flx_field> {
+        flx_field::ALL.into_iter().find(|f| *f as c_int == v)
+    }
+}
+
+/// The string fields, in the order of their numbers (the index into `flx_batch::strings`).
 const STRING_FIELDS: usize = 8;
 
 fn item_strings(item: &Item) -> [Option<CString>; STRING_FIELDS] {
+    use flx_field::*;
     let info: Option<&ImageInfo> = item.outcome.as_ref().ok();
-    let s = |f: fn(&ImageInfo) -> Option<&str>| info.and_then(f).map(cstring);
-    [
-        s(|i| Some(i.name.as_str())),
-        s(|i| i.original_name.as_deref()),
-        s(|i| i.format.as_deref()),
-        s(|i| Some(i.url.as_str())),
-        s(|i| i.expires_at.as_deref()),
-        s(|i| i.alt_text.as_deref()),
-        s(|i| i.seo_name.as_deref()),
-        Some(cstring(&item.input)),
-    ]
+    let value = |f: flx_field| -> Option<&str> {
+        match f {
+            FLX_FIELD_INPUT => Some(item.input.as_str()),
+            FLX_FIELD_NAME => info.map(|i| i.name.as_str()),
+            FLX_FIELD_ORIGINAL_NAME => info.and_then(|i| i.original_name.as_deref()),
+            FLX_FIELD_FORMAT => info.and_then(|i| i.format.as_deref()),
+            FLX_FIELD_URL => info.map(|i| i.url.as_str()),
+            FLX_FIELD_EXPIRES_AT => info.and_then(|i| i.expires_at.as_deref()),
+            FLX_FIELD_ALT_TEXT => info.and_then(|i| i.alt_text.as_deref()),
+            FLX_FIELD_SEO_NAME => info.and_then(|i| i.seo_name.as_deref()),
+            FLX_FIELD_ORIGINAL_SIZE | FLX_FIELD_SIZE | FLX_FIELD_WIDTH | FLX_FIELD_HEIGHT | FLX_FIELD_EXPIRES_UNIX
+            | FLX_FIELD_HTTP_STATUS => None,
+        }
+    };
+    std::array::from_fn(|slot| value(flx_field::ALL[slot]).map(cstring))
+}
+
+/// The flx_exists policy of flx_batch_save(): what happens when a file is already at the
+/// output path. Under every policy, results of one batch never replace each other and an
+/// item's own input file is never replaced.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub enum flx_exists {
+    /// Fail with FLX_EXISTS and write nothing (the safe default).
+    FLX_EXISTS_ERROR = 0,
+    /// Write to the first free name beside it: "cat-2.webp", "cat-3.webp", ...
+    FLX_EXISTS_RENAME = 1,
+    /// Replace the existing file.
+    FLX_EXISTS_OVERWRITE = 2,
+}
+
+impl flx_exists {
+    /// The policy numbered `v`: the function takes `int`, so an unknown value is checked, not UB.
+    fn policy(v: c_int) -> Result<ExistsPolicy, Error> {
+        use flx_exists::*;
+        let e = [FLX_EXISTS_ERROR, FLX_EXISTS_RENAME, FLX_EXISTS_OVERWRITE]
+            .into_iter()
+            .find(|e| *e as c_int == v)
+            .ok_or_else(|| Error::invalid(format!("policy must be a flx_exists value 0..2 (got {v})")))?;
+        Ok(match e {
+            FLX_EXISTS_ERROR => ExistsPolicy::Error,
+            FLX_EXISTS_RENAME => ExistsPolicy::Rename,
+            FLX_EXISTS_OVERWRITE => ExistsPolicy::Overwrite,
+        })
+    }
 }
 
 impl flx_batch {
@@ -129,8 +192,8 @@ pub extern "C" fn flx_batch_str(batch: *const flx_batch, i: usize, field: c_int)
     ffi_entry!({
         let b = arg_ref(batch, "batch")?;
         b.item(i)?;
-        let slot = usize::try_from(field)
-            .ok()
+        let slot = flx_field::from_int(field)
+            .map(|f| f as usize)
             .filter(|&f| f < STRING_FIELDS)
             .ok_or_else(|| Error::invalid(format!("field {field} is not a string flx_field (0..7)")))?;
         Ok(b.strings[i][slot].as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
@@ -146,14 +209,17 @@ pub extern "C" fn flx_batch_num(batch: *const flx_batch, i: usize, field: c_int)
         let item = arg_ref(batch, "batch")?.item(i)?;
         let info = item.outcome.as_ref().ok();
         let known = |v: Option<u64>| v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        Ok(match field {
-            100 => known(info.and_then(|i| i.original_size)),
-            101 => known(info.and_then(|i| i.size)),
-            102 => known(info.and_then(|i| i.width).map(u64::from)),
-            103 => known(info.and_then(|i| i.height).map(u64::from)),
-            104 => info.and_then(|i| i.expires_unix).unwrap_or(-1),
-            105 => item.outcome.as_ref().err().and_then(|e| e.http_status()).map_or(0, i64::from),
-            _ => return Err(Error::invalid(format!("field {field} is not a numeric flx_field (100..105)"))),
+        let not_numeric = || Error::invalid(format!("field {field} is not a numeric flx_field (100..105)"));
+        use flx_field::*;
+        Ok(match flx_field::from_int(field).ok_or_else(not_numeric)? {
+            FLX_FIELD_ORIGINAL_SIZE => known(info.and_then(|i| i.original_size)),
+            FLX_FIELD_SIZE => known(info.and_then(|i| i.size)),
+            FLX_FIELD_WIDTH => known(item.dimensions().map(|d| u64::from(d.0))),
+            FLX_FIELD_HEIGHT => known(item.dimensions().map(|d| u64::from(d.1))),
+            FLX_FIELD_EXPIRES_UNIX => info.and_then(|i| i.expires_unix).unwrap_or(-1),
+            FLX_FIELD_HTTP_STATUS => item.outcome.as_ref().err().and_then(|e| e.http_status()).map_or(0, i64::from),
+            FLX_FIELD_NAME | FLX_FIELD_ORIGINAL_NAME | FLX_FIELD_FORMAT | FLX_FIELD_URL | FLX_FIELD_EXPIRES_AT
+            | FLX_FIELD_ALT_TEXT | FLX_FIELD_SEO_NAME | FLX_FIELD_INPUT => return Err(not_numeric()),
         })
     })
 }
@@ -171,22 +237,54 @@ pub extern "C" fn flx_batch_session_id(batch: *const flx_batch) -> *const c_char
     ffi_entry!({ Ok(arg_ref(batch, "batch")?.session_id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) })
 }
 
-/// Downloads the result of item `i` to `path_or_dir` (a file path, or an existing folder where
-/// the file is named after the result). The signed URL is fetched without the API key. The
-/// file is written through a temporary file in the same folder and renamed into place: an
-/// interrupted download leaves nothing behind. The item's own input file is never overwritten
-/// (FLX_INVALID_ARGUMENT). Only the progress callback and cancel flag of `options` are used
-/// (NULL: none). FLX_EXPIRED when the URL expired: compress again. A failed item returns its
-/// own status.
+/// Downloads the result of item `i` to `path_or_dir` and, when `path_out` is not NULL, gives
+/// the path written in `*path_out` (free it with flx_string_free()).
+///
+/// `path_or_dir` is a file path, or a folder (an existing directory, or a path ending in "/")
+/// where the file is named after the result (FLX_FIELD_NAME). Missing folders are created.
+/// When a file is already at the output path, `policy` (a flx_exists value) decides:
+/// FLX_EXISTS_ERROR fails with FLX_EXISTS before anything is downloaded, FLX_EXISTS_RENAME
+/// writes "name-2.ext" (or the next free number), FLX_EXISTS_OVERWRITE replaces it. Under
+/// every policy the results of one batch never replace each other (FLX_EXISTS, or renamed),
+/// and the item's own input file is never replaced (FLX_INVALID_ARGUMENT).
+///
+/// The signed URL is fetched without the API key. The file is written through a temporary
+/// file in the same folder and renamed into place: a failed or interrupted download leaves
+/// nothing behind. Only the progress callback and cancel flag of `options` are used (NULL:
+/// none). FLX_EXPIRED when the URL expired: compress again. A failed item returns its own
+/// status. `path_or_dir` and `options` are borrowed for the call only.
 #[no_mangle]
-pub extern "C" fn flx_batch_save(client: *mut flx_client, batch: *const flx_batch, i: usize, path_or_dir: *const c_char, options: *const flx_options) -> flx_status {
+pub extern "C" fn flx_batch_save(
+    client: *mut flx_client,
+    batch: *const flx_batch,
+    i: usize,
+    path_or_dir: *const c_char,
+    policy: c_int,
+    options: *const flx_options,
+    path_out: *mut *mut c_char,
+) -> flx_status {
     ffi_entry!({
         let client = &arg_ref(client as *const flx_client, "client")?.client;
         let item = arg_ref(batch, "batch")?.item(i)?;
         let path = arg_path(path_or_dir, "path_or_dir")?;
+        let policy = flx_exists::policy(policy)?;
         let options = options_or_default(options);
-        client.save(item, &path, &mut options.observer())?;
+        let written = client.save(item, &path, policy, &mut options.observer())?;
+        if !path_out.is_null() {
+            let c = CString::new(written.as_os_str().as_bytes()).map_err(|_| Error::invalid("the written path contains a NUL byte"))?;
+            write_out(path_out, c.into_raw());
+        }
         Ok(flx_status::FLX_OK)
+    })
+}
+
+/// Frees a string the library handed to the caller (the `path_out` of flx_batch_save()).
+/// NULL is ignored; freeing twice is undefined.
+#[no_mangle]
+pub extern "C" fn flx_string_free(s: *mut c_char) {
+    ffi_entry!({
+        super::free_cstring(s);
+        Ok(())
     })
 }
 
@@ -203,6 +301,7 @@ pub extern "C" fn flx_batch_fetch(client: *mut flx_client, batch: *const flx_bat
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
         let options = options_or_default(options);
         let bytes = client.fetch(image, &mut options.observer())?.into_boxed_slice();
+        item.learn_dimensions(&bytes[..bytes.len().min(crate::imagesize::HEAD_BYTES)]);
         let len = bytes.len();
         write_out(len_out, len);
         write_out(data_out, Box::into_raw(bytes) as *mut u8);

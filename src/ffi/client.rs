@@ -100,22 +100,25 @@ pub extern "C" fn flx_client_set_ca_file(client: *mut flx_client, pem_path: *con
     })
 }
 
-/// Sets how often a failed request is tried again (default 2 retries; 0 disables). Retried:
+/// Sets how often a failed request is tried again, 0..10 (default 2; 0 disables). Retried:
 /// HTTP 429, 502, 503, 504 (waiting Retry-After up to 60 s, else backing off from 250 ms with
 /// jitter) and connections that failed before the request was sent; downloads on any network
-/// failure. A compress whose upload went out before the connection failed is retried only when
-/// `retry_after_upload` is true, since the server may have processed it (credits charged twice).
+/// failure. See flx_client_set_retry_after_upload() for compresses whose upload went out.
 #[no_mangle]
-pub extern "C" fn flx_client_set_retries(client: *mut flx_client, max_retries: u32, retry_after_upload: bool) -> flx_status {
+pub extern "C" fn flx_client_set_retries(client: *mut flx_client, max_retries: u32) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
-        if max_retries > 10 {
-            return Err(Error::invalid(format!("max_retries must be between 0 and 10 (got {max_retries})")));
-        }
-        c.update(|cfg| {
-            cfg.retry.max_retries = max_retries;
-            cfg.retry.retry_after_upload = retry_after_upload;
-        })
+        c.update(|cfg| cfg.retry.max_retries = max_retries)
+    })
+}
+
+/// Whether a compress whose upload went out before the connection failed is retried (default
+/// false): the server may already have processed it, so a retry may charge credits twice.
+#[no_mangle]
+pub extern "C" fn flx_client_set_retry_after_upload(client: *mut flx_client, retry: bool) -> flx_status {
+    ffi_entry!({
+        let c = arg_mut(client, "client")?;
+        c.update(|cfg| cfg.retry.retry_after_upload = retry)
     })
 }
 
@@ -125,9 +128,6 @@ pub extern "C" fn flx_client_set_retries(client: *mut flx_client, max_retries: u
 pub extern "C" fn flx_client_set_concurrency(client: *mut flx_client, requests_in_flight: u32) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
-        if !(1..=16).contains(&requests_in_flight) {
-            return Err(Error::invalid(format!("concurrency must be between 1 and 16 (got {requests_in_flight})")));
-        }
         c.update(|cfg| cfg.concurrency = requests_in_flight)
     })
 }

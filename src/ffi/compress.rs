@@ -39,8 +39,10 @@ fn read_input(i: usize, input: &flx_input) -> Result<Input, Error> {
     }
 }
 
-/// Runs a compress and hands the batch out; FLX_PARTIAL when some images failed.
+/// Runs a compress and hands the batch out: FLX_OK, FLX_PARTIAL when some images failed, or
+/// the first failure when all failed (the batch is handed out in every case).
 fn run(client: *mut flx_client, inputs: Vec<Input>, options: *const flx_options, batch_out: *mut *mut flx_batch) -> Result<flx_status, Error> {
+    write_out(batch_out, std::ptr::null_mut());
     let client = &arg_ref(client as *const flx_client, "client")?.client;
     let options = options_or_default(options);
     let batch = client.compress(&inputs, &options.options, &mut options.observer())?;
@@ -55,11 +57,14 @@ fn run(client: *mut flx_client, inputs: Vec<Input>, options: *const flx_options,
 /// fails only its own item, and nothing is spent on it. The rest are uploaded in requests of at
 /// most 20 files, streamed from disk, several requests at a time (flx_client_set_concurrency).
 ///
-/// On FLX_OK every image succeeded; on FLX_PARTIAL some failed (see flx_batch_status()). In
-/// both cases `*batch_out` receives a batch with one item per path, in the same order, to be
-/// freed with flx_batch_free(). On any other status `*batch_out` is not written: no request
-/// succeeded (e.g. FLX_UNAUTHORIZED), or every file failed its checks.
-/// A NULL entry in `paths` is FLX_INVALID_ARGUMENT (check `n`).
+/// `*batch_out` is set to NULL first, then receives a batch whenever the inputs were checked,
+/// with one item per path, in the same order, each with its own status (flx_batch_status()):
+/// free it with flx_batch_free() whatever the status. The status says how the call went:
+/// FLX_OK when every image succeeded, FLX_PARTIAL when some failed, and when every image
+/// failed, the first failure (e.g. FLX_UNAUTHORIZED, or FLX_IO for a missing file) with
+/// flx_last_error() set. `*batch_out` stays NULL only when the call stopped before checking
+/// the inputs: invalid arguments or options, or a cancel. `paths` is borrowed for the call
+/// only. A NULL entry in `paths` is FLX_INVALID_ARGUMENT (check `n`).
 #[no_mangle]
 pub extern "C" fn flx_compress(client: *mut flx_client, paths: *const *const c_char, n: usize, options: *const flx_options, batch_out: *mut *mut flx_batch) -> flx_status {
     ffi_entry!({
@@ -77,7 +82,8 @@ pub extern "C" fn flx_compress(client: *mut flx_client, paths: *const *const c_c
 }
 
 /// Compresses `inputs[0..n]`, each a path or a buffer (see flx_input); otherwise exactly like
-/// flx_compress(). Buffers are copied during the call and may be freed when it returns.
+/// flx_compress(), `*batch_out` included. Buffers are copied during the call and may be freed
+/// when it returns.
 #[no_mangle]
 pub extern "C" fn flx_compress_inputs(client: *mut flx_client, inputs: *const flx_input, n: usize, options: *const flx_options, batch_out: *mut *mut flx_batch) -> flx_status {
     ffi_entry!({
@@ -110,7 +116,8 @@ pub extern "C" fn flx_compress_buffer(client: *mut flx_client, data: *const u8, 
 /// Compresses the file `input_path` and writes the result to `output_path`: the output folder
 /// is checked before anything is uploaded; the result is downloaded to a temporary file in that
 /// folder and renamed into place, so `output_path` is either the whole result or untouched.
-/// `output_path` must not be the input file (FLX_INVALID_ARGUMENT): the original is never
+/// `output_path` is named by the caller and is replaced when it exists; missing folders are
+/// created. It must not be the input file (FLX_INVALID_ARGUMENT): the original is never
 /// overwritten. The image's own failure is returned as the status (e.g. FLX_SERVER: cannot
 /// decode image).
 #[no_mangle]

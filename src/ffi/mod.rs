@@ -67,6 +67,9 @@ pub enum flx_status {
     FLX_PARTIAL = 16,
     /// A bug in the library (a caught panic); please report it.
     FLX_INTERNAL = 17,
+    /// A file is already at the output path and the save's flx_exists policy forbids
+    /// replacing it (or another result of the same batch wrote it); nothing was written.
+    FLX_EXISTS = 18,
 }
 
 impl flx_status {
@@ -90,6 +93,7 @@ impl flx_status {
             ErrorKind::Cancelled => FLX_CANCELLED,
             ErrorKind::Partial => FLX_PARTIAL,
             ErrorKind::Internal => FLX_INTERNAL,
+            ErrorKind::Exists => FLX_EXISTS,
         }
     }
 }
@@ -262,6 +266,14 @@ pub(crate) fn free_box<T: ?Sized>(p: *mut T) {
     }
 }
 
+/// Releases a string made by `CString::into_raw`; NULL is ignored.
+pub(crate) fn free_cstring(p: *mut c_char) {
+    if !p.is_null() {
+        // SAFETY: `p` came from CString::into_raw in this library and the header says it is freed once.
+        drop(unsafe { CString::from_raw(p) });
+    }
+}
+
 /// Rejects a NULL out-parameter before any work is done.
 pub(crate) fn check_out<T>(p: *mut T, name: &str) -> Result<(), Error> {
     if p.is_null() {
@@ -304,27 +316,13 @@ pub extern "C" fn flx_last_retry_after_ms() -> i64 {
 /// "unknown status" for a value that is not a flx_status. Never NULL, never freed.
 #[no_mangle]
 pub extern "C" fn flx_status_str(status: i32) -> *const c_char {
-    const TEXTS: [&CStr; 18] = [
-        c"ok",
-        c"invalid argument",
-        c"unauthorized",
-        c"forbidden by plan",
-        c"quota exceeded",
-        c"too large",
-        c"rate limited",
-        c"bad request",
-        c"server error",
-        c"network error",
-        c"timed out",
-        c"TLS error",
-        c"protocol error",
-        c"result expired",
-        c"I/O error",
-        c"cancelled",
-        c"some images failed",
-        c"internal error",
-    ];
-    usize::try_from(status).ok().and_then(|i| TEXTS.get(i)).unwrap_or(&c"unknown status").as_ptr()
+    // The texts are the core's (ErrorKind::describe), made C strings once.
+    static TEXTS: once_cell::sync::Lazy<Vec<CString>> =
+        once_cell::sync::Lazy::new(|| ErrorKind::ALL.iter().map(|k| to_cstring(k.describe())).collect());
+    match status {
+        0 => c"ok".as_ptr(),
+        _ => ErrorKind::from_code(status).map_or(c"unknown status".as_ptr(), |k| TEXTS[k as usize - 1].as_ptr()),
+    }
 }
 
 /// The library's version, "MAJOR.MINOR.PATCH"; static, never freed. Compare with
@@ -368,30 +366,16 @@ mod tests {
 
     #[test]
     fn status_strings_cover_every_kind() {
-        for (i, k) in (1..=17).zip([
-            ErrorKind::InvalidArgument,
-            ErrorKind::Unauthorized,
-            ErrorKind::Forbidden,
-            ErrorKind::QuotaExceeded,
-            ErrorKind::TooLarge,
-            ErrorKind::RateLimited,
-            ErrorKind::BadRequest,
-            ErrorKind::Server,
-            ErrorKind::Network,
-            ErrorKind::Timeout,
-            ErrorKind::Tls,
-            ErrorKind::Protocol,
-            ErrorKind::Expired,
-            ErrorKind::Io,
-            ErrorKind::Cancelled,
-            ErrorKind::Partial,
-            ErrorKind::Internal,
-        ]) {
+        for (i, k) in (1..).zip(ErrorKind::ALL) {
             assert_eq!(flx_status::of(k) as i32, i);
             assert_eq!(k as i32, i);
             // SAFETY: flx_status_str returns a static string.
             assert_eq!(unsafe { CStr::from_ptr(flx_status_str(i)) }.to_str().unwrap(), k.describe());
         }
+        // SAFETY: as above.
+        assert_eq!(unsafe { CStr::from_ptr(flx_status_str(19)) }.to_str().unwrap(), "unknown status");
+        // SAFETY: as above.
+        assert_eq!(unsafe { CStr::from_ptr(flx_status_str(18)) }.to_str().unwrap(), "file exists");
     }
 }
 

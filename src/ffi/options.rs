@@ -44,11 +44,12 @@ pub enum flx_position {
     FLX_POS_BR = 8,
 }
 
-/// A progress callback, called on the thread that made the call, about every 50 ms and once at
-/// the end: `done` bytes moved of `total` (0 when unknown) — uploaded for a compress,
-/// downloaded for a fetch or save. Return 0 to go on, non-zero to stop: the call then ends
-/// promptly with FLX_CANCELLED, even while the server is still working. It must not call
-/// flx_ functions on the same client.
+/// A progress callback, called on the thread that made the call: once at the start, then
+/// whenever the figures change, at most every 50 ms: `done` bytes moved of `total` (0 when
+/// unknown), uploaded for a compress, downloaded for a fetch or save. Return 0 to go on,
+/// non-zero to stop: the call then ends promptly with FLX_CANCELLED. While nothing moves (the
+/// server is still working) it is not called: stop such a call with a flx_cancel. It must not
+/// call flx_ functions on the same client.
 pub type flx_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, done: u64, total: u64) -> c_int>;
 
 /// Options for compress calls. Defaults: WebP, quality 82, no resize, no watermark, no AI, no

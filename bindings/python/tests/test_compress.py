@@ -216,9 +216,13 @@ def test_compress_file_into_a_missing_folder(
 ) -> None:
     src = tmp_path / "in.png"
     src.write_bytes(png())
-    with pytest.raises(fluximage.FileError):
-        client.compress_file(src, tmp_path / "no" / "such" / "out.webp")
+    (tmp_path / "plain").write_bytes(b"a file, not a folder")
+    with pytest.raises(fluximage.FileError, match="plain"):
+        client.compress_file(src, tmp_path / "plain" / "out.webp")
     assert emu.stats()["requests"]["compress"] == 0  # checked before anything was uploaded
+    # A missing folder is created, as for every save (issue 12.2).
+    out = client.compress_file(src, tmp_path / "no" / "such" / "out.webp")
+    assert out.is_file()
 
 
 def test_closed_batch(client: fluximage.Client) -> None:
@@ -367,3 +371,65 @@ def test_user_agent_names_the_package_and_the_application(emu: Emulator) -> None
     agent = emu.stats()["last_user_agent"]
     assert agent.startswith("libfluximage/"), agent
     assert agent.endswith(f" fluximage-python/{fluximage.__version__} krita-plugin/1.0"), agent
+
+
+# ----- where results land (issue 12) --------------------------------------------------------
+
+
+def test_save_never_replaces_an_existing_file(
+    client: fluximage.Client, emu: Emulator, tmp_path: Path
+) -> None:
+    src = tmp_path / "a.jpg"
+    src.write_bytes(png())
+    unrelated = tmp_path / "a.webp"
+    unrelated.write_bytes(b"an unrelated lossless original")
+    r = client.compress(src)[0]
+    with pytest.raises(fluximage.ExistsError, match="a.webp already exists") as info:
+        r.save(tmp_path)
+    assert isinstance(info.value, FileExistsError)
+    assert emu.stats()["requests"]["download"] == 0  # refused before downloading
+    assert unrelated.read_bytes() == b"an unrelated lossless original"
+    assert r.save(tmp_path, exists="rename") == tmp_path / "a-2.webp"
+    assert r.save(tmp_path, exists="overwrite") == unrelated
+    assert sniff(unrelated.read_bytes()) == "webp"
+    with pytest.raises(fluximage.InvalidArgumentError, match="exists must be one of"):
+        r.save(tmp_path, exists="replace")  # type: ignore[arg-type]
+
+
+def test_two_results_with_one_name_are_two_files(client: fluximage.Client, tmp_path: Path) -> None:
+    for sub in ("x", "y"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "cover.jpg").write_bytes(png(seed=len(sub) + ord(sub)))
+    batch = client.compress([tmp_path / "x" / "cover.jpg", tmp_path / "y" / "cover.jpg"])
+    out = tmp_path / "out"
+    first = batch[0].save(f"{out}/")  # a missing folder is created
+    assert first == out / "cover.webp"
+    kept = first.read_bytes()
+    with pytest.raises(fluximage.ExistsError, match="another result of this batch"):
+        batch[1].save(out, exists="overwrite")
+    assert first.read_bytes() == kept
+    assert batch[1].save(out, exists="rename") == out / "cover-2.webp"
+
+
+def test_save_into_a_missing_folder_creates_it(client: fluximage.Client, tmp_path: Path) -> None:
+    r = client.compress(png())[0]
+    written = r.save(tmp_path / "a" / "b" / "c.webp")
+    assert written == tmp_path / "a" / "b" / "c.webp" and written.is_file()
+    (tmp_path / "plain").write_bytes(b"x")
+    with pytest.raises(fluximage.FileError, match="is a file, not a folder"):
+        r.save(f"{tmp_path / 'plain'}/")
+
+
+def test_dimensions_come_from_the_image_when_the_server_omits_them(tmp_path: Path) -> None:
+    from conftest import start_emulator
+
+    emu = start_emulator("--encode", "none")
+    try:
+        with fluximage.Client(AGENCY_KEY, base_url=emu.base_url) as c:
+            r = c.compress(png(37, 23), format="png")[0]
+            assert r.width is None and r.dimensions is None
+            assert r.format == "png"
+            r.save(tmp_path)
+            assert r.dimensions == (37, 23)
+    finally:
+        emu.stop()

@@ -172,11 +172,13 @@ def test_enum_values_match_the_header() -> None:
         for n, v in vars(_lib).items()
         if re.fullmatch(r"FLX_[A-Z_]+", n) and isinstance(v, int)
     }
-    assert len(statuses) == 18
+    assert len(statuses) == 19
     for n, v in statuses.items():
         assert value(n) == v, n
     for fmt, v in _lib.FORMATS.items():
         assert value(f"FLX_FORMAT_{fmt.upper()}") == v
+    for policy, v in _lib.EXISTS.items():
+        assert value(f"FLX_EXISTS_{policy.upper()}") == v
     for pos, v in _lib.POSITIONS.items():
         assert value(f"FLX_POS_{pos}") == v
     for n, v in vars(_lib).items():

@@ -120,9 +120,14 @@ def test_server_error(client: fluximage.Client, emu: Emulator, mode: str, status
 
 
 def test_server_error_for_an_undecodable_image(client: fluximage.Client) -> None:
-    err = client.compress(b"GIF89a but not really")[0].error
+    with pytest.raises(fluximage.ServerError) as info:
+        client.compress(b"GIF89a but not really")
+    assert info.value.batch is not None  # every image failed: the batch says why
+    err = info.value.batch[0].error
     assert isinstance(err, fluximage.ServerError)
     assert "decode" in str(err)
+    mixed = client.compress([b"GIF89a but not really", png()])  # one good: no exception
+    assert isinstance(mixed[0].error, fluximage.ServerError) and mixed[1].ok
 
 
 @pytest.mark.parametrize("mode", ["reset", "reset-early"])

@@ -27,8 +27,11 @@ def test_progress_runs_on_the_calling_thread(client: fluximage.Client, emu: Emul
         src, progress=lambda done, total: calls.append((threading.get_ident(), done, total))
     )
     assert batch.ok
-    assert len(calls) >= 5
+    assert len(calls) >= 2
     assert {t for t, _, _ in calls} == {threading.get_ident()}
+    # Issue 12.8: while the server thinks, the same figures are not reported again and again.
+    figures = [(d, t) for _, d, t in calls]
+    assert all(a != b for a, b in zip(figures, figures[1:])), figures
     _, done, total = calls[-1]
     assert total > len(src) and done == total  # the whole multipart body went out
     assert [d for _, d, _ in calls] == sorted(d for _, d, _ in calls)
@@ -72,11 +75,11 @@ def test_progress_returning_false_cancels(client: fluximage.Client, emu: Emulato
 
     def progress(done: int, total: int) -> bool:
         calls.append(done)
-        return len(calls) < 3
+        return done < total  # stop once the upload is out and the server is stalling
 
     with pytest.raises(fluximage.CancelledError):
         client.compress(png(), progress=progress)
-    assert len(calls) == 3
+    assert len(calls) == 2 and calls[0] == 0
     assert time.monotonic() - start < 1.5
     # A stalled answer that was cancelled charged nothing.
     assert emu.stats()["credits"].get(AGENCY_KEY, {"compress": 0})["compress"] == 0

@@ -19,7 +19,6 @@ import (
 	"image/png"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"time"
 
 	fluximage "github.com/fluximage/libfluximage/bindings/go"
@@ -91,11 +90,12 @@ func run() error {
 			fmt.Printf("%s: failed: %v\n", r.Input, r.Err)
 			continue
 		}
-		if err := r.Save(ctx, *out); err != nil {
+		written, err := r.Save(ctx, *out+"/")
+		if err != nil {
 			return err
 		}
-		fmt.Printf("%s -> %s (%d -> %d bytes, %dx%d)\n", r.Input, filepath.Join(*out, r.Name),
-			r.OriginalSize, r.Size, r.Width, r.Height)
+		w, h := r.Dimensions()
+		fmt.Printf("%s -> %s (%d -> %d bytes, %dx%d)\n", r.Input, written, r.OriginalSize, r.Size, w, h)
 	}
 	if u, err := client.Usage(ctx); err == nil {
 		fmt.Printf("plan %s: %d compressions used\n", u.Plan, u.CompressionsUsed)

@@ -4,7 +4,7 @@
 
     with fluximage.Client() as client:  # the key comes from FLUXIMAGE_API_KEY
         for result in client.compress(["photo.png", "logo.png"], format="webp", quality=80):
-            print(result.save(".") if result.ok else result.error)
+            print(result.save("out/") if result.ok else result.error)
 
 Everything goes through the C library: this package has no HTTP, parsing or retry logic.
 """
@@ -13,6 +13,7 @@ from . import _lib
 from ._client import (
     Batch,
     Client,
+    Exists,
     Format,
     Input,
     NamedBytes,
@@ -30,6 +31,7 @@ from ._errors import (
     CancelledError,
     ConnectionError,
     Error,
+    ExistsError,
     FileError,
     InternalError,
     InvalidArgumentError,
@@ -59,6 +61,8 @@ __all__ = [
     "Client",
     "ConnectionError",
     "Error",
+    "ExistsError",
+    "Exists",
     "FileError",
     "Format",
     "Input",

@@ -6,8 +6,10 @@ signal handler runs at the first instruction of the next Python function entered
 callback itself, before its body starts. ctypes then prints the exception as "ignored" and the
 call goes on. So the C call runs on a helper thread, with a cancel flag and (when the caller
 gave one) a progress callback that only records numbers; the calling thread waits in Python,
-where Ctrl-C is an ordinary exception, calls the user's ``progress`` every 50 ms, and on any
-exception triggers the cancel flag, waits for the C call to return, then re-raises.
+where Ctrl-C is an ordinary exception, calls the user's ``progress`` when the library reports
+new figures (the library reports at most 20 times a second, and only changes), and on any
+exception triggers the cancel flag, waits for the C call to return, then re-raises. The waiter
+sleeps on an event that the report and the end of the call set: no polling.
 """
 
 from __future__ import annotations
@@ -15,13 +17,10 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from . import _lib
 from ._errors import CancelledError, LastError, make_error
-
-#: How often the calling thread reports progress (the library ticks every 50 ms too).
-TICK = 0.05
 
 ProgressFn = Callable[[int, int], Any]
 
@@ -77,6 +76,7 @@ class _Box:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.done = threading.Event()
+        self.wake = threading.Event()  # set by a progress report and by the end of the call
         self.began = False  # the helper thread is making the C call
         self.finished = False  # the C call has returned
         self.abandoned = False  # the caller gave up: the helper discards any output
@@ -136,13 +136,16 @@ def run(
     handles: Sequence[Handle],
     progress: Optional[ProgressFn],
     discard: Callable[[], None],
+    adopt: Optional[Callable[[Any], None]] = None,
 ) -> int:
     """Runs ``call(options)`` watched, and returns its status (FLX_OK or FLX_PARTIAL).
 
     ``options`` is a fresh flx_options that this function owns and frees. ``handles`` are
     acquired already; they are released when the C call has returned. ``discard`` frees what
     the call produced (its out-parameters) and is called when the caller will not use it.
-    Any other status is raised as the matching exception.
+    Any other status is raised as the matching exception; ``adopt``, when given, is called
+    with that exception first and takes over the out-parameters (a batch whose images all
+    failed), else they are discarded.
     """
     box = _Box()
     keep: List[Any] = []
@@ -156,6 +159,7 @@ def run(
 
             def record(_user: Any, done: int, total: int) -> int:
                 box.done_bytes, box.total_bytes = done, total
+                box.wake.set()
                 return 0
 
             cb = _lib.PROGRESS_FN(record)
@@ -180,8 +184,8 @@ def run(
                 box.status, box.last = status, last
                 box.finished = True
                 abandoned = box.abandoned
-            if abandoned and status in (_lib.FLX_OK, _lib.FLX_PARTIAL):
-                discard()
+            if abandoned:
+                discard()  # out-parameters may be set on failure too (a batch whose items all failed)
         except BaseException as e:  # a ctypes conversion error: report it to the caller
             with box.lock:
                 box.exc = e
@@ -199,19 +203,34 @@ def run(
             h.release()
         keep.clear()
         box.done.set()
+        box.wake.set()
 
     def trigger() -> None:
         with box.lock:
             if cancel is not None:
                 _lib.lib.flx_cancel_trigger(cancel)
 
+    reported: Optional[Tuple[int, int]] = None
+
+    def report() -> None:
+        nonlocal reported
+        figures = (box.done_bytes, box.total_bytes)
+        if progress is None or figures == reported:
+            return
+        reported = figures
+        if progress(*figures) is False:
+            raise CancelledError(
+                "cancelled: the progress callback returned False", status=_lib.FLX_CANCELLED
+            )
+
     try:
         _submit(work)
-        while not box.done.wait(TICK):
-            if progress is not None and progress(box.done_bytes, box.total_bytes) is False:
-                raise CancelledError(
-                    "cancelled: the progress callback returned False", status=_lib.FLX_CANCELLED
-                )
+        # Bounded by the call: the event is set when it ends (Ctrl-C interrupts the wait).
+        while not box.done.is_set():
+            box.wake.wait()
+            box.wake.clear()
+            if not box.done.is_set():
+                report()
     except BaseException:
         # Ctrl-C, an exception from `progress`, or a cancel: stop the C call, wait for it to
         # return (it still reads our buffers), and re-raise. Output it produced is discarded.
@@ -223,17 +242,25 @@ def run(
         elif not finished:
             trigger()
             box.done.wait()
-        elif box.status in (_lib.FLX_OK, _lib.FLX_PARTIAL) and box.exc is None:
+        elif box.exc is None:
             discard()
         raise
     if box.exc is not None:
         raise box.exc
     if box.last is not None:
-        raise box.last.error()
-    if progress is not None:
-        try:
-            progress(box.done_bytes, box.total_bytes)  # the final report, as the library does
-        except BaseException:
+        error = box.last.error()
+        if adopt is None:
             discard()
-            raise
+        else:
+            try:
+                adopt(error)
+            except BaseException:
+                discard()
+                raise
+        raise error
+    try:
+        report()  # the final figures, unless already reported
+    except BaseException:
+        discard()
+        raise
     return box.status

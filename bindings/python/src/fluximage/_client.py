@@ -36,6 +36,11 @@ StrPath = Union[str, "os.PathLike[str]"]
 Format = Literal["webp", "avif", "jpg", "png"]
 """An output format."""
 
+Exists = Literal["error", "rename", "overwrite"]
+"""What :meth:`Result.save` does when a file is already at the output path: ``"error"`` raises
+:class:`ExistsError` (the default), ``"rename"`` writes ``name-2.ext`` (or the next free
+number), ``"overwrite"`` replaces the file."""
+
 Position = Literal["TL", "TC", "TR", "ML", "MC", "MR", "BL", "BC", "BR"]
 """Where a watermark goes: top/middle/bottom, left/centre/right."""
 
@@ -222,14 +227,36 @@ class Result:
         """
         return self._batch._fetch(self.index, progress)
 
-    def save(self, path: StrPath, *, progress: Optional[ProgressCallback] = None) -> Path:
-        """Downloads the optimized image to ``path`` (a file, or an existing folder where the
-        file is named after the result) and returns the path written.
+    def save(
+        self,
+        path: StrPath,
+        *,
+        exists: Exists = "error",
+        progress: Optional[ProgressCallback] = None,
+    ) -> Path:
+        """Downloads the optimized image to ``path`` and returns the path written.
 
-        The file is written through a temporary file and renamed into place, so ``path`` is
-        either the whole result or untouched. The item's own input file is never overwritten.
+        ``path`` is a file, or a folder (an existing directory, or a path ending in ``/``) in
+        which the file is named after the result; missing folders are created.
+
+        A file already at the output path is never replaced unless asked: ``exists="error"``
+        (the default) raises :class:`ExistsError` before downloading, ``"rename"`` writes
+        ``name-2.ext`` (or the next free number), ``"overwrite"`` replaces it. Under every
+        policy the results of one batch never replace each other, and the item's own input
+        file is never replaced (:class:`InvalidArgumentError`).
+
+        The file is written through a temporary file and renamed into place, so nothing is
+        left behind by a failed or interrupted download.
         """
-        return self._batch._save(self.index, path, progress)
+        return self._batch._save(self.index, path, exists, progress)
+
+    @property
+    def dimensions(self) -> Optional[Tuple[int, int]]:
+        """``(width, height)`` as the server said or, when it did not, as read from the
+        image's header once it was saved or read; ``None`` while unknown."""
+        if self.width is not None and self.height is not None:
+            return (self.width, self.height)
+        return self._batch._dimensions(self.index)
 
 
 class Batch(Sequence[Result]):
@@ -351,19 +378,42 @@ class Batch(Sequence[Result]):
         finally:
             discard()
 
-    def _save(self, i: int, path: StrPath, progress: Optional[ProgressCallback]) -> Path:
-        target = Path(path)
-        name = self._results[i].name
-        if target.is_dir() and name:
-            target = target / Path(name).name
+    def _save(
+        self, i: int, path: StrPath, exists: str, progress: Optional[ProgressCallback]
+    ) -> Path:
+        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
+        if policy is None:
+            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
         raw = _path(path)
+        written = ctypes.c_char_p()
         client, batch, options = self._client._begin([self._handle])
 
         def call(opts: Any) -> int:
-            return int(_lib.lib.flx_batch_save(client, batch, i, raw, opts))
+            return int(
+                _lib.lib.flx_batch_save(client, batch, i, raw, policy, opts, ctypes.byref(written))
+            )
 
-        self._client._run(call, options, [self._handle], progress, lambda: None)
-        return target
+        def discard() -> None:
+            if written.value is not None:
+                _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
+                written.value = None
+
+        self._client._run(call, options, [self._handle], progress, discard)
+        try:
+            if written.value is None:
+                raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
+            return Path(os.fsdecode(written.value))
+        finally:
+            discard()
+
+    def _dimensions(self, i: int) -> Optional[Tuple[int, int]]:
+        ptr = self._handle.acquire()
+        try:
+            w = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_WIDTH))
+            h = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_HEIGHT))
+        finally:
+            self._handle.release()
+        return None if w is None or h is None else (w, h)
 
 
 # ----- the client ------------------------------------------------------------------------------
@@ -435,7 +485,7 @@ class Client:
             if ca_file is not None:
                 check(lib.flx_client_set_ca_file(ptr, _path(ca_file)))
             if retries is not None:
-                check(lib.flx_client_set_retries(ptr, _u32("retries", retries), False))
+                check(lib.flx_client_set_retries(ptr, _u32("retries", retries)))
             if concurrency is not None:
                 check(lib.flx_client_set_concurrency(ptr, _u32("concurrency", concurrency)))
         except BaseException:
@@ -488,8 +538,9 @@ class Client:
         handles: Sequence[_call.Handle],
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
+        adopt: Optional[Callable[[Error], None]] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard)
+        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt)
 
     def _begin_with_options(
         self,
@@ -586,8 +637,10 @@ class Client:
                 the bytes uploaded; return ``False`` to cancel. An exception it raises cancels
                 the call and is re-raised.
 
-        A file that cannot be read or decoded fails only its own result (``result.error``);
-        the call raises only when nothing could be done, e.g. :class:`AuthenticationError`.
+        A file that cannot be read or decoded fails only its own result (``result.error``).
+        When every image failed the call raises the first failure (e.g.
+        :class:`AuthenticationError`, or :class:`FileError` when no file could be read), and
+        the exception's ``batch`` says why each one failed.
         """
         items = self._inputs(inputs)
         array = (_lib.flx_input * len(items))()
@@ -617,7 +670,12 @@ class Client:
         def discard() -> None:
             _lib.lib.flx_batch_free(out)
 
-        self._run(call, options, [], progress, discard)
+        def adopt(error: Error) -> None:
+            # Every image failed: the error says how, its batch says why for each input.
+            if out:
+                error.batch = Batch(self, out)
+
+        self._run(call, options, [], progress, discard, adopt)
         try:
             return Batch(self, out)
         except BaseException:

@@ -17,10 +17,13 @@ class Error(Exception):
         status: the library's ``flx_status`` number.
         http_status: the HTTP status the server answered with, or ``None`` when no server
             answered (a local check, a connection failure, a cancel).
+        batch: for a compress call in which every image failed, the :class:`Batch` that says
+            why each one failed; otherwise ``None``.
     """
 
     status: int
     http_status: Optional[int]
+    batch: Optional[Any]
 
     def __init__(
         self, message: str, *, status: int = _lib.FLX_INTERNAL, http_status: Optional[int] = None
@@ -29,6 +32,7 @@ class Error(Exception):
         self.message = message
         self.status = status
         self.http_status = http_status or None
+        self.batch = None
 
     def __str__(self) -> str:
         return self.message
@@ -39,7 +43,8 @@ class Error(Exception):
 
     def __reduce__(self) -> Tuple[Any, ...]:
         # Keyword-only arguments would defeat the default pickling of exceptions.
-        state = dict(self.__dict__)
+        # The batch holds library memory: it does not travel.
+        state = {k: v for k, v in self.__dict__.items() if k != "batch"}
         return (_rebuild, (type(self), self.message), state)
 
 
@@ -47,6 +52,7 @@ def _rebuild(cls: Type[Error], message: str) -> Error:
     err = cls.__new__(cls, message)
     Exception.__init__(err, message)
     err.message = message
+    err.batch = None
     return err
 
 
@@ -129,6 +135,11 @@ class InternalError(Error):
     """A bug in libfluximage; please report it."""
 
 
+class ExistsError(Error, builtins.FileExistsError):
+    """A file is already at the output path and the ``exists`` policy (``"error"`` by default)
+    forbids replacing it, or another result of the same batch wrote it. Nothing was written."""
+
+
 #: flx_status -> exception class; the only place where this mapping lives.
 _BY_STATUS: Dict[int, Type[Error]] = {
     _lib.FLX_INVALID_ARGUMENT: InvalidArgumentError,
@@ -147,6 +158,7 @@ _BY_STATUS: Dict[int, Type[Error]] = {
     _lib.FLX_IO: FileError,
     _lib.FLX_CANCELLED: CancelledError,
     _lib.FLX_INTERNAL: InternalError,
+    _lib.FLX_EXISTS: ExistsError,
 }
 
 

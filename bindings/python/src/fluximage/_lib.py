@@ -47,6 +47,10 @@ FLX_IO = 14
 FLX_CANCELLED = 15
 FLX_PARTIAL = 16
 FLX_INTERNAL = 17
+FLX_EXISTS = 18
+
+# ----- enum flx_exists --------------------------------------------------------------------------
+EXISTS = {"error": 0, "rename": 1, "overwrite": 2}
 
 # ----- enum flx_format, flx_position ------------------------------------------------------------
 FORMATS = {"webp": 0, "avif": 1, "jpg": 2, "png": 3}
@@ -137,7 +141,11 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_batch_num": (c_int64, (BatchP, c_size_t, c_int)),
     "flx_batch_json": (c_char_p, (BatchP,)),
     "flx_batch_session_id": (c_char_p, (BatchP,)),
-    "flx_batch_save": (c_int, (ClientP, BatchP, c_size_t, c_char_p, OptionsP)),
+    "flx_batch_save": (
+        c_int,
+        (ClientP, BatchP, c_size_t, c_char_p, c_int, OptionsP, POINTER(c_char_p)),
+    ),
+    "flx_string_free": (None, (c_char_p,)),
     "flx_batch_fetch": (
         c_int,
         (ClientP, BatchP, c_size_t, OptionsP, POINTER(BytesP), POINTER(c_size_t)),
@@ -151,7 +159,8 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_client_set_timeouts": (c_int, (ClientP, c_uint32, c_uint32, c_uint32)),
     "flx_client_set_proxy": (c_int, (ClientP, c_char_p)),
     "flx_client_set_ca_file": (c_int, (ClientP, c_char_p)),
-    "flx_client_set_retries": (c_int, (ClientP, c_uint32, c_bool)),
+    "flx_client_set_retries": (c_int, (ClientP, c_uint32)),
+    "flx_client_set_retry_after_upload": (c_int, (ClientP, c_bool)),
     "flx_client_set_concurrency": (c_int, (ClientP, c_uint32)),
     "flx_client_set_user_agent": (c_int, (ClientP, c_char_p)),
     # compress
