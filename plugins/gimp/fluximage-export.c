@@ -34,17 +34,16 @@
  *      also gets a window with a Copy button; PDB callers get the sizes (and, from the -ai
  *      procedure, the file written and the alt text).
  *
- * Progress and cancelling: the library calls our progress callback on this thread about every
- * 50 ms, with the bytes uploaded, then (after the server has worked) the bytes downloaded. It
- * feeds gimp_progress_update() (the status bar) and, in interactive mode, the progress bar of
- * the plug-in's dialog, which stays open during the export with its Cancel button active. The
- * callback runs GTK's pending events, so clicking Cancel (or closing the dialog) sets a flag;
- * the callback then returns non-zero and the library ends the call promptly with
- * FLX_CANCELLED, removing its temporary files: no output is written and the procedure returns
- * GIMP_PDB_CANCEL. (The cancel button of GIMP's own status-bar progress does something
- * harsher in GIMP 2.10: GIMP kills the plug-in process. That also leaves the chosen path
- * untouched, but the library gets no chance to delete its temporary download, a hidden file
- * ".NAME.XXXXXXXX.flx-tmp" beside the output, nor we our temporary PNG folder.)
+ * Progress and cancelling: the library calls run on a thread of their own while this thread
+ * runs GLib's main loop, so the dialog (kept open during the export) stays responsive even
+ * while the server works and no byte moves. A 50 ms tick feeds the latest figures to
+ * gimp_progress_update() (the status bar) and the dialog's progress bar; Cancel (or closing
+ * the dialog) triggers the call's flx_cancel, and the library ends it within about 100 ms
+ * with FLX_CANCELLED, removing its temporary files: no output is written and the procedure
+ * returns GIMP_PDB_CANCEL. (The cancel button of GIMP's own status-bar progress does
+ * something harsher in GIMP 2.10: GIMP kills the plug-in process. That also leaves the
+ * chosen path untouched, but the library gets no chance to delete its temporary download,
+ * a hidden file ".NAME.XXXXXXXX.flx-tmp" beside the output, nor we our temporary folder.)
  *
  * The API key comes from the environment variable FLUXIMAGE_API_KEY or, when that is unset,
  * from the gimprc token "fluximage-api-key" (a line  (fluximage-api-key "flx_live_...")  in
@@ -245,6 +244,12 @@ find_key (gchar **key_out)
 
 /* ---- progress and cancel ---------------------------------------------------------------- */
 
+/* The library calls run on a thread of their own (run_call), so that this thread keeps
+ * running GLib's main loop: the dialog stays responsive and its Cancel button works even
+ * while the server works and no byte moves (the library reports progress only when the
+ * figures change). A tick on this thread shows the latest figures and turns a requested
+ * cancel into flx_cancel_trigger(), which ends the call within about 100 ms. */
+
 typedef enum { PHASE_UPLOAD, PHASE_WAIT, PHASE_DOWNLOAD } Phase;
 
 typedef struct
@@ -264,6 +269,12 @@ typedef struct
   guint64 upload_total;
   guint64 last_done;
   gdouble shown; /* the fraction last sent to GIMP */
+
+  /* Shared with the thread running the call. */
+  GMutex      lock;
+  guint64     done, total; /* the latest figures the library reported */
+  gboolean    fresh;       /* figures arrived since the last tick */
+  flx_cancel *cancel;      /* attached to the call's options */
 } Job;
 
 static void
@@ -274,7 +285,7 @@ job_set_text (Job *job, const gchar *text)
     gtk_progress_bar_set_text (GTK_PROGRESS_BAR (job->bar), text);
 }
 
-/* Runs the dialog's pending events, so that its Cancel button works during the export. */
+/* Runs the dialog's pending events, so that it is redrawn while GIMP renders the image. */
 static void
 job_pump_events (Job *job)
 {
@@ -283,27 +294,40 @@ job_pump_events (Job *job)
       gtk_main_iteration ();
 }
 
-/* The flx_progress_fn: upload 0..80 %, a pulsing bar while the server works, download
- * 80..100 %. Returns non-zero (stop) once a cancel was requested. */
+/* The flx_progress_fn, on the call's thread: records the figures for the next tick. */
 static int
 on_progress (void *user, uint64_t done, uint64_t total)
 {
   Job *job = user;
+  g_mutex_lock (&job->lock);
+  job->done  = done;
+  job->total = total;
+  job->fresh = TRUE;
+  g_mutex_unlock (&job->lock);
+  return 0; /* a cancel goes through job->cancel */
+}
 
-  if (job->phase == PHASE_UPLOAD && job->upload_total == 0)
-    job->upload_total = total;
-  if (job->phase != PHASE_DOWNLOAD &&
-      (done < job->last_done || (total != job->upload_total && job->upload_total != 0)))
+/* Shows figures: upload 0..80 %, a pulsing bar while the server works, download 80..100 %. */
+static void
+job_show (Job *job, guint64 done, guint64 total, gboolean fresh)
+{
+  if (fresh)
     {
-      job->phase = PHASE_DOWNLOAD;
-      job_set_text (job, "Downloading the result from Fluximage");
+      if (job->phase == PHASE_UPLOAD && job->upload_total == 0)
+        job->upload_total = total;
+      if (job->phase != PHASE_DOWNLOAD &&
+          (done < job->last_done || (total != job->upload_total && job->upload_total != 0)))
+        {
+          job->phase = PHASE_DOWNLOAD;
+          job_set_text (job, "Downloading the result from Fluximage");
+        }
+      else if (job->phase == PHASE_UPLOAD && total > 0 && done >= total)
+        {
+          job->phase = PHASE_WAIT;
+          job_set_text (job, "Fluximage is compressing the image");
+        }
+      job->last_done = done;
     }
-  else if (job->phase == PHASE_UPLOAD && total > 0 && done >= total)
-    {
-      job->phase = PHASE_WAIT;
-      job_set_text (job, "Fluximage is compressing the image");
-    }
-  job->last_done = done;
 
   gdouble fraction = -1.0; /* < 0: pulse */
   if (job->phase == PHASE_UPLOAD && total > 0)
@@ -324,6 +348,20 @@ on_progress (void *user, uint64_t done, uint64_t total)
       if (job->bar)
         gtk_progress_bar_set_fraction (GTK_PROGRESS_BAR (job->bar), fraction);
     }
+}
+
+/* Every 50 ms on this thread while a call runs. */
+static gboolean
+job_tick (gpointer data)
+{
+  Job *job = data;
+  g_mutex_lock (&job->lock);
+  guint64  done = job->done, total = job->total;
+  gboolean fresh = job->fresh;
+  job->fresh = FALSE;
+  g_mutex_unlock (&job->lock);
+  if (fresh || job->phase == PHASE_WAIT)
+    job_show (job, done, total, fresh);
 
 #if TESTING
   if (job->cancel_at_us && g_get_monotonic_time () >= job->cancel_at_us)
@@ -338,8 +376,48 @@ on_progress (void *user, uint64_t done, uint64_t total)
         job->cancel_requested = TRUE;
     }
 #endif
-  job_pump_events (job);
-  return job->cancel_requested ? 1 : 0;
+  if (job->cancel_requested && job->cancel)
+    flx_cancel_trigger (job->cancel);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* What a call's thread runs: `work (data)`, then it wakes the waiting main loop. */
+typedef struct
+{
+  GThreadFunc work;
+  gpointer    data;
+  GMainLoop  *loop;
+} Call;
+
+static gpointer
+call_thread (gpointer data)
+{
+  Call *call = data;
+  call->work (call->data);
+  g_idle_add (quit_loop, call->loop);
+  return NULL;
+}
+
+/* Runs `work (data)` on a thread of its own while this thread runs the main loop with the
+ * job's tick (when `job` is not NULL); returns when it has ended. */
+static void
+run_call (GThreadFunc work, gpointer data, Job *job)
+{
+  Call     call = { work, data, g_main_loop_new (NULL, FALSE) };
+  guint    tick = job ? g_timeout_add (50, job_tick, job) : 0;
+  GThread *thread = g_thread_new ("fluximage", call_thread, &call);
+  g_main_loop_run (call.loop); /* until call_thread's idle quits it */
+  g_thread_join (thread);
+  if (tick)
+    g_source_remove (tick);
+  g_main_loop_unref (call.loop);
 }
 
 /* ---- rendering the image to a temporary file -------------------------------------------- */
@@ -625,10 +703,10 @@ typedef struct
   gchar *alt_text; /* the AI-written alt text, or NULL */
 } Outcome;
 
-/* Where a result with the SEO name `seo` goes: that name (folder part and extension dropped,
- * characters unsafe in file names replaced) with the format's extension, in the folder of
- * `chosen`. An existing file there is never replaced: "name-2.webp", "name-3.webp", ... are
- * tried instead. NULL when no free name is found. */
+/* The file name for a result with the SEO name `seo`: that name (folder part and extension
+ * dropped, characters unsafe in file names replaced) with the format's extension, in the
+ * folder of `chosen`; NULL when nothing usable is left of it. The library's
+ * FLX_EXISTS_RENAME then keeps any file already there ("name-2.webp" is written instead). */
 static gchar *
 seo_path (const gchar *chosen, const gchar *seo, gint format)
 {
@@ -638,38 +716,64 @@ seo_path (const gchar *chosen, const gchar *seo, gint format)
     *dot = '\0';
   g_strdelimit (stem, "[]\\/:*?\"<>|", '_');
   g_strstrip (stem);
-  if (! *stem || stem[0] == '.')
+  gchar *path = NULL;
+  if (*stem && stem[0] != '.')
     {
-      g_free (stem);
-      return NULL;
-    }
-
-  gchar       *dir = g_path_get_dirname (chosen);
-  const gchar *ext = format_by_value (format)->extension;
-  gchar       *path = NULL;
-  for (gint n = 1; n <= 999 && ! path; n++)
-    {
-      gchar *name = n == 1 ? g_strconcat (stem, ext, NULL)
-                           : g_strdup_printf ("%s-%d%s", stem, n, ext);
-      gchar *candidate = g_build_filename (dir, name, NULL);
+      gchar *dir  = g_path_get_dirname (chosen);
+      gchar *name = g_strconcat (stem, format_by_value (format)->extension, NULL);
+      path = g_build_filename (dir, name, NULL);
       g_free (name);
-      if (g_file_test (candidate, G_FILE_TEST_EXISTS))
-        g_free (candidate);
-      else
-        path = candidate;
+      g_free (dir);
     }
-  g_free (dir);
   g_free (stem);
   return path;
 }
 
-/* Writes item 0 of `batch` to `path` atomically (the library's temporary file beside it,
- * renamed into place). One place for the call, whose signature follows the library's. */
-static flx_status
-save_result (flx_client *client, const flx_batch *batch, const gchar *path,
-             const flx_options *options)
+/* The library's part of an export, run on the call's thread by run_call(). */
+typedef struct
 {
-  return flx_batch_save (client, batch, 0, path, options);
+  flx_client        *client;
+  const flx_options *options;
+  const gchar       *upload;  /* the lossless file */
+  const ExportVals  *v;
+  flx_status         st;      /* out: how it went */
+  gchar             *detail;  /* out: flx_last_error() of the failed call (thread-local) */
+  gchar             *written; /* out: the file written */
+  gchar             *alt;     /* out: the AI-written alt text, or NULL */
+} Transfer;
+
+/* Compresses the upload, then downloads the result to the chosen file (the user chose it: a
+ * file there is replaced, as the dialog asked), or beside it under its SEO name (never
+ * replacing a file). */
+static gpointer
+transfer_work (gpointer data)
+{
+  Transfer   *t = data;
+  flx_batch  *batch = NULL;
+  const char *paths[1] = { t->upload };
+
+  t->st = flx_compress (t->client, paths, 1, t->options, &batch);
+  if (t->st == FLX_OK)
+    {
+      const char *alt = flx_batch_str (batch, 0, FLX_FIELD_ALT_TEXT);
+      const char *seo = flx_batch_str (batch, 0, FLX_FIELD_SEO_NAME);
+      t->alt = alt && *alt ? g_strdup (alt) : NULL;
+      gchar *target = t->v->seo_name && seo && *seo
+                      ? seo_path (t->v->path, seo, t->v->format) : NULL;
+      flx_exists policy = target ? FLX_EXISTS_RENAME : FLX_EXISTS_OVERWRITE;
+      char *written = NULL;
+      t->st = flx_batch_save (t->client, batch, 0, target ? target : t->v->path, policy,
+                              t->options, &written);
+      if (t->st == FLX_OK)
+        t->written = g_strdup (written);
+      flx_string_free (written);
+      g_free (target);
+    }
+  /* With one image, a failed compress is that image's failure (e.g. FLX_SERVER). */
+  if (t->st != FLX_OK)
+    t->detail = g_strdup (flx_last_error ());
+  flx_batch_free (batch);
+  return NULL;
 }
 
 /* Exports `image` as `v` says. On success fills `out`; on failure sets `*error_out` to a
@@ -680,10 +784,8 @@ export_image (gint32 image, const ExportVals *v, Job *job, Outcome *out, gchar *
   GimpPDBStatusType result   = GIMP_PDB_EXECUTION_ERROR;
   flx_client       *client   = NULL;
   flx_options      *options  = NULL;
-  flx_batch        *batch    = NULL;
   gchar            *tmp_dir  = NULL;
   gchar            *tmp_file = NULL;
-  gchar            *target   = NULL;
   GError           *gerror   = NULL;
 
   /* Nothing is uploaded when the result could not be written. */
@@ -700,8 +802,10 @@ export_image (gint32 image, const ExportVals *v, Job *job, Outcome *out, gchar *
     return GIMP_PDB_EXECUTION_ERROR;
 
   options = flx_options_new ();
+  job->cancel = flx_cancel_new ();
   flx_status st = FLX_INTERNAL;
-  if (! options ||
+  if (! options || ! job->cancel ||
+      (st = flx_options_set_cancel (options, job->cancel)) != FLX_OK ||
       (st = flx_options_set_format (options, v->format)) != FLX_OK ||
       (st = flx_options_set_quality (options, (uint32_t) v->quality)) != FLX_OK ||
       (st = flx_options_set_max_size (options, (uint32_t) v->max_width,
@@ -747,36 +851,14 @@ export_image (gint32 image, const ExportVals *v, Job *job, Outcome *out, gchar *
   if (hook && *hook)
     job->cancel_at_us = g_get_monotonic_time () + 1000 * g_ascii_strtoll (hook, NULL, 10);
 #endif
-  const char *paths[1] = { tmp_file };
-  /* The details are copied where a call fails, before another flx_ call replaces them. */
-  gchar *detail = NULL;
-  st = flx_compress (client, paths, 1, options, &batch);
-  if (st == FLX_PARTIAL && batch)
-    {
-      st = flx_batch_status (batch, 0); /* this one image failed: say why */
-      detail = g_strdup (flx_batch_error (batch, 0));
-    }
-  else if (st != FLX_OK)
-    detail = g_strdup (flx_last_error ());
-
-  /* 3. Download the result to the chosen file, or beside it under its SEO name. */
+  Transfer t = { .client = client, .options = options, .upload = tmp_file, .v = v };
+  run_call (transfer_work, &t, job);
+  st = t.st;
+  out->alt_text = g_steal_pointer (&t.alt);
   if (st == FLX_OK)
     {
-      const char *alt = flx_batch_str (batch, 0, FLX_FIELD_ALT_TEXT);
-      const char *seo = flx_batch_str (batch, 0, FLX_FIELD_SEO_NAME);
-      out->alt_text = alt && *alt ? g_strdup (alt) : NULL;
-      target = v->seo_name && seo && *seo ? seo_path (v->path, seo, v->format) : NULL;
-      if (! target)
-        target = g_strdup (v->path);
-      st = save_result (client, batch, target, options);
-      if (st != FLX_OK)
-        detail = g_strdup (flx_last_error ());
-    }
-
-  if (st == FLX_OK)
-    {
-      out->out_size = file_size (target);
-      out->written = g_steal_pointer (&target);
+      out->written = g_steal_pointer (&t.written);
+      out->out_size = file_size (out->written);
       gimp_progress_update (1.0);
       result = GIMP_PDB_SUCCESS;
     }
@@ -786,10 +868,10 @@ export_image (gint32 image, const ExportVals *v, Job *job, Outcome *out, gchar *
     }
   else
     {
-      *error_out = describe_failure (st, detail);
+      *error_out = describe_failure (st, t.detail);
       result = st == FLX_INVALID_ARGUMENT ? GIMP_PDB_CALLING_ERROR : GIMP_PDB_EXECUTION_ERROR;
     }
-  g_free (detail);
+  g_free (t.detail);
 
 out:
   if (tmp_file)
@@ -798,9 +880,9 @@ out:
     g_rmdir (tmp_dir);
   g_free (tmp_file);
   g_free (tmp_dir);
-  g_free (target);
   g_clear_error (&gerror);
-  flx_batch_free (batch);
+  flx_cancel_free (job->cancel);
+  job->cancel = NULL;
   flx_options_free (options);
   flx_client_free (client);
   gimp_progress_end ();
@@ -953,19 +1035,6 @@ static gboolean test_click_export (gpointer data);
 static gboolean test_copy_and_close (gpointer dialog);
 #endif
 
-/* While the usage request runs on the library's worker thread: keeps the dialog alive, and
- * stops the request once the dialog was answered. */
-static int
-on_usage_progress (void *user, uint64_t done, uint64_t total)
-{
-  Dialog *d = user;
-  (void) done;
-  (void) total;
-  while (gtk_events_pending ())
-    gtk_main_iteration ();
-  return d->closing ? 1 : 0;
-}
-
 static void
 set_ai_available (Dialog *d, gboolean available, const gchar *reason)
 {
@@ -1028,52 +1097,105 @@ show_usage (Dialog *d, GtkWidget *dialog, const flx_usage *u)
                                 "Fluximage dashboard to use alt text and SEO names.");
 }
 
-/* Asks for the key's credits while the dialog is already on screen (the request runs on the
- * library's worker thread; this thread keeps the dialog responsive). */
-static gboolean
-fetch_usage (gpointer data)
+/* GET /api/usage on a thread of its own while the dialog runs (a quick answer or none:
+ * it only informs the dialog); its result is shown from the main loop by usage_done(). */
+typedef struct
 {
-  Dialog    *d      = data;
-  GtkWidget *dialog = gtk_widget_get_toplevel (d->credits);
-  gchar     *error  = NULL;
+  Dialog     *d;
+  flx_client *client;
+  flx_cancel *cancel;  /* triggered when the dialog is answered first */
+  GThread    *thread;
+  flx_status  st;
+  flx_usage  *usage;
+  gchar      *error;   /* flx_last_error() of a failure (thread-local, so copied there) */
+  guint       idle;    /* usage_done's source, once the request ended */
+  gboolean    shown;
+} UsageCall;
 
-  flx_client *client = new_client (&error);
-  if (! client)
-    {
-      gtk_label_set_text (GTK_LABEL (d->credits), "Credits: unknown (no usable API key).");
-      set_ai_available (d, FALSE, "AI options: available once an API key is set.");
-      g_free (error);
-      goto done;
-    }
-  /* A quick answer or none: this only informs the dialog. */
-  flx_client_set_timeouts (client, 5000, 10000, 15000);
-  flx_client_set_retries (client, 0, false);
+static gboolean usage_done (gpointer data);
 
+static gpointer
+usage_work (gpointer data)
+{
+  UsageCall   *u = data;
   flx_options *options = flx_options_new ();
-  flx_usage   *usage   = NULL;
-  flx_status   st      = options ? flx_options_set_progress (options, on_usage_progress, d)
-                                 : FLX_INTERNAL;
-  if (st == FLX_OK)
-    st = flx_usage_get (client, options, &usage);
-  if (st == FLX_OK)
-    show_usage (d, dialog, usage);
-  else if (st != FLX_CANCELLED)
+  u->st = options ? flx_options_set_cancel (options, u->cancel) : FLX_INTERNAL;
+  if (u->st == FLX_OK)
+    u->st = flx_usage_get (u->client, options, &u->usage);
+  if (u->st != FLX_OK)
+    u->error = g_strdup (flx_last_error ());
+  flx_options_free (options);
+  u->idle = g_idle_add (usage_done, u);
+  return NULL;
+}
+
+/* On the main thread: shows what the request found. */
+static gboolean
+usage_done (gpointer data)
+{
+  UsageCall *u = data;
+  Dialog    *d = u->d;
+  u->shown = TRUE;
+  if (u->st == FLX_OK)
+    show_usage (d, gtk_widget_get_toplevel (d->credits), u->usage);
+  else if (u->st != FLX_CANCELLED)
     {
-      gchar *text = g_strdup_printf ("Credits: unknown (%s).", flx_last_error ());
+      gchar *text = g_strdup_printf ("Credits: unknown (%s).", u->error ? u->error : "");
       gtk_label_set_text (GTK_LABEL (d->credits), text);
       g_free (text);
       set_ai_available (d, FALSE, "AI options: unavailable until the plan is known.");
     }
-  flx_usage_free (usage);
-  flx_options_free (options);
-  flx_client_free (client);
-
-done:
 #if TESTING
   if (! d->closing && g_getenv (TEST_EXPORT_ENV) && *g_getenv (TEST_EXPORT_ENV))
     g_timeout_add (300, test_click_export, d);
 #endif
   return G_SOURCE_REMOVE;
+}
+
+/* Starts the request; without a usable key, says so at once. */
+static void
+usage_start (UsageCall *u, Dialog *d)
+{
+  gchar *error = NULL;
+  u->d = d;
+  u->client = new_client (&error);
+  g_free (error); /* the dialog's key line already says what is wrong */
+  if (! u->client)
+    {
+      gtk_label_set_text (GTK_LABEL (d->credits), "Credits: unknown (no usable API key).");
+      set_ai_available (d, FALSE, "AI options: available once an API key is set.");
+#if TESTING
+      if (g_getenv (TEST_EXPORT_ENV) && *g_getenv (TEST_EXPORT_ENV))
+        g_timeout_add (300, test_click_export, d);
+#endif
+      return;
+    }
+  flx_client_set_timeouts (u->client, 5000, 10000, 15000);
+  flx_client_set_retries (u->client, 0);
+  u->cancel = flx_cancel_new ();
+  u->thread = g_thread_new ("fluximage-usage", usage_work, u);
+}
+
+/* Ends the request (cancelling it if it still runs) before the dialog goes away or the export
+ * starts; its result is dropped if it was not shown yet. */
+static void
+usage_finish (UsageCall *u)
+{
+  if (u->thread)
+    {
+      flx_cancel_trigger (u->cancel);
+      g_thread_join (u->thread); /* within about 100 ms of the cancel */
+      u->thread = NULL;
+      if (! u->shown && u->idle)
+        g_source_remove (u->idle);
+    }
+  flx_usage_free (u->usage);
+  u->usage = NULL;
+  flx_cancel_free (u->cancel);
+  u->cancel = NULL;
+  flx_client_free (u->client);
+  u->client = NULL;
+  g_clear_pointer (&u->error, g_free);
 }
 
 static void
@@ -1391,7 +1513,8 @@ run_dialog (gint32 image, ExportVals *vals, Job *job, Outcome *out, gchar **erro
   set_ai_available (&d, FALSE, "AI options: checking the plan\xe2\x80\xa6");
 
   g_signal_connect (dialog, "response", G_CALLBACK (on_response_before_export), &d);
-  guint usage_source = g_idle_add (fetch_usage, &d);
+  UsageCall usage = { 0 };
+  usage_start (&usage, &d);
 
   /* Ask until the input is usable or the user gives up. */
   for (;;)
@@ -1399,8 +1522,7 @@ run_dialog (gint32 image, ExportVals *vals, Job *job, Outcome *out, gchar **erro
       if (gimp_dialog_run (GIMP_DIALOG (dialog)) != GTK_RESPONSE_OK)
         {
           d.closing = TRUE;
-          if (g_main_context_find_source_by_id (NULL, usage_source))
-            g_source_remove (usage_source);
+          usage_finish (&usage);
           gtk_widget_destroy (dialog);
           job->bar = NULL;
           g_free (d.confirmed);
@@ -1420,8 +1542,7 @@ run_dialog (gint32 image, ExportVals *vals, Job *job, Outcome *out, gchar **erro
 
   /* Export with the dialog open: only Cancel stays live. */
   d.closing = TRUE;
-  if (g_main_context_find_source_by_id (NULL, usage_source))
-    g_source_remove (usage_source);
+  usage_finish (&usage);
   gtk_widget_hide (d.problem);
   gtk_widget_set_sensitive (table, FALSE);
   gtk_widget_set_sensitive (ai_box, FALSE);
@@ -1553,6 +1674,8 @@ run (const gchar *name, gint nparams, const GimpParam *param,
   GimpPDBStatusType status = GIMP_PDB_SUCCESS;
   ExportVals        vals = default_vals;
   Job               job = { 0 };
+
+  g_mutex_init (&job.lock);
   gboolean          with_ai = strcmp (name, PLUG_IN_PROC_AI) == 0;
   gint              n_args = with_ai ? 10 : 8;
 
@@ -1696,6 +1819,7 @@ run (const gchar *name, gint nparams, const GimpParam *param,
       values[1].data.d_string = error_message;
     }
   values[0].data.d_status = status;
+  g_mutex_clear (&job.lock);
 }
 
 const GimpPlugInInfo PLUG_IN_INFO = { NULL, NULL, query, run };

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any, Callable, Optional
+import threading
+from typing import Any, Callable, Dict, Optional
 
 from . import logic
 
@@ -13,14 +14,19 @@ def export_document(
     document: Any,
     settings: logic.Settings,
     progress: Optional[Callable[[int, int], bool]] = None,
+    wait: Optional[Callable[[threading.Thread], None]] = None,
 ) -> logic.Report:
     """Exports what is visible in ``document`` (a ``krita.Document``) as settings say.
 
     The image is rendered to a lossless PNG in a private temporary folder (scaled down in
     Krita first when a maximum size is set, which makes the upload smaller; without
     transparency for JPEG), compressed by the Fluximage API into ``settings.path`` (written
-    atomically), and the folder removed. The document itself is not changed. Raises what :func:`logic.compress` raises, and
-    OSError when Krita cannot write the PNG.
+    atomically), and the folder removed. The document itself is not changed. Raises what
+    :func:`logic.compress` raises, and OSError when Krita cannot write the PNG.
+
+    With ``wait``, the upload, compression and download run on a thread of their own and
+    ``wait(thread)`` is called on this thread until that thread has ended (a dialog keeps
+    Krita responsive there: the library reports progress only when bytes move).
     """
     problems = settings.problems()
     if problems:
@@ -35,7 +41,23 @@ def export_document(
         _render_png(
             document, png, settings.max_width, settings.max_height, settings.format != "jpg"
         )
-        return logic.compress(png, settings, progress=progress, fluximage=flx)
+        if wait is None:
+            return logic.compress(png, settings, progress=progress, fluximage=flx)
+        outcome: Dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["report"] = logic.compress(png, settings, progress=progress, fluximage=flx)
+            except BaseException as e:  # handed to the waiting thread
+                outcome["error"] = e
+
+        worker = threading.Thread(target=work, name="fluximage-export", daemon=True)
+        worker.start()
+        while worker.is_alive():  # bounded by the call, which has its own time limits
+            wait(worker)
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["report"]
 
 
 def _render_png(

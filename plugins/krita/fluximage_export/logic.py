@@ -264,35 +264,17 @@ def format_size(n: int) -> str:
 
 
 def seo_path(chosen: str, seo_name: str, fmt: str) -> Optional[str]:
-    """Where a result with the SEO name ``seo_name`` goes: that name (folder part and
+    """The file name for a result with the SEO name ``seo_name``: that name (folder part and
     extension dropped, characters unsafe in file names replaced) with the format's
-    extension, in the folder of ``chosen``. An existing file is never replaced:
-    "name-2.webp", "name-3.webp", ... are tried instead. None when no usable name is found."""
+    extension, in the folder of ``chosen``; None when nothing usable is left of it. It is
+    saved with ``exists="rename"``: a file already there is kept ("name-2.webp" then)."""
     stem = os.path.basename(seo_name.replace("\\", "/"))
     if format_from_path(stem):
         stem = os.path.splitext(stem)[0]
     stem = "".join("_" if c in '\\/:*?"<>|[]' else c for c in stem).strip()
     if not stem or stem.startswith("."):
         return None
-    folder = os.path.dirname(os.path.abspath(chosen))
-    for n in range(1, 1000):
-        name = stem + FORMATS[fmt] if n == 1 else f"{stem}-{n}{FORMATS[fmt]}"
-        path = os.path.join(folder, name)
-        if not os.path.lexists(path):
-            return path
-    return None
-
-
-def _save(result: Any, path: str, progress: Optional[Callable[[int, int], bool]]) -> None:
-    """Writes a result to ``path`` (the user chose it: an existing file there is replaced,
-    atomically). Packages whose ``save`` refuses existing files by default take
-    ``exists="overwrite"``."""
-    import inspect
-
-    if "exists" in inspect.signature(result.save).parameters:
-        result.save(path, progress=progress, exists="overwrite")
-    else:
-        result.save(path, progress=progress)
+    return os.path.join(os.path.dirname(os.path.abspath(chosen)), stem + FORMATS[fmt])
 
 
 def compress(
@@ -329,12 +311,14 @@ def compress(
             result = batch[0]
             if result.error is not None:
                 raise result.error
-            target = settings.path
-            if settings.seo_name and result.seo_name:
-                target = seo_path(settings.path, result.seo_name, settings.format) or target
-            _save(result, target, progress)
+            # The chosen file is replaced (the user named it); an SEO-named one never is.
+            seo = seo_path(settings.path, result.seo_name or "", settings.format)
+            if settings.seo_name and seo:
+                written = result.save(seo, exists="rename", progress=progress)
+            else:
+                written = result.save(settings.path, exists="overwrite", progress=progress)
             alt = result.alt_text if settings.alt_text else None
-    return Report(target, os.path.getsize(source), os.path.getsize(target), alt or None)
+    return Report(str(written), os.path.getsize(source), os.path.getsize(written), alt or None)
 
 
 # ---- credits --------------------------------------------------------------------------------
