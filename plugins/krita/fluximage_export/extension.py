@@ -10,7 +10,7 @@ import threading
 from typing import Any, Optional
 
 from krita import Extension, Krita
-from PyQt5.QtCore import QEventLoop, Qt, QTimer
+from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QIcon
 from PyQt5.QtWidgets import (
     QApplication,
@@ -285,31 +285,31 @@ class FluximageExtension(Extension):
         progress.setAutoClose(False)
         progress.setAutoReset(False)
 
-        # The tracker is fed on the export's thread; this thread shows its figures.
-        tracker = logic.ProgressTracker()
-        progress.canceled.connect(tracker.cancel)
-
-        def wait(worker: threading.Thread) -> None:
-            QApplication.processEvents(QEventLoop.AllEvents, 50)  # keeps Cancel live
-            worker.join(0.05)
-            if progress.wasCanceled() or tracker.cancelled:
-                tracker.cancel()
-                progress.setLabelText(
-                    "Cancelling\u2026 nothing will be written (Fluximage stops at its next "
-                    "report)"
-                )
-            elif tracker.percent < 0:
+        def on_update(percent: int, text: str) -> None:
+            if percent < 0:
                 progress.setRange(0, 0)  # busy: the server is working
-                progress.setLabelText(tracker.phase)
             else:
                 progress.setRange(0, 100)
-                progress.setValue(tracker.percent)
-                progress.setLabelText(tracker.phase)
+                progress.setValue(percent)
+            progress.setLabelText(text)
+            QApplication.processEvents()  # keeps the Cancel button live
+            if progress.wasCanceled():
+                tracker.cancel()
 
+        def cancelled() -> bool:
+            # A Cancel clicked while the server worked (no progress report ran the event
+            # loop then) is still queued: handle it before the result is written.
+            QApplication.processEvents()
+            return tracker.cancelled
+
+        tracker = logic.ProgressTracker(on_update)
+        progress.canceled.connect(tracker.cancel)
         progress.show()
         QApplication.processEvents()
         try:
-            report = export_document(document, settings, progress=tracker.callback, wait=wait)
+            report = export_document(
+                document, settings, progress=tracker.callback, cancelled=cancelled
+            )
         except Exception as e:  # every failure becomes a message, never a traceback
             self._close(progress)
             if logic.is_cancel(e):

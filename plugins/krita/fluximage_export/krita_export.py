@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Optional
 
 from . import logic
 
@@ -14,7 +13,7 @@ def export_document(
     document: Any,
     settings: logic.Settings,
     progress: Optional[Callable[[int, int], bool]] = None,
-    wait: Optional[Callable[[threading.Thread], None]] = None,
+    cancelled: Optional[Callable[[], bool]] = None,
 ) -> logic.Report:
     """Exports what is visible in ``document`` (a ``krita.Document``) as settings say.
 
@@ -23,10 +22,6 @@ def export_document(
     transparency for JPEG), compressed by the Fluximage API into ``settings.path`` (written
     atomically), and the folder removed. The document itself is not changed. Raises what
     :func:`logic.compress` raises, and OSError when Krita cannot write the PNG.
-
-    With ``wait``, the upload, compression and download run on a thread of their own and
-    ``wait(thread)`` is called on this thread until that thread has ended (a dialog keeps
-    Krita responsive there: the library reports progress only when bytes move).
     """
     problems = settings.problems()
     if problems:
@@ -41,23 +36,9 @@ def export_document(
         _render_png(
             document, png, settings.max_width, settings.max_height, settings.format != "jpg"
         )
-        if wait is None:
-            return logic.compress(png, settings, progress=progress, fluximage=flx)
-        outcome: Dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["report"] = logic.compress(png, settings, progress=progress, fluximage=flx)
-            except BaseException as e:  # handed to the waiting thread
-                outcome["error"] = e
-
-        worker = threading.Thread(target=work, name="fluximage-export", daemon=True)
-        worker.start()
-        while worker.is_alive():  # bounded by the call, which has its own time limits
-            wait(worker)
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["report"]
+        return logic.compress(
+            png, settings, progress=progress, cancelled=cancelled, fluximage=flx
+        )
 
 
 def _render_png(

@@ -277,11 +277,16 @@ def seo_path(chosen: str, seo_name: str, fmt: str) -> Optional[str]:
     return os.path.join(os.path.dirname(os.path.abspath(chosen)), stem + FORMATS[fmt])
 
 
+class CancelledError(Exception):
+    """The user cancelled before the result was written (nothing was)."""
+
+
 def compress(
     source: str,
     settings: Settings,
     *,
     progress: Optional[Callable[[int, int], bool]] = None,
+    cancelled: Optional[Callable[[], bool]] = None,
     fluximage: Any = None,
 ) -> Report:
     """Compresses ``source`` (the lossless file Krita exported) into ``settings.path``, or
@@ -291,7 +296,9 @@ def compress(
     library when the client is made. The output is written atomically by the library: the
     whole result or, on any failure, an untouched path. Raises ValueError for unusable
     settings and the ``fluximage`` package's exceptions for everything else (see
-    :func:`user_message`); ``progress`` returning False cancels (CancelledError).
+    :func:`user_message`); ``progress`` returning False cancels (CancelledError). The
+    package calls ``progress`` only when bytes move, so a cancel asked for while the server
+    works is also checked through ``cancelled()`` before the result is written.
     """
     problems = settings.problems()
     if problems:
@@ -311,6 +318,8 @@ def compress(
             result = batch[0]
             if result.error is not None:
                 raise result.error
+            if cancelled is not None and cancelled():
+                raise CancelledError("cancelled: nothing was written")
             # The chosen file is replaced (the user named it); an SEO-named one never is.
             seo = seo_path(settings.path, result.seo_name or "", settings.format)
             if settings.seo_name and seo:
