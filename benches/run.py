@@ -19,6 +19,10 @@ Figures:
   4. batch throughput with real encoding: 100 photo-like JPEGs -> WebP, concurrency 1, 2, 4,
      against the emulator's own capacity (a lean libcurl loader keeping it saturated)
   5. footprint: stripped libfluximage.so, its dependencies, cold release build time
+  6. a WAN link (emulator shaping): 200 photos of ~300 KB, 60 ms round trip, 40/200 Mbit/s,
+     150 ms of work per image 4 at a time; each client's wall time over the physical bound
+  7. folder sync: an up-to-date flx_sync rerun over 10,000 files beside rsync --dry-run and
+     git status; peak RSS of planning 20,000 files
 plus the emulator's own pass-through capacity (emulator/examples/passthrough_bench.rs).
 
 Repetitions are interleaved (round 1 runs every peer once, then round 2, ...), each figure is
@@ -30,7 +34,9 @@ Environment:
   BENCH_LONG_REPS=3     repetitions of figures 3 and 4
   BENCH_ROUND_TRIPS=2000  round trips of figures 1 and 2
   BENCH_BUILD=0         skip the cold release build (figure 5), which takes minutes
-  BENCH_ONLY=1,3        run only these figures (1-5; "p" for the pass-through capacity)
+  BENCH_ONLY=1,3        run only these figures (1-7; "p" for the pass-through capacity); the
+                        others are kept from the previous results file, and the tables say so
+  BENCH_WAN_REPS=1      repetitions of figure 6 (about 4 minutes each)
   BENCH_KEEP_DATA=0     delete the generated inputs (build/bench/data, ~440 MB) at the end
   BENCH_LIBDIR=DIR      use DIR/libfluximage.so (and .so.0) instead of target/release's
   BENCH_PY_SRC=DIR      use the Python package in DIR instead of bindings/python/src
@@ -83,6 +89,15 @@ ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.stri
 BIG_FILES, BIG_BYTES = 20, 20 * 1024 * 1024  # 20 files of 20 MB (the API's MB: 20,971,520 bytes)
 PHOTOS, PHOTO_W, PHOTO_H = 100, 1024, 683
 CONCURRENCIES = (1, 2, 4)
+# Figure 6, the WAN: photo-like ~300 KB JPEGs over a shaped link to a server that works 4 at a time.
+WAN_PHOTOS, WAN_W, WAN_H = 200, 1500, 1000
+WAN_RTT_S, WAN_UP_BPS, WAN_DOWN_BPS = 0.060, 40e6, 200e6
+WAN_WORK_S, WAN_JITTER_S, WAN_ENCODERS = 0.150, 0.030, 4
+WAN_CONCURRENCIES = (4,)  # besides the default (8 measured no better: 2.28× against 2.15× at 4)
+WAN_DISTINCT = 40  # photos generated; the others are copies (pass-through mode only moves bytes)
+WAN_REPS = int(os.environ.get("BENCH_WAN_REPS", "1"))
+# Figure 7, sync: an up-to-date rerun over SYNC_FILES files in SYNC_DIRS folders; planning a bigger tree.
+SYNC_FILES, SYNC_DIRS, PLAN_FILES = 10_000, 200, 20_000
 LOADER_IN_FLIGHT = 4
 RUN_TIMEOUT = 300
 
@@ -134,6 +149,7 @@ def build_peers() -> None:
     run([cc, *warn, peers / "curl_peer.c", "-o", BIN / "curl_peer", *curl])
     run([cc, *warn, *flx_cflags, peers / "flx_peer.c", "-o", BIN / "flx_peer", *flx_libs])
     run([cc, *warn, peers / "loader.c", "-o", BIN / "loader", *curl, "-lpthread"])
+    run([cc, *warn, *flx_cflags, peers / "sync_peer.c", "-o", BIN / "sync_peer", *flx_libs])
     log("building the Go peers")
     go = go_tool()
     for pkg, name in (("./nethttp", "go_nethttp_peer"), ("./ours", "go_fluximage_peer"), ("./genimages", "genimages")):
@@ -192,6 +208,17 @@ def make_inputs() -> Dict[str, List[str]]:
             log(f"generating {PHOTOS} photo-like {PHOTO_W}x{PHOTO_H} JPEGs")
             run([BIN / "genimages", "-n", PHOTOS, "-w", PHOTO_W, "-h", PHOTO_H, photo_dir])
         inputs["photos"] = [str(p) for p in photos]
+    if want("6"):
+        wan_dir = DATA / f"photos-{WAN_W}x{WAN_H}"
+        wan = [wan_dir / f"photo-{i + 1:03d}.jpg" for i in range(WAN_PHOTOS)]
+        if not all(p.exists() for p in wan):
+            # Generating 200 takes minutes on 2 cores; copies of 40 cost the link the same.
+            log(f"generating {WAN_DISTINCT} photo-like {WAN_W}x{WAN_H} JPEGs, copied to {WAN_PHOTOS} files")
+            run([BIN / "genimages", "-n", WAN_DISTINCT, "-w", WAN_W, "-h", WAN_H, wan_dir])
+            for i, p in enumerate(wan):
+                if not p.exists():
+                    shutil.copyfile(wan[i % WAN_DISTINCT], p)
+        inputs["wan"] = [str(p) for p in wan]
     return inputs
 
 
@@ -301,7 +328,8 @@ def peers() -> List[Peer]:
     ]
 
 
-def run_peer(peer: Peer, emu: Emulator, files: List[str], repeat: int = 1, concurrency: int = 0) -> Dict[str, Any]:
+def run_peer(peer: Peer, emu: Emulator, files: List[str], repeat: int = 1, concurrency: int = 0,
+             extra: Sequence[str] = ()) -> Dict[str, Any]:
     """Runs one peer once against `emu` (statistics reset first); its figures plus the
     emulator's connection, handshake and request counts for that run."""
     emu.control("POST", "reset")
@@ -311,7 +339,7 @@ def run_peer(peer: Peer, emu: Emulator, files: List[str], repeat: int = 1, concu
     argv += ["--repeat", str(repeat)]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
-    argv += [emu.base, KEY, *files]
+    argv += [*extra, emu.base, KEY, *files]
     env = dict(os.environ, **peer.env)
     if LIBDIR != TARGET.resolve():
         env["LD_LIBRARY_PATH"] = f"{LIBDIR}:{env.get('LD_LIBRARY_PATH', '')}"
@@ -401,6 +429,7 @@ def round_trip_figure(title: str, emu: Emulator, files: List[str]) -> Dict[str, 
         "c_throughput_vs_libcurl": per_round(runs, "libfluximage", "libcurl", rate),  # type: ignore[arg-type]
         "python_throughput_vs_requests": per_round(runs, "fluximage-python", "requests", rate),  # type: ignore[arg-type]
         "python_cpu_vs_requests": per_round(runs, "fluximage-python", "requests", cpu),  # type: ignore[arg-type]
+        "python_cpu_vs_c": per_round(runs, "fluximage-python", "libfluximage", cpu),  # type: ignore[arg-type]
         "go_cpu_vs_nethttp": per_round(runs, "fluximage-go", "net/http", cpu),  # type: ignore[arg-type]
         "go_throughput_vs_nethttp": per_round(runs, "fluximage-go", "net/http", rate),  # type: ignore[arg-type]
     }
@@ -492,6 +521,199 @@ def batch_figure(emu: Emulator, files: List[str]) -> Dict[str, Any]:
     return out
 
 
+def wan_bound(files: List[str]) -> Dict[str, float]:
+    """The physical lower bound of figure 6: the slowest of all bytes up at the upload cap,
+    all server work at its parallelism, all bytes down at the download cap (pass-through:
+    the results are as large as the inputs), plus one round trip of start-up."""
+    total = sum(os.path.getsize(f) for f in files)
+    up = total * 8 / WAN_UP_BPS
+    work = len(files) * WAN_WORK_S / WAN_ENCODERS
+    down = total * 8 / WAN_DOWN_BPS
+    return {"upload_s": up, "work_s": work, "download_s": down, "rtt_s": WAN_RTT_S,
+            "bound_s": max(up, work, down) + WAN_RTT_S, "bytes": total}
+
+
+def run_sync_peer(emu: Emulator, src: Path, out: Path, concurrency: int = 0, dry_run: bool = False) -> Dict[str, Any]:
+    """One sync_peer run (statistics reset first); its figures, the emulator's request counts
+    and the process's whole wall time (start-up included, as for rsync and git)."""
+    emu.control("POST", "reset")
+    argv = [str(BIN / "sync_peer")]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    if dry_run:
+        argv.append("--dry-run")
+    argv += [emu.base, KEY, str(src), str(out)]
+    env = dict(os.environ)
+    if LIBDIR != TARGET.resolve():
+        env["LD_LIBRARY_PATH"] = f"{LIBDIR}:{env.get('LD_LIBRARY_PATH', '')}"
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT)
+    process_wall = time.monotonic() - t0
+    stats = emu.control("GET", "stats")
+    if p.returncode != 0 or not p.stdout.strip():
+        raise RuntimeError(f"sync_peer failed ({p.returncode}): {p.stderr.strip()[-800:]}")
+    fig = json.loads(p.stdout.strip().splitlines()[-1])
+    fig.update(process_wall_s=process_wall, requests_compress=stats["requests"]["compress"],
+               requests_usage=stats["requests"].get("usage", 0), requests_download=stats["requests"]["download"])
+    return fig
+
+
+def wan_figure(files: List[str]) -> Dict[str, Any]:
+    """Figure 6: 200 photos over a shaped WAN link, each client's wall time ÷ the lower bound."""
+    bound = wan_bound(files)
+    # The emulator takes rates in bytes per second.
+    flags = ["--encode", "none", "--rtt-ms", f"{WAN_RTT_S * 1000:.0f}", "--upload-rate", f"{WAN_UP_BPS / 8:.0f}",
+             "--download-rate", f"{WAN_DOWN_BPS / 8:.0f}", "--work-ms", f"{WAN_WORK_S * 1000:.0f}",
+             "--work-jitter-ms", f"{WAN_JITTER_S * 1000:.0f}", "--encoders", str(WAN_ENCODERS)]
+    flx = next(p for p in peers() if p.key == "libfluximage")
+    curl = next(p for p in peers() if p.key == "libcurl")
+    # (key, label, how): how is ("peer", Peer, concurrency, extra args) or ("sync", concurrency)
+    configs: List[Tuple[str, str, Tuple[Any, ...]]] = [
+        ("flx-default", "**libfluximage (C), default concurrency**", ("peer", flx, 0, ())),
+        *[(f"flx-c{c}", f"**libfluximage (C), concurrency {c}**", ("peer", flx, c, ())) for c in WAN_CONCURRENCIES],
+        ("flx-sync", "**libfluximage flx_sync, folder to folder, default concurrency**", ("sync", 0)),
+        ("curl-20", "libcurl, 20-file requests one after another", ("peer", curl, 0, ("--per-request", "20"))),
+        ("curl-1", "libcurl, one image per request, one after another", ("peer", curl, 0, ("--per-request", "1"))),
+    ]
+    runs: Dict[str, List[Optional[Dict[str, Any]]]] = {k: [] for k, _, _ in configs}
+    src = Path(files[0]).parent
+    with Emulator("wan", *flags) as emu:
+        log(f"figure 6 (WAN) on {emu.base}: {len(files)} images, {bound['bytes'] / 1e6:.1f} MB, "
+            f"lower bound {bound['bound_s']:.2f} s")
+        for rep in range(WAN_REPS):
+            order = configs if rep % 2 == 0 else list(reversed(configs))
+            for key, _, how in order:
+                try:
+                    if how[0] == "sync":
+                        with tempfile.TemporaryDirectory(prefix="flx-bench-wan-", dir=OUT) as out:
+                            fig = run_sync_peer(emu, src, Path(out) / "out", concurrency=how[1])
+                        if fig["compressed"] + fig.get("kept_original", 0) < len(files) and fig["bytes_down"] < bound["bytes"]:
+                            raise RuntimeError(f"{key}: {fig['compressed']} of {len(files)} images saved")
+                    else:
+                        fig = run_peer(how[1], emu, files, concurrency=how[2], extra=how[3])
+                        if fig["bytes_down"] != bound["bytes"]:
+                            raise RuntimeError(f"{key}: downloaded {fig['bytes_down']} bytes of {bound['bytes']}")
+                    runs[key].append(fig)
+                    log(f"WAN round {rep + 1}: {key}: {fig['wall_s']:.2f} s = {fig['wall_s'] / bound['bound_s']:.2f}× the bound, "
+                        f"{fig['requests_compress']} requests")
+                except Exception as e:  # noqa: BLE001
+                    failures.append(f"WAN: {e}")
+                    log(f"FAILED {e}")
+                    runs[key].append(None)
+                emu.control("POST", "delete-results")
+    out: Dict[str, Any] = {"images": len(files), "size": f"{WAN_W}x{WAN_H}", "input_bytes": bound["bytes"],
+                           "link": {"rtt_ms": WAN_RTT_S * 1000, "up_mbit_s": WAN_UP_BPS / 1e6, "down_mbit_s": WAN_DOWN_BPS / 1e6,
+                                    "work_ms_per_image": WAN_WORK_S * 1000, "work_jitter_ms": WAN_JITTER_S * 1000,
+                                    "encoders": WAN_ENCODERS, "encode": "none (pass-through with work time)"},
+                           "bound": bound, "configs": {}}
+    for key, label, how in configs:
+        ok = [r for r in runs[key] if r]
+        if not ok:
+            continue
+        out["configs"][key] = {"label": label, "concurrency": how[2] if how[0] == "peer" else how[1],
+                               "wall_s": summary([r["wall_s"] for r in ok]),
+                               "ratio_to_bound": summary([r["wall_s"] / bound["bound_s"] for r in ok]),
+                               "requests": ok[0]["requests_compress"], "runs": ok}
+    ours = {k: v for k, v in out["configs"].items() if k.startswith("flx-c") or k == "flx-default"}
+    if ours:
+        best = min(ours, key=lambda k: ours[k]["ratio_to_bound"]["median"])
+        out["best"] = {"config": best, "ratio": ours[best]["ratio_to_bound"]["median"]}
+    return out
+
+
+def png_tagged(tag: int) -> bytes:
+    """A small real PNG whose text chunk carries `tag`, so that every file of a tree differs."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\0" + bytes(((x * 16 + y * 7) ^ (x * y * 13)) & 255 for x in range(24)) for y in range(8))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+            + chunk(b"tEXt", b"Comment\0" + str(tag).encode() * 40) + chunk(b"IDAT", zlib.compress(rows, 9))
+            + chunk(b"IEND", b""))
+
+
+def make_tree(root: Path, files: int, dirs: int) -> Path:
+    """`files` small PNGs spread over `dirs` folders under `root` (made once, kept in DATA)."""
+    done = root / ".complete"
+    if done.exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    log(f"writing {files:,} files in {dirs} folders under {root}")
+    per = files // dirs
+    for d in range(dirs):
+        folder = root / f"album-{d + 1:03d}"
+        folder.mkdir(parents=True)
+        for i in range(per):
+            n = d * per + i
+            (folder / f"img-{n + 1:05d}.png").write_bytes(png_tagged(n))
+    done.write_text("")
+    return root
+
+
+def timed(cmd: Sequence[Any], cwd: Optional[Path] = None) -> float:
+    t0 = time.monotonic()
+    subprocess.run([str(c) for c in cmd], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=RUN_TIMEOUT)
+    return time.monotonic() - t0
+
+
+def sync_figure() -> Dict[str, Any]:
+    """Figure 7: an up-to-date flx_sync rerun beside rsync --dry-run and git status over the same
+    tree (each timed as the whole command, start-up included), and the peak RSS of planning a
+    bigger tree (a dry run into an empty folder)."""
+    src = make_tree(DATA / f"sync-{SYNC_FILES}", SYNC_FILES, SYNC_DIRS)
+    big = make_tree(DATA / f"plan-{PLAN_FILES}", PLAN_FILES, SYNC_DIRS)
+    out_dir = DATA / f"sync-{SYNC_FILES}-out"
+    copy = DATA / f"sync-{SYNC_FILES}-copy"
+    repo = DATA / f"sync-{SYNC_FILES}-git"
+    rsync = shutil.which("rsync")
+    res: Dict[str, Any] = {"files": SYNC_FILES, "folders": SYNC_DIRS, "plan_files": PLAN_FILES}
+    if rsync:
+        run([rsync, "-a", "--delete", f"{src}/", f"{copy}/"])  # an up-to-date copy
+    else:
+        failures.append("sync figure: rsync is not installed (Debian: apt-get install rsync); no rsync comparison")
+    if not (repo / ".git").exists():
+        shutil.rmtree(repo, ignore_errors=True)
+        shutil.copytree(src, repo)
+        git = ["git", "-c", "user.name=bench", "-c", "user.email=bench@localhost"]
+        run([*git, "init", "-q"], cwd=repo)
+        run([*git, "add", "-A"], cwd=repo)
+        run([*git, "commit", "-q", "-m", "tree"], cwd=repo)
+    runs: Dict[str, List[float]] = {"flx": [], "flx_inner": [], "rsync": [], "git": []}
+    with Emulator("sync", "--encode", "none") as emu:
+        log(f"figure 7 (sync) on {emu.base}")
+        first = run_sync_peer(emu, src, out_dir)  # fills (or checks) the output tree once
+        log(f"sync: first run {first['wall_s']:.2f} s, {first['requests_compress']} requests")
+        reruns = []
+        for rep in range(REPS):
+            fig = run_sync_peer(emu, src, out_dir)
+            reruns.append(fig)
+            runs["flx"].append(fig["process_wall_s"])
+            runs["flx_inner"].append(fig["wall_s"])
+            if rsync:
+                runs["rsync"].append(timed([rsync, "-a", "--dry-run", f"{src}/", f"{copy}/"]))
+            runs["git"].append(timed(["git", "status"], cwd=repo))
+            log(f"sync round {rep + 1}: flx_sync {runs['flx'][-1] * 1000:.0f} ms"
+                + (f", rsync {runs['rsync'][-1] * 1000:.0f} ms" if rsync else "") + f", git status {runs['git'][-1] * 1000:.0f} ms")
+        requests = max(r["requests_compress"] + r["requests_usage"] + r["requests_download"] for r in reruns)
+        if requests:
+            failures.append(f"sync figure: an up-to-date rerun sent {requests} requests")
+        with tempfile.TemporaryDirectory(prefix="flx-bench-plan-", dir=OUT) as d:
+            plan = run_sync_peer(emu, big, Path(d) / "out", dry_run=True)
+    res["rerun_requests"] = requests
+    res["up_to_date"] = reruns[-1]["up_to_date"]
+    for k, v in runs.items():
+        if v:
+            res[f"{k}_s"] = summary(v)
+    if runs["rsync"]:
+        res["flx_vs_rsync"] = summary([a / b for a, b in zip(runs["flx"], runs["rsync"])])
+    res["flx_vs_git"] = summary([a / b for a, b in zip(runs["flx"], runs["git"])])
+    res["plan"] = {"files": plan["files"], "wall_s": plan["wall_s"], "rss_peak_mb": plan["rss_peak_kb"] / 1024,
+                   "rss_growth_mb": (plan["rss_peak_kb"] - plan["rss_start_kb"]) / 1024}
+    log(f"planning {plan['files']:,} files: {plan['wall_s']:.2f} s, peak RSS {plan['rss_peak_kb'] / 1024:.1f} MB")
+    return res
+
+
 def passthrough_capacity() -> Dict[str, Any]:
     exe = TARGET / "examples" / "passthrough_bench"
     vals = []
@@ -555,7 +777,10 @@ def markdown(res: Dict[str, Any]) -> str:
          f"Client and emulator share the machine. Each figure: median (min–max) of {m['reps']} interleaved "
          f"repetitions ({m['long_reps']} for figures 3 and 4); ratios are taken within each repetition."
          + (f" Library: `{m['library']}`." if os.environ.get("BENCH_LIBDIR") else "")
-         + (f" Python package: `{m['python_package']}`." if os.environ.get("BENCH_PY_SRC") else ""), ""]
+         + (f" Python package: `{m['python_package']}`." if os.environ.get("BENCH_PY_SRC") else "")
+         + (f" Figures {', '.join(k.split('_')[0].removeprefix('fig') for k in m['kept_from_previous_run']['figures'])} are "
+            f"kept from the run of {m['kept_from_previous_run']['date']} (commit {m['kept_from_previous_run']['commit']})."
+            if m.get("kept_from_previous_run") else ""), ""]
     targets: List[Tuple[str, Optional[bool]]] = []
 
     def rt_table(key: str, title: str) -> None:
@@ -584,6 +809,7 @@ def markdown(res: Dict[str, Any]) -> str:
         rows = [target_line("C: CPU per round trip ÷ libcurl", r["c_cpu_vs_libcurl"], "≤", 1.0)]
         if not tls:
             rows += [target_line("Python: round trips/s ÷ requests", r["python_throughput_vs_requests"], "≥", 2.0),
+                     target_line("Python: CPU per round trip ÷ the C API's", r.get("python_cpu_vs_c"), "≤", 1.5),
                      target_line("Go: CPU per round trip ÷ net/http", r["go_cpu_vs_nethttp"], "≤", 1.0)]
         else:
             rows += [target_line("Python: CPU per round trip ÷ requests", r["python_cpu_vs_requests"], "≤", 1.0),
@@ -640,6 +866,49 @@ def markdown(res: Dict[str, Any]) -> str:
                   f"| best setting ÷ capacity (concurrency {f['best']['concurrency']}) | {f['best']['ratio']:.2f} | ≥ 0.90 | {verdict(ok)} |",
                   f"| settings within 3% of the best | {', '.join(map(str, f['best']['as_good']))} | | |"])
             targets.append(("4. Batch throughput: best ÷ capacity", ok))
+        L.append("")
+
+    f = res.get("fig6_wan")
+    if f:
+        b, l = f["bound"], f["link"]
+        L.append(f"**6. A WAN link** ({f['images']} photo-like {f['size']} JPEGs, {f['input_bytes'] / 1e6:.1f} MB; "
+                 f"{l['rtt_ms']:.0f} ms round trip, {l['up_mbit_s']:.0f} Mbit/s up, {l['down_mbit_s']:.0f} Mbit/s down, "
+                 f"{l['work_ms_per_image']:.0f} ± {l['work_jitter_ms']:.0f} ms of server work per image, {l['encoders']} at a time; "
+                 "emulator in pass-through mode with that work time, so results are as large as the inputs)")
+        L.append("")
+        L.append(f"Lower bound: max(upload {b['upload_s']:.2f} s, server work {b['work_s']:.2f} s, download {b['download_s']:.2f} s) "
+                 f"+ one round trip = **{b['bound_s']:.2f} s**.")
+        L.extend(["", "| client | wall s | ÷ bound | compress requests |", "|---|---|---|---|"])
+        for v in f["configs"].values():
+            L.append(f"| {v['label']} | {fmt(v['wall_s'], 2)} | {fmt(v['ratio_to_bound'], 2, '×')} | {v['requests']} |")
+        L.extend(["", "| comparison | value | target | |", "|---|---|---|---|"])
+        for key, name in (("flx-sync", "flx_sync"), ("flx-default", "flx_compress + per-image fetch")):
+            d = f["configs"].get(key)
+            line, ok = target_line(f"libfluximage at its default ÷ bound, {name}", d["ratio_to_bound"] if d else None, "≤", 1.15)
+            L.append(line)
+            targets.append((f"6. WAN: default ÷ bound, {name}", ok))
+        if f.get("best"):
+            L.append(f"| best setting ({f['configs'][f['best']['config']]['label'].strip('*')}) ÷ bound | {f['best']['ratio']:.2f}× | | |")
+        L.append("")
+
+    f = res.get("fig7_sync")
+    if f:
+        L.append(f"**7. Folder sync** (an up-to-date rerun over {f['files']:,} files in {f['folders']} folders; each tool timed as a "
+                 "whole command, start-up included)")
+        L.extend(["", "| command | wall ms |", "|---|---|"])
+        L.append(f"| **`flx_sync` rerun (sync_peer)**: {f['rerun_requests']} requests, {f['up_to_date']:,} files up to date | {fmt({k: v * 1000 for k, v in f['flx_s'].items()}, 0)} |")
+        if "rsync_s" in f:
+            L.append(f"| `rsync -a --dry-run` to an up-to-date copy | {fmt({k: v * 1000 for k, v in f['rsync_s'].items()}, 0)} |")
+        L.append(f"| `git status` in a repository of the files | {fmt({k: v * 1000 for k, v in f['git_s'].items()}, 0)} |")
+        L.extend(["", "| comparison | value | target | |", "|---|---|---|---|"])
+        line, ok = target_line("flx_sync rerun ÷ rsync --dry-run", f.get("flx_vs_rsync"), "≤", 1.0)
+        L.append(line)
+        targets.append(("7. Sync: rerun ÷ rsync", ok))
+        ok = f["rerun_requests"] == 0
+        L.append(f"| requests sent by an up-to-date rerun | {f['rerun_requests']} | 0 | {verdict(ok)} |")
+        targets.append(("7. Sync: requests of an up-to-date rerun", ok))
+        p = f["plan"]
+        L.append(f"| peak RSS of planning {p['files']:,} files (dry run) | {p['rss_peak_mb']:.1f} MB (+{p['rss_growth_mb']:.1f} MB), {p['wall_s']:.2f} s | | |")
         L.append("")
 
     f = res.get("passthrough")
@@ -720,10 +989,22 @@ def main() -> int:
         with Emulator("real", "--encode", "real") as emu:
             log(f"figure 4 (real encoding) on {emu.base}")
             res["fig4_batch"] = batch_figure(emu, inputs["photos"])
+    if want("6"):
+        res["fig6_wan"] = wan_figure(inputs["wan"])
+    if want("7"):
+        res["fig7_sync"] = sync_figure()
     if want("p"):
         res["passthrough"] = passthrough_capacity()
     if want("5"):
         res["fig5_footprint"] = footprint()
+    if ONLY and OUT_PREFIX.with_suffix(".json").exists():
+        # Figures not rerun are kept from the previous results, and say so.
+        old = json.loads(OUT_PREFIX.with_suffix(".json").read_text())
+        kept = [k for k in old if (k.startswith("fig") or k == "passthrough") and k not in res]
+        for k in kept:
+            res[k] = old[k]
+        if kept:
+            res["meta"]["kept_from_previous_run"] = {"figures": kept, "date": old["meta"]["date"], "commit": old["meta"]["commit"]}
     md = markdown(res)
     res["failures"] = failures
     res["elapsed_s"] = time.monotonic() - started

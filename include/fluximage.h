@@ -28,6 +28,10 @@
  *   must not race with its use. flx_batch and flx_usage are read-only and shareable. An
  *   flx_options may be shared by concurrent calls but not changed during them.
  *   flx_cancel_trigger() may be called from any thread.
+ * - Callbacks run on the thread that made the call: a progress callback when the figures
+ *   change (at most 20 times a second), a tick callback about every 50 ms whatever moves; a
+ *   non-zero return from either stops the call with FLX_CANCELLED.
+ * - A save never replaces an existing file unless its flx_exists policy says so.
  * - No call lets a panic or a C++ exception escape; an internal bug is FLX_INTERNAL.
  */
 
@@ -40,13 +44,18 @@
 
 /* The version of this header; flx_version() gives the library's. */
 #define FLX_VERSION_MAJOR 0
-#define FLX_VERSION_MINOR 1
+#define FLX_VERSION_MINOR 2
 #define FLX_VERSION_PATCH 0
-#define FLX_VERSION_STRING "0.1.0"
+#define FLX_VERSION_STRING "0.2.0"
 
 /* Limits of the API: files per request, and bytes per file (checked before upload). */
 #define FLX_MAX_FILES_PER_REQUEST 20
 #define FLX_MAX_FILE_BYTES 20971520
+
+/* Ranges of flx_client_set_retries() (0..FLX_MAX_RETRIES) and flx_client_set_concurrency()
+ * (1..FLX_MAX_CONCURRENCY). */
+#define FLX_MAX_RETRIES 10
+#define FLX_MAX_CONCURRENCY 16
 
 /**
  * Status of a call. The numbers are stable: new values are only ever added.
@@ -130,6 +139,42 @@ typedef enum flx_status {
    */
   FLX_EXISTS = 18,
 } flx_status;
+
+/**
+ * The kind of a flx_sync_event.
+ */
+typedef enum flx_sync_event_kind {
+  /**
+   * Once, before anything is sent: `report` holds the plan (read it with flx_sync_report_num()).
+   */
+  FLX_SYNC_PLANNED = 0,
+  /**
+   * The output exists and matches the input and options: nothing sent.
+   */
+  FLX_SYNC_UP_TO_DATE = 1,
+  /**
+   * Compressed and the result written.
+   */
+  FLX_SYNC_COMPRESSED = 2,
+  /**
+   * The result was not smaller: the input's bytes were written instead.
+   */
+  FLX_SYNC_KEPT_ORIGINAL = 3,
+  /**
+   * Left out (too large, empty, not smaller with FLX_IF_LARGER_SKIP, or not covered by the
+   * credits); `message` says why.
+   */
+  FLX_SYNC_SKIPPED = 4,
+  /**
+   * Not sent: two inputs map to one output, or the output was changed by hand or not written
+   * by the sync; `message` says which.
+   */
+  FLX_SYNC_CONFLICT = 5,
+  /**
+   * Failed: `status` and `message` say why.
+   */
+  FLX_SYNC_FAILED = 6,
+} flx_sync_event_kind;
 
 /**
  * Output formats, for flx_options_set_format().
@@ -322,15 +367,149 @@ typedef enum flx_exists {
 } flx_exists;
 
 /**
- * What went wrong, in the terms a caller acts on. The numbers are the C ABI's `flx_status`
- * values and never change.
+ * On/off settings of flx_sync_options_set_flag().
  */
-typedef struct ErrorKind ErrorKind;
+typedef enum flx_sync_flag {
+  /**
+   * Take files and folders whose name starts with "." too.
+   */
+  FLX_SYNC_INCLUDE_HIDDEN = 0,
+  /**
+   * Descend into symlinked folders (each real folder once).
+   */
+  FLX_SYNC_FOLLOW_SYMLINKS = 1,
+  /**
+   * Plan only: nothing is uploaded or written; the report holds the plan.
+   */
+  FLX_SYNC_DRY_RUN = 2,
+  /**
+   * When the credits do not cover the plan, send what they cover (in order of relative path)
+   * instead of failing with FLX_QUOTA_EXCEEDED.
+   */
+  FLX_SYNC_ALLOW_PARTIAL = 3,
+  /**
+   * Replace the originals in the source folder (implied when the output folder is the
+   * source folder, which it must then be); needs flx_sync_options_set_backup_dir().
+   */
+  FLX_SYNC_IN_PLACE = 4,
+  /**
+   * Give each output the modification time of its input.
+   */
+  FLX_SYNC_PRESERVE_MTIME = 5,
+  /**
+   * Replace outputs edited by hand or not written by the sync, instead of reporting conflicts.
+   */
+  FLX_SYNC_OVERWRITE = 6,
+} flx_sync_flag;
 
 /**
- * What a save does when a file is already at the output path.
+ * What to do when a result in its input's own format is not smaller, for
+ * flx_sync_options_set_if_larger().
  */
-typedef struct ExistsPolicy ExistsPolicy;
+typedef enum flx_if_larger {
+  /**
+   * Write the input's bytes as the output (event FLX_SYNC_KEPT_ORIGINAL). The default.
+   */
+  FLX_IF_LARGER_ORIGINAL = 0,
+  /**
+   * Write the result anyway.
+   */
+  FLX_IF_LARGER_WRITE = 1,
+  /**
+   * Write nothing for that file (event FLX_SYNC_SKIPPED); later runs leave it alone.
+   */
+  FLX_IF_LARGER_SKIP = 2,
+} flx_if_larger;
+
+/**
+ * What flx_sync_report_num() reads.
+ */
+typedef enum flx_sync_field {
+  /**
+   * Plan: files considered (including non-images, counted as skipped).
+   */
+  FLX_SYNC_PLAN_FILES = 0,
+  /**
+   * Plan: files up to date.
+   */
+  FLX_SYNC_PLAN_UP_TO_DATE = 1,
+  /**
+   * Plan: files to compress (or whose paid result is still to fetch).
+   */
+  FLX_SYNC_PLAN_TO_COMPRESS = 2,
+  /**
+   * Plan: files in conflict.
+   */
+  FLX_SYNC_PLAN_CONFLICTS = 3,
+  /**
+   * Plan: files skipped.
+   */
+  FLX_SYNC_PLAN_SKIPPED = 4,
+  /**
+   * Plan: bytes to upload.
+   */
+  FLX_SYNC_PLAN_BYTES_TO_UPLOAD = 5,
+  /**
+   * Plan: compress requests needed.
+   */
+  FLX_SYNC_PLAN_REQUESTS = 6,
+  /**
+   * Plan: compression credits needed.
+   */
+  FLX_SYNC_PLAN_COMPRESSIONS_NEEDED = 7,
+  /**
+   * Plan: AI credits needed.
+   */
+  FLX_SYNC_PLAN_AI_CREDITS_NEEDED = 8,
+  /**
+   * Files up to date.
+   */
+  FLX_SYNC_UP_TO_DATE_FILES = 9,
+  /**
+   * Files compressed.
+   */
+  FLX_SYNC_COMPRESSED_FILES = 10,
+  /**
+   * Files whose original was kept.
+   */
+  FLX_SYNC_KEPT_ORIGINAL_FILES = 11,
+  /**
+   * Files skipped.
+   */
+  FLX_SYNC_SKIPPED_FILES = 12,
+  /**
+   * Files in conflict.
+   */
+  FLX_SYNC_CONFLICT_FILES = 13,
+  /**
+   * Files failed.
+   */
+  FLX_SYNC_FAILED_FILES = 14,
+  /**
+   * Files not done (credits, or a fatal error such as a rejected key).
+   */
+  FLX_SYNC_NOT_DONE_FILES = 15,
+  /**
+   * Bytes of the inputs compressed.
+   */
+  FLX_SYNC_BYTES_IN = 16,
+  /**
+   * Bytes of the outputs written.
+   */
+  FLX_SYNC_BYTES_OUT = 17,
+  /**
+   * Compression credits spent.
+   */
+  FLX_SYNC_CREDITS_SPENT = 18,
+  /**
+   * Compress requests sent.
+   */
+  FLX_SYNC_REQUESTS = 19,
+  /**
+   * Time taken, in milliseconds.
+   */
+  FLX_SYNC_ELAPSED_MS = 20,
+} flx_sync_field;
 
 /**
  * The outcome of a compress call: one item per input, in input order. Read-only after
@@ -356,10 +535,24 @@ typedef struct flx_client flx_client;
 
 /**
  * Options for compress calls. Defaults: WebP, quality 82, no resize, no watermark, no AI, no
- * progress callback. One options object may be reused for many calls, but not changed while
+ * progress or tick callback. One options object may be reused for many calls, but not changed while
  * a call is using it.
  */
 typedef struct flx_options flx_options;
+
+/**
+ * Options of flx_sync(). Defaults: every image file (jpg jpeg png webp avif gif), no hidden
+ * files, no symlinked folders, a real run that refuses when the credits do not cover it,
+ * originals kept when a result is not smaller, a separate output folder, nothing replaced that
+ * the sync did not write, output mtimes left as written.
+ */
+typedef struct flx_sync_options flx_sync_options;
+
+/**
+ * The outcome of flx_sync(): the plan, the totals and the event of every file that was not up
+ * to date. Read-only; strings are owned by it. Free with flx_sync_report_free().
+ */
+typedef struct flx_sync_report flx_sync_report;
 
 /**
  * Plan and credits as reported by the server. Read-only; strings are owned by it.
@@ -399,6 +592,67 @@ typedef struct flx_input {
  * call flx_ functions on the same client.
  */
 typedef int (*flx_progress_fn)(void *user, uint64_t done, uint64_t total);
+
+/**
+ * A tick callback, called on the thread that made the call about every 50 ms while it runs,
+ * whether or not anything moved: for a host that keeps its event loop or a busy indicator
+ * alive during a call (an editor's Cancel button). Return 0 to go on, non-zero to stop: the
+ * call then ends promptly with FLX_CANCELLED, even while the server is still working. It
+ * must not call flx_ functions on the same client.
+ */
+typedef int (*flx_tick_fn)(void *user);
+
+/**
+ * One event of a sync, handed to the flx_sync_fn callback and read back from a report with
+ * flx_sync_report_event(). Every pointer is owned by the library: during a callback it is
+ * valid until the callback returns; from flx_sync_report_event() until the report is freed.
+ */
+typedef struct flx_sync_event {
+  /**
+   * What happened.
+   */
+  enum flx_sync_event_kind kind;
+  /**
+   * The input, relative to the source folder ('/'-separated); NULL for FLX_SYNC_PLANNED.
+   */
+  const char *input;
+  /**
+   * The output, relative to the output folder; NULL when there is none.
+   */
+  const char *output;
+  /**
+   * The input's size in bytes.
+   */
+  uint64_t input_size;
+  /**
+   * The output's size in bytes, or -1 when there is none.
+   */
+  int64_t output_size;
+  /**
+   * The output written is larger than its input (a format change, or FLX_IF_LARGER_WRITE).
+   */
+  bool larger_than_input;
+  /**
+   * FLX_OK, or why a FLX_SYNC_FAILED file failed.
+   */
+  enum flx_status status;
+  /**
+   * Why the file was skipped, in conflict, kept original or failed; NULL otherwise.
+   */
+  const char *message;
+  /**
+   * FLX_SYNC_PLANNED only: the plan (the report's other totals are 0); NULL otherwise.
+   */
+  const struct flx_sync_report *report;
+} flx_sync_event;
+
+/**
+ * An event callback, called on the thread that called flx_sync(): once with
+ * FLX_SYNC_PLANNED, then once per file. Return 0 to go on, non-zero to stop: flx_sync() then
+ * ends with FLX_CANCELLED (results already saved stay recorded; a rerun goes on from there).
+ * It must not call flx_ functions on the same client.
+ */
+typedef int (*flx_sync_fn)(void *user, const struct flx_sync_event *event);
 
 #ifdef __cplusplus
 extern "C" {
@@ -567,8 +821,12 @@ enum flx_status flx_client_set_timeouts(struct flx_client *client,
                                         uint32_t total_ms);
 
 /**
- * Sends requests through a proxy ("http://host:3128", "socks5://host:1080"); NULL goes back to
- * the environment's HTTPS_PROXY / ALL_PROXY / NO_PROXY, which apply by default.
+ * Sends requests through an HTTP CONNECT proxy ("http://host:3128", or
+ * "http://user:password@host:3128"; the credentials never appear in a message). NULL goes back
+ * to the environment's HTTPS_PROXY / ALL_PROXY / NO_PROXY, which apply by default. Loopback
+ * targets (127.0.0.0/8, ::1, localhost) are always reached directly, so plain http never
+ * crosses a proxy. A SOCKS URL ("socks5://...") is refused with FLX_INVALID_ARGUMENT, as is an
+ * environment SOCKS proxy when a call needs it: a call never silently goes direct instead.
  */
 enum flx_status flx_client_set_proxy(struct flx_client *client, const char *url);
 
@@ -594,7 +852,7 @@ enum flx_status flx_client_set_retries(struct flx_client *client, uint32_t max_r
 enum flx_status flx_client_set_retry_after_upload(struct flx_client *client, bool retry);
 
 /**
- * Sets how many requests of one batch are in flight at once, 1..16 (default 2). A batch is
+ * Sets how many requests of one batch are in flight at once, 1..16 (default 4). A batch is
  * sent as requests of at most 20 files each.
  */
 enum flx_status flx_client_set_concurrency(struct flx_client *client, uint32_t requests_in_flight);
@@ -727,6 +985,13 @@ enum flx_status flx_options_set_progress(struct flx_options *options,
                                          void *user);
 
 /**
+ * Sets a tick callback (see flx_tick_fn) with a pointer handed back to it unchanged; NULL
+ * `tick` removes it. Like a progress callback, it makes calls run their network work on a
+ * worker thread while the calling thread runs the callbacks.
+ */
+enum flx_status flx_options_set_tick(struct flx_options *options, flx_tick_fn tick, void *user);
+
+/**
  * Attaches a cancel flag: triggering it ends the calls using these options with
  * FLX_CANCELLED within about 100 ms. The options keep their own reference, so `cancel` may be
  * freed before them. NULL detaches it.
@@ -749,6 +1014,111 @@ enum flx_status flx_cancel_trigger(const struct flx_cancel *cancel);
  * Frees a cancel flag. NULL is ignored. Options it was attached to keep working.
  */
 void flx_cancel_free(struct flx_cancel *cancel);
+
+/**
+ * Creates sync options with the defaults. Free with flx_sync_options_free(). NULL only if
+ * memory runs out.
+ */
+struct flx_sync_options *flx_sync_options_new(void);
+
+/**
+ * Frees sync options. NULL is ignored.
+ */
+void flx_sync_options_free(struct flx_sync_options *sync_options);
+
+/**
+ * Adds an include glob on the path relative to the source folder ('/'-separated): when any
+ * is set, only matching files are synced. `*` and `?` stay within one path component, `**`
+ * spans any number, `[a-z]`, `[!a-z]` and `{jpg,png}` as in a shell; a pattern without '/'
+ * matches the file name at any depth ("*.png"). A malformed glob is FLX_INVALID_ARGUMENT
+ * when flx_sync() starts.
+ */
+enum flx_status flx_sync_options_add_include(struct flx_sync_options *sync_options,
+                                             const char *glob);
+
+/**
+ * Adds an exclude glob (syntax as for flx_sync_options_add_include()): matching files are
+ * left out, and so are matching folders with everything in them.
+ */
+enum flx_status flx_sync_options_add_exclude(struct flx_sync_options *sync_options,
+                                             const char *glob);
+
+/**
+ * Turns a flx_sync_flag on or off (all are off by default).
+ */
+enum flx_status flx_sync_options_set_flag(struct flx_sync_options *sync_options, int flag, bool on);
+
+/**
+ * Sets what happens when a result is not smaller than its input, a flx_if_larger value.
+ */
+enum flx_status flx_sync_options_set_if_larger(struct flx_sync_options *sync_options,
+                                               int if_larger);
+
+/**
+ * Sets the folder where originals are copied (as a mirrored tree) before a sync in place
+ * replaces them; created when needed, and kept out of the scan when inside the source folder.
+ * NULL removes it.
+ */
+enum flx_status flx_sync_options_set_backup_dir(struct flx_sync_options *sync_options,
+                                                const char *path);
+
+/**
+ * Compresses every image under the folder `src` into the mirrored tree under `out`, sending
+ * only what the manifest in `out` (the file ".fluximage-sync") does not already have: `out`
+ * gets `<same relative path>/<stem>.<format extension>` for every input. A rerun sends only
+ * new or changed files; a rerun after a crash or a kill does not pay again for a result that
+ * was saved, or whose answer had arrived.
+ *
+ * Plans first and, for a real run, asks for the key's usage: when the credits left do not
+ * cover the plan it fails with FLX_QUOTA_EXCEEDED (the message names both numbers) before
+ * uploading anything, unless FLX_SYNC_ALLOW_PARTIAL. Never replaces a file it did not write
+ * (see FLX_SYNC_OVERWRITE), never deletes one, writes each output atomically.
+ *
+ * `options` (NULL: defaults) gives the format and the other compress settings, plus a
+ * progress callback (bytes of inputs done of the bytes to upload) and cancel flag.
+ * `sync_options` may be NULL (defaults). `callback` (may be NULL) receives the events on the
+ * calling thread, with `user` handed back unchanged. `cancel` (may be NULL; otherwise used
+ * instead of the one in `options`) stops the call from any thread.
+ *
+ * Returns FLX_OK when every file is done, up to date or deliberately left alone (skipped,
+ * conflict, kept original); FLX_PARTIAL when some files failed or were not done. In both
+ * cases `*report_out` receives a report to free with flx_sync_report_free(). On any other
+ * status (bad arguments, folders, credits, FLX_CANCELLED, the usage call failing) it is not
+ * written.
+ */
+enum flx_status flx_sync(struct flx_client *client,
+                         const char *src,
+                         const char *out,
+                         const struct flx_options *options,
+                         const struct flx_sync_options *sync_options,
+                         flx_sync_fn callback,
+                         void *user,
+                         const struct flx_cancel *cancel,
+                         struct flx_sync_report **report_out);
+
+/**
+ * Reads a number of the report (a flx_sync_field value); -1 for an unknown field or NULL.
+ */
+int64_t flx_sync_report_num(const struct flx_sync_report *report, int field);
+
+/**
+ * How many events the report holds: one per file that was not up to date (up-to-date files
+ * are only counted). 0 for NULL.
+ */
+size_t flx_sync_report_event_count(const struct flx_sync_report *report);
+
+/**
+ * Copies event `i` (0 ≤ i < flx_sync_report_event_count()) into `*event_out`; its strings are
+ * owned by the report. An `i` out of range is FLX_INVALID_ARGUMENT.
+ */
+enum flx_status flx_sync_report_event(const struct flx_sync_report *report,
+                                      size_t i,
+                                      struct flx_sync_event *event_out);
+
+/**
+ * Frees a report. NULL is ignored.
+ */
+void flx_sync_report_free(struct flx_sync_report *report);
 
 /**
  * Asks the server for the key's plan and credits (GET /api/usage). On FLX_OK `*usage_out`

@@ -2,17 +2,17 @@
 # net/http, all in one run. Not part of `make test`.
 #
 #   make bench          builds the peers, starts the emulator on loopback, runs every figure
-#                       (about 3 minutes on 2 cores, bounded at 10), prints the tables and writes
+#                       (about 8 minutes on 2 cores, bounded at 10), prints the tables and writes
 #                       benches/results.json and benches/results.md
 #   make bench-venv     only the Python venv with `requests` (build/bench-venv)
 #
-# Variables (environment): BENCH_REPS=3, BENCH_ROUND_TRIPS=2000, BENCH_BUILD=0 (skip the
+# Variables (environment): BENCH_WAN_REPS=1, BENCH_REPS=3, BENCH_ROUND_TRIPS=2000, BENCH_BUILD=0 (skip the
 # cold release build), BENCH_ONLY=1,3 (some figures only), BENCH_LIBDIR=DIR (measure another
 # build of the library); see benches/run.py.
 #
 # Needs: cc, pkg-config, libcurl's development files (Debian: libcurl4-openssl-dev), Go,
 # python3 with venv (Debian: python3-venv) and PyPI for `requests` (installed into
-# build/bench-venv, nothing outside build/). Generated inputs (~440 MB) are kept in
+# build/bench-venv, nothing outside build/), rsync (figure 7). Generated inputs (~560 MB) are kept in
 # build/bench/data for the next run.
 
 BENCH_PYTHON ?= python3

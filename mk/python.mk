@@ -2,7 +2,9 @@
 #
 #   make python-test    venv under build/python-venv (pytest, mypy, the package installed with
 #                       the freshly built libfluximage bundled), then mypy --strict and pytest
-#   make python-wheel   dist/fluximage-<version>-py3-none-<platform>.whl, bundling the library
+#   make python-wheel   build/dist/fluximage-<version>-py3-none-manylinux_2_<N>_x86_64.whl, with
+#                       the stripped library and emulator bundled (mk/release.mk)
+#                       and the emulator (for fluximage.testing)
 #
 # Needs python3 with the venv module (Debian: python3-venv) and PyPI for pytest, mypy and
 # setuptools; nothing is installed outside build/.
@@ -35,12 +37,5 @@ python-test: lib emulator python-install
 	cd $(PY_DIR) && env -u FLUXIMAGE_LIB -u FLUXIMAGE_API_KEY -u FLUXIMAGE_BASE_URL \
 	    FLUXIMAGE_EMULATOR=$(CURDIR)/$(EMULATOR) \
 	    timeout $(PY_TEST_TIMEOUT) $(PY_BIN)/python -m pytest tests
-
-python-wheel: lib python-venv
-	rm -rf $(PY_DIR)/build
-	mkdir -p dist
-	rm -f dist/fluximage-*.whl
-	$(PY_PIP) wheel --quiet --no-deps --no-build-isolation -w dist ./$(PY_DIR)
-	@ls dist/fluximage-*.whl
 
 TEST_TARGETS += python-test

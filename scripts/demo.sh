@@ -9,7 +9,8 @@
 # `build/flx compress --format F` for webp, avif, jpg and png into separate folders; check that
 # every output exists, is the format asked for (magic bytes) and, for photo-like images in the
 # lossy formats, is smaller than its input; show `build/flx usage`. The emulator is stopped on
-# exit. Exits non-zero on any failure. Set DEMO_KEEP=DIR to keep the images in DIR.
+# exit. Exits non-zero on any failure. The images stay in build/demo/ (emptied at each run;
+# DEMO_DIR=DIR puts them elsewhere) and the last line says where.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,17 +23,13 @@ for f in "$EMULATOR" "$FLX"; do
 done
 command -v "$PYTHON" > /dev/null || { echo "demo: $PYTHON is needed to generate the sample images" >&2; exit 1; }
 
-if [ -n "${DEMO_KEEP:-}" ]; then
-    work=$DEMO_KEEP
-    rm -rf "$work"
-    mkdir -p "$work"
-else
-    work=$(mktemp -d "${TMPDIR:-/tmp}/flx-demo.XXXXXX")
-fi
+work=${DEMO_DIR:-$ROOT/build/demo}
+case $work in /*) ;; *) work=$PWD/$work ;; esac
+rm -rf "$work"
+mkdir -p "$work"
 . "$ROOT"/scripts/emulator.sh
 cleanup() {
     emulator_stop
-    [ -n "${DEMO_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -110,3 +107,4 @@ if [ $failures -ne 0 ]; then
     exit 1
 fi
 echo "demo: ok: 4 formats, every result decodes as its format, photo-like images shrank in webp/avif/jpg"
+echo "demo: the inputs are in $work/in and the results in $work/out-<format> (kept; rerunning replaces them)"

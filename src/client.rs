@@ -26,10 +26,7 @@ pub const MAX_JSON_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_DOWNLOAD_BYTES: u64 = 512 * 1024 * 1024;
 /// The most [`Client::fetch`] reserves up front from the size the server announced.
 const MAX_PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
-/// The most retries a [`RetryPolicy`] may ask for.
-pub const MAX_RETRIES: u32 = 10;
-/// The most requests of one batch in flight at once ([`Config::concurrency`]).
-pub const MAX_CONCURRENCY: u32 = 16;
+pub use crate::limits::{MAX_CONCURRENCY, MAX_RETRIES};
 /// Redirects followed by a download (each checked against the HTTPS rule).
 const MAX_DOWNLOAD_REDIRECTS: u32 = 5;
 
@@ -47,8 +44,11 @@ pub struct Config {
     pub read_timeout: Duration,
     /// Longest time for one whole request, upload to last byte (default 600 s).
     pub total_timeout: Duration,
-    /// An explicit proxy URL (`http://host:port`, `socks5://…`); when `None`, `HTTPS_PROXY`,
-    /// `ALL_PROXY` and `NO_PROXY` from the environment apply.
+    /// An explicit HTTP CONNECT proxy URL (`http://host:port`); when `None`, `HTTPS_PROXY`,
+    /// `ALL_PROXY` and `NO_PROXY` from the environment apply. Loopback targets are reached
+    /// directly. SOCKS proxies are not supported: a `socks5://` URL here, or in the environment
+    /// when a request needs it, is an [`ErrorKind::InvalidArgument`] error, never a direct
+    /// connection.
     pub proxy: Option<String>,
     /// A PEM file of CA certificates trusted in addition to the system's (corporate proxies,
     /// the emulator's `--tls` mode).
@@ -57,7 +57,8 @@ pub struct Config {
     pub user_agent_suffix: Option<String>,
     /// When and how failed requests are retried.
     pub retry: RetryPolicy,
-    /// Requests of one batch in flight at once, 1..=[`MAX_CONCURRENCY`] (default 2).
+    /// Requests of one batch in flight at once, 1..=[`MAX_CONCURRENCY`] (default 4: enough that
+    /// one request uploads while the others wait for the server or download, on a WAN link).
     pub concurrency: u32,
 }
 
@@ -96,7 +97,7 @@ impl Default for Config {
             ca_file: None,
             user_agent_suffix: None,
             retry: RetryPolicy::default(),
-            concurrency: 2,
+            concurrency: 4,
         }
     }
 }
@@ -112,6 +113,8 @@ struct Inner {
     key: ApiKey,
     config: Config,
     base: String,
+    /// The proxy for API requests (see `proxy::for_url`); downloads decide per URL.
+    api_proxy: Option<ureq::Proxy>,
     roots: RootCerts,
     /// The agent and the process it was made in: a forked child must not share pooled
     /// sockets with its parent, so it builds its own.
@@ -139,6 +142,13 @@ pub struct Item {
 }
 
 impl Item {
+    /// Item `index` of a batch with no input file, whose saves share `files` (the fuzz targets
+    /// build batches from answers without a server).
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn unsent(index: usize, input: String, outcome: Result<ImageInfo>, files: Arc<BatchFiles>) -> Item {
+        Item { input, source: None, outcome, index, files }
+    }
+
     /// The position of this item in its batch (its input's position in the call).
     pub fn index(&self) -> usize {
         self.index
@@ -281,12 +291,14 @@ impl Client {
         Origin::parse(&config.base_url, "the base URL")?;
         let base = config.base_url.trim_end_matches('/').to_string();
         if let Some(p) = &config.proxy {
-            ureq::Proxy::new(p).map_err(|_| Error::invalid("the proxy URL is invalid (expected e.g. http://host:3128)"))?;
+            crate::proxy::parse(p, "the proxy URL")?;
         }
+        // Decided once for the API; a proxy that cannot be honoured fails here, not per call.
+        let api_proxy = crate::proxy::for_url(config.proxy.as_deref(), &base)?;
         config.validate()?;
         let roots = root_certs(config.ca_file.as_ref())?;
         let agent = build_agent(&config, roots.clone());
-        Ok(Client { inner: Arc::new(Inner { key, config, base, roots, agent: Mutex::new((std::process::id(), agent)) }) })
+        Ok(Client { inner: Arc::new(Inner { key, config, base, api_proxy, roots, agent: Mutex::new((std::process::id(), agent)) }) })
     }
 
     /// The same key with a new configuration (a new connection pool).
@@ -334,6 +346,13 @@ impl Client {
     /// or its own error, even when every image failed: [`Batch::status`] says how the call
     /// went. `Err` only for invalid options, no inputs, or a cancel.
     pub fn compress(&self, inputs: &[Input], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
+        self.compress_refusing(inputs, &[], options, obs)
+    }
+
+    /// [`Client::compress`], where `refused[i]`, when set, is input `i`'s failed local check,
+    /// found by the caller before the input was built (the C ABI checks a buffer's length
+    /// before copying it).
+    pub(crate) fn compress_refusing(&self, inputs: &[Input], refused: &[Option<Error>], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
         options.validate()?;
         if inputs.is_empty() {
             return Err(Error::invalid("no input images given"));
@@ -342,7 +361,14 @@ impl Client {
             Some(w) => Some(input::check(&Input::Path(w.path.clone())).map_err(|e| e.context("watermark"))?),
             None => None,
         };
-        let checked: Vec<Result<Checked>> = inputs.iter().map(input::check).collect();
+        let checked: Vec<Result<Checked>> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, inp)| match refused.get(i).cloned().flatten() {
+                Some(e) => Err(e),
+                None => input::check(inp),
+            })
+            .collect();
         let sendable: Vec<usize> = (0..inputs.len()).filter(|&i| checked[i].is_ok()).collect();
         let chunks: Vec<Vec<usize>> = sendable.chunks(MAX_FILES_PER_REQUEST).map(<[usize]>::to_vec).collect();
         let plan = Arc::new(Plan {
@@ -367,13 +393,16 @@ impl Client {
         let n = plan.chunks.len();
         let next = AtomicUsize::new(0);
         let slots: Mutex<Vec<Option<ChunkResult>>> = Mutex::new((0..n).map(|_| None).collect());
-        let work = || loop {
-            let c = next.fetch_add(1, Ordering::Relaxed);
-            if c >= n {
-                break;
+        let work = || {
+            let _quiet = crate::quiet::enter();
+            loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= n {
+                    break;
+                }
+                let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
+                slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
             }
-            let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
-            slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
         };
         let workers = (self.inner.config.concurrency.max(1) as usize).min(n);
         if workers <= 1 {
@@ -397,7 +426,7 @@ impl Client {
     fn send_chunk(&self, plan: &Plan, chunk: usize, transfer: &Arc<Transfer>) -> ChunkResult {
         let url = format!("{}/api/compress", self.inner.base);
         let policy = &self.inner.config.retry;
-        let files = plan.chunks[chunk].len();
+        let names: Vec<&str> = plan.chunks[chunk].iter().filter_map(|&i| plan.files[i].as_ref()).map(|f| f.name.as_str()).collect();
         let mut number = 0;
         loop {
             let form = plan.form(chunk);
@@ -407,7 +436,7 @@ impl Client {
                 self.send_api(&url, Some((form.content_type(), len, form.into_reader(transfer.clone(), attempt_bytes.clone()))), transfer);
             let sent = attempt_bytes.load(Ordering::Relaxed);
             let result = result.and_then(|a| {
-                let parsed = response::parse_compress(&a.body, files, plan.options.format.as_str())?;
+                let parsed = response::parse_compress(&a.body, &names, plan.options.format.as_str())?;
                 Ok((parsed, a.body))
             });
             match result {
@@ -450,15 +479,19 @@ impl Client {
         form: Option<(String, u64, crate::multipart::FormReader)>,
         transfer: &Arc<Transfer>,
     ) -> Result<Answer> {
+        let _call = crate::conn::enter(transfer);
         let agent = self.agent();
         let response = match form {
             Some((content_type, len, reader)) => agent
                 .post(url)
+                .config()
+                .proxy(self.inner.api_proxy.clone())
+                .build()
                 .header("Authorization", self.inner.key.bearer())
                 .header("Content-Type", content_type)
                 .header("Content-Length", len.to_string())
                 .send(ureq::SendBody::from_owned_reader(reader)),
-            None => agent.get(url).header("Authorization", self.inner.key.bearer()).call(),
+            None => agent.get(url).config().proxy(self.inner.api_proxy.clone()).build().header("Authorization", self.inner.key.bearer()).call(),
         }
         .map_err(|e| Error::from_transport(e, "the API request"))?;
         check_cancelled(transfer)?;
@@ -488,13 +521,15 @@ impl Client {
                 ),
                 other => Error::from_transport(other, "reading the answer"),
             })?;
-        Ok(Answer { body })
+        // A server or proxy may reflect the request's headers: the key is scrubbed from the
+        // answer before anything (messages, raw JSON, result fields) is taken from it.
+        Ok(Answer { body: crate::redact::scrub(&body) })
     }
 
     /// Downloads a result into memory.
     pub fn fetch(&self, image: &ImageInfo, obs: &mut Observer) -> Result<Vec<u8>> {
         let client = self.clone();
-        let url = image.url.clone();
+        let (url, size) = (image.url.clone(), image.size);
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
         // One allocation of the announced size (capped; a larger download still grows): growing
@@ -503,7 +538,7 @@ impl Client {
         let expected = image.size.unwrap_or(0).min(MAX_PREALLOC_BYTES) as usize;
         observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
             let mut out = Vec::with_capacity(expected);
-            client.download(&url, &t, &mut out)?;
+            client.download(&url, size, &t, &mut out)?;
             Ok(out)
         })
     }
@@ -536,7 +571,8 @@ impl Client {
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
         let tmp = crate::download::temp_path_for(output);
         let n = self.download_to_temp(image, &tmp, obs)?;
-        let moved = std::fs::rename(&tmp, output).map_err(|e| Error::io(format!("cannot move the result to {}", output.display()), &e));
+        let moved = crate::download::keep_permissions(&tmp, output)
+            .and_then(|()| std::fs::rename(&tmp, output).map_err(|e| Error::io(format!("cannot move the result to {}", output.display()), &e)));
         if moved.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -548,12 +584,12 @@ impl Client {
     /// the file, so it is removed here as well as by the worker.
     fn download_to_temp(&self, image: &ImageInfo, tmp: &std::path::Path, obs: &mut Observer) -> Result<u64> {
         let client = self.clone();
-        let url = image.url.clone();
+        let (url, size) = (image.url.clone(), image.size);
         let transfer = Arc::new(Transfer::default());
         let t = transfer.clone();
         let worker_tmp = tmp.to_path_buf();
         let result = observe::run(obs, &transfer, image.size.unwrap_or(0), move || {
-            crate::download::write_temp(&worker_tmp, |file| client.download(&url, &t, file))
+            crate::download::write_temp(&worker_tmp, |file| client.download(&url, size, &t, file))
         });
         if result.is_err() {
             let _ = std::fs::remove_file(tmp);
@@ -562,14 +598,19 @@ impl Client {
     }
 
     /// GETs a signed URL without the key, following redirects that keep to the HTTPS rule,
-    /// retrying transient failures (downloads are idempotent), writing into `sink`.
-    fn download(&self, url: &str, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+    /// retrying transient failures (downloads are idempotent), writing into `sink`. `size` is
+    /// the size the compress answer announced: a download of another length is tried once more,
+    /// then refused.
+    fn download(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
         let mut number = 0;
         loop {
-            let result = self.download_once(url, transfer, sink);
+            let result = self.download_once(url, size, transfer, sink);
             match result {
                 Ok(n) => return Ok(n),
-                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }) {
+                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }).or_else(|| {
+                    let allowed = number == 0 && self.inner.config.retry.max_retries > 0;
+                    (allowed && crate::verify::is_incomplete(&e)).then_some(std::time::Duration::ZERO)
+                }) {
                     Some(wait) if e.kind() != ErrorKind::Cancelled => {
                         observe::sleep(wait, transfer)?;
                         sink.restart().map_err(|io| Error::io("restarting the download", &io))?;
@@ -582,11 +623,21 @@ impl Client {
         }
     }
 
-    fn download_once(&self, url: &str, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+    fn download_once(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+        let _call = crate::conn::enter(transfer);
         let mut current = url.to_string();
         for _ in 0..=MAX_DOWNLOAD_REDIRECTS {
-            Origin::parse(&current, "the download URL")?;
-            let response = self.agent().get(&current).call().map_err(|e| Error::from_transport(e, "the download"))?;
+            crate::url::check_download(&current)?;
+            let proxy = crate::proxy::for_url(self.inner.config.proxy.as_deref(), &current)?;
+            let response = self
+                .agent()
+                .get(&current)
+                .config()
+                .proxy(proxy)
+                .build()
+                .header("Accept-Encoding", crate::verify::ACCEPT_ENCODING)
+                .call()
+                .map_err(|e| Error::from_transport(e, "the download"))?;
             let status = response.status().as_u16();
             if (300..400).contains(&status) {
                 let location = header(&response, "location").ok_or_else(|| Error::new(ErrorKind::Protocol, format!("the download redirected ({status}) without a Location")))?;
@@ -596,6 +647,8 @@ impl Client {
             if !(200..300).contains(&status) {
                 return Err(answer_error(Target::Download, response));
             }
+            crate::verify::check_encoding(header(&response, "content-encoding").as_deref())?;
+            let content_length = header(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
             let mut reader = response.into_body().into_with_config().limit(MAX_DOWNLOAD_BYTES).reader();
             let mut buf = vec![0u8; 64 * 1024];
             let mut total = 0u64;
@@ -606,6 +659,7 @@ impl Client {
                     _ => Error::from_transport(ureq::Error::Io(e), "the download"),
                 })?;
                 if n == 0 {
+                    crate::verify::check_length(total, content_length, size)?;
                     return Ok(total);
                 }
                 sink.write_all(&buf[..n]).map_err(|e| Error::io("writing the download", &e))?;
@@ -685,10 +739,6 @@ impl ureq::unversioned::resolver::Resolver for Resolver {
 }
 
 fn build_agent(config: &Config, roots: RootCerts) -> Agent {
-    let proxy = match &config.proxy {
-        Some(p) => ureq::Proxy::new(p).ok(),
-        None => ureq::Proxy::try_from_env(),
-    };
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
@@ -697,11 +747,12 @@ fn build_agent(config: &Config, roots: RootCerts) -> Agent {
         .timeout_recv_response(Some(config.read_timeout))
         .timeout_global(Some(config.total_timeout))
         .user_agent(user_agent(config.user_agent_suffix.as_deref()))
-        .proxy(proxy)
+        // Chosen per request by `proxy::for_url`, never from the environment by ureq.
+        .proxy(None)
         .max_idle_connections_per_host(config.concurrency.max(1) as usize + 2)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build();
-    Agent::with_parts(agent_config, ureq::unversioned::transport::DefaultConnector::default(), Resolver::default())
+    Agent::with_parts(agent_config, crate::conn::CancelConnector::default(), Resolver::default())
 }
 
 /// What a batch will send: the checked files, how they are grouped into requests, and the form

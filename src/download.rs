@@ -1,6 +1,6 @@
 //! Where results are written, and how: atomically, never over an input.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -37,8 +37,18 @@ pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
     if output.as_os_str().is_empty() {
         return Err(Error::invalid("the output path is empty"));
     }
+    // A trailing slash names a folder: one that is missing would fail only after the upload.
+    if output.as_os_str().as_encoded_bytes().ends_with(b"/") && !output.is_dir() {
+        return Err(Error::new(ErrorKind::Io, format!("the output folder {} does not exist", output.display())));
+    }
     if output.is_dir() {
         return Err(Error::invalid(format!("the output {} is a directory; name a file", output.display())));
+    }
+    if let Some(name) = output.file_name().filter(|n| n.len() > NAME_MAX) {
+        return Err(Error::invalid(format!(
+            "the output file name is {} bytes, longer than the {NAME_MAX} bytes a file name may have",
+            name.len()
+        )));
     }
     if same_file(output, input) {
         return Err(Error::invalid(format!(
@@ -50,11 +60,25 @@ pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
     crate::save::prepare_output_dir(parent)
 }
 
-/// A fresh temporary name beside `dest` (same folder, so the final rename is atomic).
+/// The longest file name (in bytes) the common file systems take (Linux, macOS, Windows).
+const NAME_MAX: usize = 255;
+
+/// A fresh temporary name beside `dest` (same folder, so the final rename is atomic). Its
+/// length is fixed (25 bytes), so any name `dest` may have, up to NAME_MAX, still works.
 pub(crate) fn temp_path_for(dest: &Path) -> PathBuf {
     let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let stem = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    dir.join(format!(".{stem}.{:08x}.flx-tmp", crate::random_u128() as u32))
+    dir.join(format!(".{:016x}.flx-tmp", crate::random_u128() as u64))
+}
+
+/// Gives `tmp` the permissions of the file `dest` it is about to replace (a shared 0644 stays
+/// 0644, a private 0600 stays private); nothing when `dest` is not a file.
+pub(crate) fn keep_permissions(tmp: &Path, dest: &Path) -> Result<()> {
+    match std::fs::metadata(dest) {
+        Ok(old) if old.is_file() => {
+            std::fs::set_permissions(tmp, old.permissions()).map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Creates the new file `tmp` and fills it with `fill`, flushed to disk. On failure `tmp` is
@@ -80,7 +104,6 @@ pub(crate) fn write_temp(tmp: &Path, fill: impl FnOnce(&mut File) -> Result<u64>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorKind;
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("flx-dl-{tag}-{}", std::process::id()));
@@ -100,6 +123,39 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network);
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "no temporary file left");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn replacing_a_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tmpdir("mode");
+        let dest = d.join("out.webp");
+        std::fs::write(&dest, b"old").unwrap();
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let tmp = temp_path_for(&dest);
+        write_temp(&tmp, |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
+        keep_permissions(&tmp, &dest).unwrap();
+        std::fs::rename(&tmp, &dest).unwrap();
+        assert_eq!(std::fs::read(&dest).unwrap(), b"new");
+        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn long_names_and_missing_slash_folders_fail_before_any_upload() {
+        let d = tmpdir("names");
+        let long = d.join("a".repeat(250) + ".webp");
+        check_output(&long, Path::new("")).unwrap();
+        let tmp = temp_path_for(&long);
+        assert!(tmp.file_name().unwrap().len() <= NAME_MAX, "the temporary name fits");
+        std::fs::write(&tmp, b"x").expect("a temporary file beside a 255-byte name can be created");
+        let e = check_output(&d.join("a".repeat(256)), Path::new("")).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(e.message().contains("256 bytes"), "{}", e.message());
+        let missing = format!("{}/missing/", d.display());
+        let e = check_output(Path::new(&missing), Path::new("")).unwrap_err();
+        assert!(e.message().contains("does not exist"), "{}", e.message());
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -115,9 +115,11 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// A new error of `kind` with `message`.
+    /// A new error of `kind` with `message`. Every message is scrubbed here, the one place
+    /// errors are built: keys, URL credentials and proxy passwords never reach a caller, even
+    /// when a server reflected them.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, http_status: None, message: message.into(), retry_after: None }
+        Error { kind, http_status: None, message: crate::redact::scrub(&message.into()), retry_after: None }
     }
 
     /// Shorthand for an [`ErrorKind::InvalidArgument`] error.
@@ -166,7 +168,7 @@ impl Error {
 
     /// Prefix the message with context such as the input's name.
     pub(crate) fn context(mut self, ctx: impl fmt::Display) -> Error {
-        self.message = format!("{ctx}: {}", self.message);
+        self.message = crate::redact::scrub(&format!("{ctx}: {}", self.message));
         self
     }
 
@@ -231,14 +233,23 @@ impl Error {
 
     /// Maps a transport failure (no HTTP answer) to an error.
     pub(crate) fn from_transport(err: ureq::Error, what: &str) -> Error {
+        Error::from_ureq(&err, what)
+    }
+
+    fn from_ureq(err: &ureq::Error, what: &str) -> Error {
         use ureq::Error as U;
-        let (kind, msg) = match &err {
+        let (kind, msg) = match err {
             U::Timeout(t) => (ErrorKind::Timeout, format!("{what} timed out ({t})")),
             U::HostNotFound => (ErrorKind::Network, format!("{what}: host not found (check the base URL and DNS)")),
             U::ConnectionFailed => (ErrorKind::Network, format!("{what}: could not connect to the server")),
             U::Tls(m) => (ErrorKind::Tls, format!("{what}: TLS failed: {m}")),
             U::Pem(e) => (ErrorKind::Tls, format!("{what}: bad certificate file: {e}")),
-            U::Rustls(e) => (ErrorKind::Tls, format!("{what}: TLS failed: {e} (is the server's CA trusted? set a CA file)")),
+            U::Rustls(e) => (ErrorKind::Tls, format!("{what}: TLS failed: {}", tls_advice(e))),
+            // The server broke HTTP/1.1 framing (a bogus chunk size, a header line too long).
+            U::Protocol(e) => (ErrorKind::Protocol, format!("{what}: the answer breaks HTTP/1.1: {e}")),
+            U::LargeResponseHeader(_, limit) => {
+                (ErrorKind::Protocol, format!("{what}: the answer's headers are larger than the {limit}-byte limit"))
+            }
             U::BodyExceedsLimit(n) => (ErrorKind::Protocol, format!("{what}: the answer is larger than the {n}-byte limit")),
             U::Io(e) => return Error::from_io_in_transfer(e, what),
             U::InvalidProxyUrl => (ErrorKind::InvalidArgument, format!("{what}: the proxy URL is invalid")),
@@ -255,10 +266,11 @@ impl Error {
             return inner.clone();
         }
         if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            return Error::new(
-                ErrorKind::Tls,
-                format!("{what}: TLS failed: {tls} (is the server's CA trusted? set a CA file)"),
-            );
+            return Error::new(ErrorKind::Tls, format!("{what}: TLS failed: {}", tls_advice(tls)));
+        }
+        // ureq reports framing errors met while reading a body through io::Error.
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+            return Error::from_ureq(inner, what);
         }
         match e.kind() {
             K::TimedOut | K::WouldBlock => Error::new(ErrorKind::Timeout, format!("{what} timed out")),
@@ -283,6 +295,27 @@ pub(crate) enum Target {
     Download,
 }
 
+/// What a failed certificate check means, and the advice that fits it: only an unknown issuer
+/// is solved by trusting a CA file.
+fn tls_advice(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    let rustls::Error::InvalidCertificate(cert) = e else {
+        return e.to_string();
+    };
+    let what = match cert {
+        C::UnknownIssuer => "the server's certificate is signed by an unknown CA (if it is a corporate proxy or the emulator's --tls mode, set its CA file)",
+        C::Expired | C::ExpiredContext { .. } => "the server's certificate has expired (check the server, and this machine's clock)",
+        C::NotValidYet | C::NotValidYetContext { .. } => "the server's certificate is not valid yet (check this machine's clock)",
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "the server's certificate is for another host name (check the base URL; a proxy may be intercepting)"
+        }
+        C::Revoked => "the server's certificate has been revoked",
+        _ => "the server's certificate was refused",
+    };
+    // rustls's own words add the details (the names the certificate is valid for, the dates).
+    format!("{what}: {e}")
+}
+
 /// The server's own words: the `error` field of a JSON body, or a note that it sent HTML.
 fn server_said(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
@@ -291,7 +324,8 @@ fn server_said(content_type: Option<&str>, body: &[u8]) -> Option<String> {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        return Some(clip(&text, 300));
+        // Scrubbed before clipping, so a clip cannot leave a key too short to be recognised.
+        return Some(clip(&crate::redact::scrub(&text), 300));
     }
     let looks_html = content_type.is_some_and(|c| c.contains("html"))
         || body.iter().take(64).copied().find(|b| !b.is_ascii_whitespace()) == Some(b'<');
@@ -300,7 +334,7 @@ fn server_said(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
-    (!text.is_empty()).then(|| clip(text, 200))
+    (!text.is_empty()).then(|| clip(&crate::redact::scrub(text), 200))
 }
 
 /// Shortens `s` to at most `max` characters, on a character boundary.
@@ -358,6 +392,28 @@ mod tests {
         let ra = Error::from_http(Target::Api, 429, None, b"", Some(Duration::from_secs(3)));
         assert_eq!(ra.retry_after(), Some(Duration::from_secs(3)));
         assert!(ra.message().contains("retry after 3 s"), "{}", ra.message());
+    }
+
+    #[test]
+    fn certificate_failures_say_what_failed() {
+        use rustls::CertificateError as C;
+        let tls = |c: C| Error::from_transport(ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)), "the API request");
+        let expired = tls(C::Expired);
+        assert_eq!(expired.kind(), ErrorKind::Tls);
+        assert!(expired.message().contains("has expired") && !expired.message().contains("CA file"), "{}", expired.message());
+        let host = tls(C::NotValidForName);
+        assert!(host.message().contains("another host name") && !host.message().contains("CA file"), "{}", host.message());
+        assert!(tls(C::UnknownIssuer).message().contains("CA file"));
+    }
+
+    #[test]
+    fn reflected_keys_never_reach_a_message() {
+        let key = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3";
+        let body = format!(r#"{{"error":"bad header Bearer {key}"}}"#);
+        let e = Error::from_http(Target::Api, 400, Some("application/json"), body.as_bytes(), None);
+        assert!(!e.message().contains(key) && e.message().contains("flx_live_f2e72...dfd3"), "{}", e.message());
+        let plain = Error::from_http(Target::Api, 500, Some("text/plain"), format!("echo: {key}").as_bytes(), None);
+        assert!(!plain.message().contains(key), "{}", plain.message());
     }
 
     #[test]

@@ -7,16 +7,24 @@ pub(crate) const HEAD_BYTES: usize = 256 * 1024;
 
 /// The image's (width, height), when `head` starts a file of a known format with sane sizes.
 pub(crate) fn dimensions(head: &[u8]) -> Option<(u32, u32)> {
-    let d = png(head).or_else(|| gif(head)).or_else(|| jpeg(head)).or_else(|| webp(head)).or_else(|| avif(head))?;
+    let d = png(head)
+        .or_else(|| gif(head))
+        .or_else(|| jpeg(head))
+        .or_else(|| webp(head))
+        .or_else(|| avif(head))?;
     (d.0 > 0 && d.1 > 0).then_some(d)
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(u32::from(u16::from_be_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn le16(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?)))
+    Some(u32::from(u16::from_le_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
@@ -110,7 +118,8 @@ mod tests {
 
         // SOI, an APP0 segment, then SOF0 with height 100, width 200.
         let jpg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00, 0x64, 0x00, 0xC8, 0x03,
+            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x00,
+            0x64, 0x00, 0xC8, 0x03,
         ];
         assert_eq!(dimensions(&jpg), Some((200, 100)));
 

@@ -5,10 +5,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The documented per-file limit: 20 MB (taken as 20 MiB, the server's reading).
-pub const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
-/// The documented number of files in one request.
-pub const MAX_FILES_PER_REQUEST: usize = 20;
+pub use crate::limits::{MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};
 
 /// One image to compress.
 #[derive(Clone, Debug)]
@@ -64,11 +61,8 @@ pub(crate) fn check(input: &Input) -> Result<Checked> {
         Input::Path(path) => {
             let label = path.display();
             // Opening proves readability; metadata of the open file avoids a race with renames.
-            let file = File::open(path).map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
+            let file = open_regular(path)?;
             let meta = file.metadata().map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
-            if !meta.is_file() {
-                return Err(Error::invalid(format!("{label} is not a regular file")));
-            }
             check_len(&label.to_string(), meta.len())?;
             Ok(Checked { name: upload_name(path), len: meta.len(), source: Source::File(path.clone()) })
         }
@@ -82,7 +76,7 @@ pub(crate) fn check(input: &Input) -> Result<Checked> {
     }
 }
 
-fn check_len(label: &str, len: u64) -> Result<()> {
+pub(crate) fn check_len(label: &str, len: u64) -> Result<()> {
     if len == 0 {
         return Err(Error::invalid(format!("{label} is empty")));
     }
@@ -93,6 +87,30 @@ fn check_len(label: &str, len: u64) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// Opens `path` for reading only if it is a regular file. The type is checked before the open
+/// (opening a FIFO blocks until a writer appears, on the caller's thread, beyond any cancel)
+/// and again on the open file, which is opened non-blocking in case it was swapped meanwhile.
+pub(crate) fn open_regular(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let label = path.display();
+    let not_regular = || Error::invalid(format!("{label} is not a regular file"));
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
+    match file.metadata() {
+        // O_NONBLOCK does not change reads of a regular file.
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(not_regular()),
+        Err(e) => Err(Error::io(format!("cannot read {label}"), &e)),
+    }
 }
 
 /// The name a file is uploaded under: its last path component.

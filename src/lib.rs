@@ -15,21 +15,32 @@
 #![deny(missing_docs)]
 
 mod client;
+mod conn;
 mod download;
 mod error;
 pub(crate) mod imagesize;
 mod input;
 mod key;
+mod limits;
 mod multipart;
 mod observe;
 mod options;
+mod proxy;
+mod quiet;
+mod redact;
 mod response;
 mod retry;
+pub mod sync;
 pub mod save;
 mod time;
 mod url;
+mod verify;
 
 pub mod ffi;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use client::{Batch, Client, Config, Item, DEFAULT_BASE_URL, MAX_CONCURRENCY, MAX_DOWNLOAD_BYTES, MAX_JSON_BYTES, MAX_RETRIES};
 pub use error::{Error, ErrorKind, Result};
@@ -39,6 +50,7 @@ pub use observe::{CancelToken, Observer, Progress};
 pub use options::{CompressOptions, Format, Position, Watermark};
 pub use response::{ImageInfo, Usage};
 pub use retry::RetryPolicy;
+pub use sync::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, SyncReport};
 pub use save::ExistsPolicy;
 
 /// The (width, height) of a PNG, JPEG, WebP, AVIF or GIF image from its first bytes (its

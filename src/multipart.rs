@@ -31,6 +31,8 @@ pub(crate) struct Transfer {
     pub done: AtomicU64,
     /// Set by the caller's thread to stop the transfer at the next read.
     pub cancelled: AtomicBool,
+    /// The connections the transfer uses, closed when it is cancelled (see `conn::cancel`).
+    pub conns: crate::conn::Conns,
 }
 
 impl Multipart {
@@ -134,7 +136,7 @@ impl FormReader {
                     return Ok(0);
                 }
                 if file.is_none() {
-                    *file = Some(File::open(&*path).map_err(|e| to_io(Error::io(format!("cannot read {}", path.display()), &e)))?);
+                    *file = Some(crate::input::open_regular(path).map_err(to_io)?);
                 }
                 let want = buf.len().min(*left as usize);
                 let n = file.as_mut().expect("opened above").read(&mut buf[..want])?;

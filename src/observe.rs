@@ -47,6 +47,7 @@ pub struct Progress {
 #[derive(Default)]
 pub struct Observer<'a> {
     progress: Option<Box<dyn FnMut(Progress) -> bool + 'a>>,
+    tick: Option<Box<dyn FnMut() -> bool + 'a>>,
     cancel: Option<CancelToken>,
     /// The figures last reported, so that unchanged ones are not reported again.
     last: Option<Progress>,
@@ -66,20 +67,45 @@ impl<'a> Observer<'a> {
         self
     }
 
+    /// Calls `f` on the calling thread about every 50 ms while the call runs, whether or not
+    /// anything moved: for a host that keeps an event loop or a busy indicator alive during a
+    /// call (an editor's Cancel button); returning `false` cancels the call.
+    pub fn with_tick(mut self, f: impl FnMut() -> bool + 'a) -> Self {
+        self.tick = Some(Box::new(f));
+        self
+    }
+
     /// Stops the call when `token` is triggered.
     pub fn with_cancel(mut self, token: CancelToken) -> Self {
         self.cancel = Some(token);
         self
     }
 
-    fn is_passive(&self) -> bool {
-        self.progress.is_none() && self.cancel.is_none()
+    /// For calls that watch their own workers (folder sync): reports `done` of `total` bytes
+    /// and checks the cancel token; `false` when the caller wants to stop.
+    pub(crate) fn poll(&mut self, done: u64, total: u64) -> bool {
+        if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
+            return false;
+        }
+        match &mut self.progress {
+            Some(f) => f(Progress { done, total }),
+            None => true,
+        }
     }
 
-    /// Reports progress; `false` when the caller wants to stop.
+    fn is_passive(&self) -> bool {
+        self.progress.is_none() && self.cancel.is_none() && self.tick.is_none()
+    }
+
+    /// Calls the tick callback and reports progress; `false` when the caller wants to stop.
     fn tick(&mut self, transfer: &Transfer, total: u64) -> bool {
         if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
             return false;
+        }
+        if let Some(f) = &mut self.tick {
+            if !f() {
+                return false;
+            }
         }
         match &mut self.progress {
             Some(f) => {
@@ -114,6 +140,7 @@ pub(crate) fn run<T: Send + 'static>(
     }
     let (tx, rx) = mpsc::sync_channel(1);
     workers::run(Box::new(move || {
+        let _quiet = crate::quiet::enter();
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|payload| {
             let what = payload
                 .downcast_ref::<&str>()
@@ -138,7 +165,8 @@ pub(crate) fn run<T: Send + 'static>(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if !obs.tick(transfer, total) {
-                    transfer.cancelled.store(true, Ordering::SeqCst);
+                    // Closes the connection too: the server must not finish (and charge) the work.
+                    crate::conn::cancel(transfer);
                     return Err(Error::cancelled());
                 }
             }
@@ -246,6 +274,25 @@ mod tests {
         };
         assert_eq!(out.unwrap(), 7);
         assert_eq!(seen, [Progress { done: 0, total: 100 }, Progress { done: 40, total: 100 }, Progress { done: 100, total: 100 }]);
+    }
+
+    #[test]
+    fn the_tick_runs_while_nothing_moves_and_can_stop_the_call() {
+        let transfer = Arc::new(Transfer::default());
+        let mut ticks = 0;
+        let e = {
+            let mut obs = Observer::none().with_tick(|| {
+                ticks += 1;
+                ticks < 4
+            });
+            run(&mut obs, &transfer, 0, || {
+                std::thread::sleep(TICK * 40);
+                Ok(())
+            })
+            .unwrap_err()
+        };
+        assert_eq!(e.kind(), crate::ErrorKind::Cancelled);
+        assert_eq!(ticks, 4);
     }
 
     #[test]

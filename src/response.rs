@@ -54,7 +54,7 @@ fn parse_json(body: &str) -> Result<Value> {
     }
     serde_json::from_str(body).map_err(|e| {
         let what = if body.trim_start().starts_with('<') { "an HTML page" } else { "text that is not valid JSON" };
-        protocol(format!("the server answered 200 with {what} ({e}); starts with: {}", clip(body.trim_start(), 80)))
+        protocol(format!("the server answered 200 with {what} ({e}); starts with: {}", clip(&crate::redact::scrub(body.trim_start()), 80)))
     })
 }
 
@@ -101,8 +101,13 @@ fn boolean(obj: &Map<String, Value>, keys: &[&str]) -> Option<bool> {
 
 const LIST_KEYS: [&str; 4] = ["results", "images", "files", "data"];
 
-/// Parses a compress answer; `uploaded` is the number of files sent, which must match.
-pub(crate) fn parse_compress(body: &str, uploaded: usize, format_ext: &str) -> Result<CompressAnswer> {
+/// Keys of a separate list of failures some services send beside the results.
+const FAILURE_KEYS: [&str; 3] = ["errors", "failed", "failures"];
+
+/// Parses a compress answer for the files uploaded under `uploaded` (in upload order). Results
+/// are matched to uploads by position when there is one per upload; otherwise by original name
+/// (when the names are unique), and an upload with no result gets its own error.
+pub(crate) fn parse_compress(body: &str, uploaded: &[&str], format_ext: &str) -> Result<CompressAnswer> {
     let root = parse_json(body)?;
     let (list, session_id) = match &root {
         Value::Array(a) => (a, None),
@@ -114,11 +119,46 @@ pub(crate) fn parse_compress(body: &str, uploaded: usize, format_ext: &str) -> R
         }
         _ => return Err(protocol("the answer is neither a JSON object nor a list")),
     };
-    if list.len() != uploaded {
-        return Err(protocol(format!("the answer has {} results for {uploaded} uploaded files", list.len())));
+    if list.len() == uploaded.len() {
+        let entries = list.iter().enumerate().map(|(i, v)| parse_entry(v, i, format_ext)).collect::<Result<Vec<_>>>()?;
+        return Ok(CompressAnswer { session_id, entries });
     }
-    let entries = list.iter().enumerate().map(|(i, v)| parse_entry(v, i, format_ext)).collect::<Result<Vec<_>>>()?;
+    let failures: Vec<&Value> = match &root {
+        Value::Object(o) => FAILURE_KEYS.iter().filter_map(|k| o.get(*k).and_then(Value::as_array)).flatten().collect(),
+        _ => Vec::new(),
+    };
+    let entries = match_by_name(list, &failures, uploaded, format_ext)
+        .ok_or_else(|| protocol(format!("the answer has {} results for {} uploaded files, and they cannot be matched by name", list.len(), uploaded.len())))?;
     Ok(CompressAnswer { session_id, entries })
+}
+
+/// Pairs results (and listed failures) with uploads by original name; `None` when the names do
+/// not allow it (duplicate uploads, a result without a name or naming no upload).
+fn match_by_name(results: &[Value], failures: &[&Value], uploaded: &[&str], format_ext: &str) -> Option<Vec<std::result::Result<ImageInfo, String>>> {
+    let position = |name: &str| -> Option<usize> {
+        let mut hits = uploaded.iter().enumerate().filter(|(_, u)| **u == name);
+        let (i, _) = hits.next()?;
+        hits.next().is_none().then_some(i)
+    };
+    let original = |v: &Value| v.as_object().and_then(|o| string(o, &["originalName", "original_name", "original_filename", "originalFilename", "name", "filename"]));
+    let mut entries: Vec<Option<std::result::Result<ImageInfo, String>>> = vec![None; uploaded.len()];
+    for (index, v) in results.iter().enumerate() {
+        let obj = v.as_object()?;
+        let name = string(obj, &["originalName", "original_name", "original_filename", "originalFilename"])?;
+        let i = position(&name)?;
+        if entries[i].is_some() {
+            return None;
+        }
+        entries[i] = Some(parse_entry(v, index, format_ext).ok()?);
+    }
+    for v in failures {
+        let Some(i) = original(v).and_then(|n| position(&n)) else { continue };
+        if entries[i].is_none() {
+            let msg = v.as_object().and_then(|o| string(o, &["error", "message", "reason"])).unwrap_or_else(|| "listed as failed".to_string());
+            entries[i] = Some(Err(msg));
+        }
+    }
+    Some(entries.into_iter().map(|e| e.unwrap_or_else(|| Err("the server's answer has no result for this file".to_string()))).collect())
 }
 
 fn parse_entry(v: &Value, index: usize, format_ext: &str) -> Result<std::result::Result<ImageInfo, String>> {
@@ -226,7 +266,7 @@ mod tests {
 
     #[test]
     fn reference_shape() {
-        let a = parse_compress(&fixture("compress-reference.json"), 2, "webp").unwrap();
+        let a = parse_compress(&fixture("compress-reference.json"), &["cat.jpg", "broken.png"], "webp").unwrap();
         assert_eq!(a.session_id.as_deref(), Some("s_8f2c41"));
         let ok = a.entries[0].as_ref().unwrap();
         assert_eq!(ok.name, "cat.webp");
@@ -238,7 +278,7 @@ mod tests {
 
     #[test]
     fn snake_case_data_shape() {
-        let a = parse_compress(&fixture("compress-snake.json"), 2, "avif").unwrap();
+        let a = parse_compress(&fixture("compress-snake.json"), &["dog.png", "b.png"], "avif").unwrap();
         assert_eq!(a.session_id.as_deref(), Some("abc"));
         let ok = a.entries[0].as_ref().unwrap();
         assert_eq!(ok.name, "dog.avif");
@@ -252,7 +292,7 @@ mod tests {
 
     #[test]
     fn top_level_array_shape_with_unknown_keys() {
-        let a = parse_compress(&fixture("compress-array.json"), 1, "jpg").unwrap();
+        let a = parse_compress(&fixture("compress-array.json"), &["photo.jpg"], "jpg").unwrap();
         let ok = a.entries[0].as_ref().unwrap();
         assert_eq!(ok.name, "photo.jpg", "name derived from the original when absent");
         assert_eq!(ok.size, Some(12), "compressedSize as a string is still a size");
@@ -267,14 +307,26 @@ mod tests {
             ("{\"results\": [{\"name\": \"a.webp\"", 1, "not valid JSON"),
             ("{\"ok\": true}", 1, "no list of results"),
             ("{\"results\": [{\"name\": \"a.webp\", \"size\": 3}]}", 1, "no download URL"),
-            ("{\"results\": []}", 1, "0 results for 1 uploaded"),
+            ("{\"results\": [{\"url\": \"https://x/a.webp\"}]}", 2, "1 results for 2 uploaded files, and they cannot be matched"),
             ("42", 1, "neither a JSON object"),
         ];
         for (body, n, needle) in cases {
-            let e = parse_compress(body, n, "webp").unwrap_err();
+            let e = parse_compress(body, &["a.png", "b.png"][..n], "webp").unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Protocol);
             assert!(e.message().contains(needle), "{body:?}: {}", e.message());
         }
+    }
+
+    #[test]
+    fn fewer_results_than_uploads_are_matched_by_name() {
+        let body = r#"{"results": [{"originalName": "b.png", "url": "https://x/b.webp"}],
+                       "errors": [{"originalName": "a.png", "error": "cannot decode image"}]}"#;
+        let a = parse_compress(body, &["a.png", "b.png", "c.png"], "webp").unwrap();
+        assert_eq!(a.entries[0].as_ref().unwrap_err(), "cannot decode image");
+        assert_eq!(a.entries[1].as_ref().unwrap().url, "https://x/b.webp");
+        assert!(a.entries[2].as_ref().unwrap_err().contains("no result for this file"));
+        let e = parse_compress(body, &["b.png", "b.png"], "webp").unwrap_err();
+        assert!(e.message().contains("cannot be matched by name"), "duplicate names: {}", e.message());
     }
 
     #[test]
@@ -293,17 +345,17 @@ mod tests {
         #[test]
         fn never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512), n in 0usize..4) {
             let text = String::from_utf8_lossy(&bytes);
-            let _ = parse_compress(&text, n, "webp");
+            let _ = parse_compress(&text, &["a.png", "b.png", "a.png"][..n.min(3)], "webp");
             let _ = parse_usage(&text);
         }
 
         #[test]
         fn never_panics_on_arbitrary_json(v in arb_json(), n in 0usize..3) {
             let text = v.to_string();
-            let _ = parse_compress(&text, n, "webp");
+            let _ = parse_compress(&text, &["url", "name"][..n.min(2)], "webp");
             let _ = parse_usage(&text);
             let wrapped = serde_json::json!({"results": [v.clone()], "data": v}).to_string();
-            let _ = parse_compress(&wrapped, 1, "webp");
+            let _ = parse_compress(&wrapped, &["url"], "webp");
         }
     }
 

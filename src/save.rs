@@ -27,7 +27,11 @@ pub enum ExistsPolicy {
 
 impl ExistsPolicy {
     /// All policies, in the order of their C ABI numbers.
-    pub const ALL: [ExistsPolicy; 3] = [ExistsPolicy::Error, ExistsPolicy::Rename, ExistsPolicy::Overwrite];
+    pub const ALL: [ExistsPolicy; 3] = [
+        ExistsPolicy::Error,
+        ExistsPolicy::Rename,
+        ExistsPolicy::Overwrite,
+    ];
 
     /// The policy's name: `error`, `rename` or `overwrite`.
     pub fn as_str(self) -> &'static str {
@@ -43,7 +47,11 @@ impl ExistsPolicy {
         ExistsPolicy::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::invalid(format!("the exists policy must be error, rename or overwrite (got {s:?})")))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "the exists policy must be error, rename or overwrite (got {s:?})"
+                ))
+            })
     }
 }
 
@@ -54,26 +62,58 @@ const MAX_RENAME_TRIES: u32 = 10_000;
 /// removed in it, so that no credit is spent on results that could not be saved. The error
 /// names the folder and the reason.
 pub fn prepare_output_dir(dir: &Path) -> Result<()> {
-    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
     let plain: PathBuf = dir.components().collect();
     if plain.exists() && !plain.is_dir() {
-        return Err(Error::new(ErrorKind::Io, format!("the output folder {} is a file, not a folder", dir.display())));
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "the output folder {} is a file, not a folder",
+                dir.display()
+            ),
+        ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create the output folder {}", dir.display()), &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::io(
+            format!("cannot create the output folder {}", dir.display()),
+            &e,
+        )
+    })?;
     let probe = dir.join(format!(".flx-probe-{:08x}", crate::random_u128() as u32));
     OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&probe)
-        .map_err(|e| Error::io(format!("cannot write in the output folder {}", dir.display()), &e))?;
-    std::fs::remove_file(&probe).map_err(|e| Error::io(format!("cannot remove a file in the output folder {}", dir.display()), &e))
+        .map_err(|e| {
+            Error::io(
+                format!("cannot write in the output folder {}", dir.display()),
+                &e,
+            )
+        })?;
+    std::fs::remove_file(&probe).map_err(|e| {
+        Error::io(
+            format!(
+                "cannot remove a file in the output folder {}",
+                dir.display()
+            ),
+            &e,
+        )
+    })
 }
 
 /// The name a result of `input_name` gets when the server does not choose one: the input's
 /// stem and the format's extension (`photos/cat.jpg` + WebP → `cat.webp`).
 pub fn predicted_name(input_name: &str, format: Format) -> String {
     // Both separators: a name may come from another system.
-    let base = input_name.rsplit(|c| c == '/' || c == char::from(0x5c)).next().filter(|b| !b.is_empty()).unwrap_or("image");
+    let base = input_name
+        .rsplit(|c| c == '/' || c == char::from(0x5c))
+        .next()
+        .filter(|b| !b.is_empty())
+        .unwrap_or("image");
     crate::response::derive_name(base, format.as_str())
 }
 
@@ -88,30 +128,47 @@ pub(crate) struct BatchFiles {
 impl BatchFiles {
     fn writer_of(&self, target: &Path) -> Option<usize> {
         let key = canonical(target)?;
-        self.written.lock().unwrap_or_else(|p| p.into_inner()).get(&key).copied()
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied()
     }
 
     fn record(&self, target: &Path, index: usize) {
         if let Some(key) = canonical(target) {
-            self.written.lock().unwrap_or_else(|p| p.into_inner()).insert(key, index);
+            self.written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, index);
         }
     }
 
     pub(crate) fn learn_dimensions(&self, index: usize, head: &[u8]) {
         if let Some(d) = crate::imagesize::dimensions(head) {
-            self.dimensions.lock().unwrap_or_else(|p| p.into_inner()).insert(index, d);
+            self.dimensions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(index, d);
         }
     }
 
     pub(crate) fn dimensions(&self, index: usize) -> Option<(u32, u32)> {
-        self.dimensions.lock().unwrap_or_else(|p| p.into_inner()).get(&index).copied()
+        self.dimensions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&index)
+            .copied()
     }
 }
 
 /// The path as the file system knows it (its folder resolved), to compare two targets.
 fn canonical(path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?;
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Some(parent.canonicalize().ok()?.join(name))
 }
 
@@ -159,9 +216,15 @@ impl<'a> Destination<'a> {
         let target = if names_a_folder(path) {
             prepare_folder(path)?;
             // The server chose `name`: keep only a plain file name so it cannot leave the folder.
-            let base = Path::new(name).file_name().filter(|n| !n.is_empty() && *n != "..").ok_or_else(|| {
-                Error::new(ErrorKind::Protocol, format!("the server's result name {name:?} is not a usable file name"))
-            })?;
+            let base = Path::new(name)
+                .file_name()
+                .filter(|n| !n.is_empty() && *n != "..")
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!("the server's result name {name:?} is not a usable file name"),
+                    )
+                })?;
             path.join(base)
         } else {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -169,7 +232,15 @@ impl<'a> Destination<'a> {
             }
             path.to_path_buf()
         };
-        let mut d = Destination { target: target.clone(), base: target.clone(), number: 1, policy, source, index, files };
+        let mut d = Destination {
+            target: target.clone(),
+            base: target.clone(),
+            number: 1,
+            policy,
+            source,
+            index,
+            files,
+        };
         let (first, number) = d.first_usable(&target, 1)?;
         d.target = first;
         d.number = number;
@@ -180,14 +251,21 @@ impl<'a> Destination<'a> {
     fn first_usable(&self, base: &Path, from: u32) -> Result<(PathBuf, u32)> {
         let mut n = from;
         loop {
-            let candidate = if n == 1 { base.to_path_buf() } else { numbered(base, n) };
+            let candidate = if n == 1 {
+                base.to_path_buf()
+            } else {
+                numbered(base, n)
+            };
             match self.conflict(&candidate) {
                 None => return Ok((candidate, n)),
                 Some(e) if self.policy != ExistsPolicy::Rename => return Err(e),
                 Some(_) if n >= MAX_RENAME_TRIES => {
                     return Err(Error::new(
                         ErrorKind::Exists,
-                        format!("{} and {MAX_RENAME_TRIES} numbered names beside it are taken", base.display()),
+                        format!(
+                            "{} and {MAX_RENAME_TRIES} numbered names beside it are taken",
+                            base.display()
+                        ),
                     ))
                 }
                 Some(_) => n += 1,
@@ -207,7 +285,13 @@ impl<'a> Destination<'a> {
         }
         let meta = std::fs::symlink_metadata(candidate).ok()?;
         if meta.is_dir() {
-            return Some(Error::new(ErrorKind::Exists, format!("{} is a folder; name a file or a folder ending in /", candidate.display())));
+            return Some(Error::new(
+                ErrorKind::Exists,
+                format!(
+                    "{} is a folder; name a file or a folder ending in /",
+                    candidate.display()
+                ),
+            ));
         }
         match self.files.writer_of(candidate) {
             Some(i) if i != self.index => Some(Error::new(
@@ -233,7 +317,11 @@ impl<'a> Destination<'a> {
         if let Ok(mut f) = File::open(&target) {
             let mut head = Vec::with_capacity(crate::imagesize::HEAD_BYTES);
             use std::io::Read;
-            if (&mut f).take(crate::imagesize::HEAD_BYTES as u64).read_to_end(&mut head).is_ok() {
+            if (&mut f)
+                .take(crate::imagesize::HEAD_BYTES as u64)
+                .read_to_end(&mut head)
+                .is_ok()
+            {
                 self.files.learn_dimensions(self.index, &head);
             }
         }
@@ -242,12 +330,15 @@ impl<'a> Destination<'a> {
     }
 
     fn commit_inner(&mut self, tmp: &Path) -> Result<PathBuf> {
-        let moved = |e: &std::io::Error, t: &Path| Error::io(format!("cannot move the result to {}", t.display()), e);
+        let moved = |e: &std::io::Error, t: &Path| {
+            Error::io(format!("cannot move the result to {}", t.display()), e)
+        };
         let base = self.base.clone();
         let (mut target, mut n) = (self.target.clone(), self.number);
         // Bounded: each pass moves to a higher number, and first_usable stops at the limit.
         loop {
             if self.policy == ExistsPolicy::Overwrite && self.conflict(&target).is_none() {
+                crate::download::keep_permissions(tmp, &target)?;
                 std::fs::rename(tmp, &target).map_err(|e| moved(&e, &target))?;
                 return Ok(target);
             }
@@ -265,7 +356,13 @@ impl<'a> Destination<'a> {
             // Someone created the file during the download.
             if self.policy != ExistsPolicy::Rename {
                 return Err(self.conflict(&target).unwrap_or_else(|| {
-                    Error::new(ErrorKind::Exists, format!("{} appeared during the download; it was left untouched", target.display()))
+                    Error::new(
+                        ErrorKind::Exists,
+                        format!(
+                            "{} appeared during the download; it was left untouched",
+                            target.display()
+                        ),
+                    )
                 }));
             }
             let (next, next_n) = self.first_usable(&base, n + 1)?;
@@ -277,7 +374,10 @@ impl<'a> Destination<'a> {
 
 /// `dir/cat.webp` → `dir/cat-N.webp`.
 fn numbered(base: &Path, n: u32) -> PathBuf {
-    let name = base.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = base
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let file = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() => format!("{stem}-{n}.{ext}"),
         _ => format!("{name}-{n}"),
@@ -293,9 +393,20 @@ fn prepare_folder(dir: &Path) -> Result<()> {
     // "out/" names a folder; when "out" is a file, say so (the OS would say "not a directory").
     let plain: PathBuf = dir.components().collect();
     if plain.exists() {
-        return Err(Error::new(ErrorKind::Io, format!("the output folder {} is a file, not a folder", dir.display())));
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "the output folder {} is a file, not a folder",
+                dir.display()
+            ),
+        ));
     }
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create the output folder {}", dir.display()), &e))
+    std::fs::create_dir_all(dir).map_err(|e| {
+        Error::io(
+            format!("cannot create the output folder {}", dir.display()),
+            &e,
+        )
+    })
 }
 
 #[cfg(test)]
@@ -309,7 +420,14 @@ mod tests {
         d
     }
 
-    fn save(path: &Path, name: &str, index: usize, policy: ExistsPolicy, files: &BatchFiles, body: &[u8]) -> Result<PathBuf> {
+    fn save(
+        path: &Path,
+        name: &str,
+        index: usize,
+        policy: ExistsPolicy,
+        files: &BatchFiles,
+        body: &[u8],
+    ) -> Result<PathBuf> {
         let d = Destination::resolve(path, name, None, index, policy, files)?;
         let tmp = crate::download::temp_path_for(&d.target);
         std::fs::write(&tmp, body).unwrap();
@@ -323,14 +441,56 @@ mod tests {
         let files = BatchFiles::default();
         let e = save(&d, "a.webp", 0, ExistsPolicy::Error, &files, b"new").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Exists);
-        assert!(e.message().contains("a.webp already exists"), "{}", e.message());
+        assert!(
+            e.message().contains("a.webp already exists"),
+            "{}",
+            e.message()
+        );
         assert_eq!(std::fs::read(d.join("a.webp")).unwrap(), b"original");
-        assert_eq!(save(&d, "a.webp", 0, ExistsPolicy::Rename, &files, b"renamed").unwrap(), d.join("a-2.webp"));
+        assert_eq!(
+            save(&d, "a.webp", 0, ExistsPolicy::Rename, &files, b"renamed").unwrap(),
+            d.join("a-2.webp")
+        );
         assert_eq!(std::fs::read(d.join("a.webp")).unwrap(), b"original");
         let other = BatchFiles::default();
-        assert_eq!(save(&d, "a.webp", 0, ExistsPolicy::Overwrite, &other, b"over").unwrap(), d.join("a.webp"));
+        assert_eq!(
+            save(&d, "a.webp", 0, ExistsPolicy::Overwrite, &other, b"over").unwrap(),
+            d.join("a.webp")
+        );
         assert_eq!(std::fs::read(d.join("a.webp")).unwrap(), b"over");
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            2,
+            "no temporary file left"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_appears_during_the_download_is_kept_and_the_temp_file_removed() {
+        let d = tmpdir("race");
+        let files = BatchFiles::default();
+        let dest =
+            Destination::resolve(&d, "a.webp", None, 0, ExistsPolicy::Error, &files).unwrap();
+        let tmp = crate::download::temp_path_for(&dest.target);
+        std::fs::write(&tmp, b"result").unwrap();
+        std::fs::write(d.join("a.webp"), b"someone else's").unwrap(); // while we downloaded
+        let e = dest.commit(&tmp).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Exists);
+        assert_eq!(std::fs::read(d.join("a.webp")).unwrap(), b"someone else's");
+        assert!(!tmp.exists(), "the temporary file is removed on failure");
+        // Under Rename the result goes beside it instead.
+        let dest =
+            Destination::resolve(&d, "b.webp", None, 1, ExistsPolicy::Rename, &files).unwrap();
+        let tmp = crate::download::temp_path_for(&dest.target);
+        std::fs::write(&tmp, b"result").unwrap();
+        std::fs::write(d.join("b.webp"), b"someone else's").unwrap();
+        assert_eq!(dest.commit(&tmp).unwrap(), d.join("b-2.webp"));
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            3,
+            "a.webp, b.webp, b-2.webp only"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -338,14 +498,51 @@ mod tests {
     fn siblings_never_replace_each_other() {
         let d = tmpdir("siblings");
         let files = BatchFiles::default();
-        assert_eq!(save(&d, "cover.webp", 0, ExistsPolicy::Overwrite, &files, b"first").unwrap(), d.join("cover.webp"));
-        let e = save(&d, "cover.webp", 1, ExistsPolicy::Overwrite, &files, b"second").unwrap_err();
+        assert_eq!(
+            save(
+                &d,
+                "cover.webp",
+                0,
+                ExistsPolicy::Overwrite,
+                &files,
+                b"first"
+            )
+            .unwrap(),
+            d.join("cover.webp")
+        );
+        let e = save(
+            &d,
+            "cover.webp",
+            1,
+            ExistsPolicy::Overwrite,
+            &files,
+            b"second",
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Exists);
-        assert!(e.message().contains("another result of this batch"), "{}", e.message());
-        assert_eq!(save(&d, "cover.webp", 1, ExistsPolicy::Rename, &files, b"second").unwrap(), d.join("cover-2.webp"));
+        assert!(
+            e.message().contains("another result of this batch"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(
+            save(&d, "cover.webp", 1, ExistsPolicy::Rename, &files, b"second").unwrap(),
+            d.join("cover-2.webp")
+        );
         assert_eq!(std::fs::read(d.join("cover.webp")).unwrap(), b"first");
         // The same result saved again may replace its own earlier copy when asked.
-        assert_eq!(save(&d, "cover.webp", 0, ExistsPolicy::Overwrite, &files, b"again").unwrap(), d.join("cover.webp"));
+        assert_eq!(
+            save(
+                &d,
+                "cover.webp",
+                0,
+                ExistsPolicy::Overwrite,
+                &files,
+                b"again"
+            )
+            .unwrap(),
+            d.join("cover.webp")
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -356,13 +553,41 @@ mod tests {
         let out = d.join("x/y/");
         let got = save(&out, "cat.webp", 0, ExistsPolicy::Error, &files, b"created").unwrap();
         assert_eq!(got, d.join("x/y/cat.webp"));
-        let got = save(&d.join("p/q/named.bin"), "cat.webp", 1, ExistsPolicy::Error, &files, b"named").unwrap();
+        let got = save(
+            &d.join("p/q/named.bin"),
+            "cat.webp",
+            1,
+            ExistsPolicy::Error,
+            &files,
+            b"named",
+        )
+        .unwrap();
         assert_eq!(got, d.join("p/q/named.bin"));
         std::fs::write(d.join("file"), b"f").unwrap();
-        let e = save(&d.join("file/sub/"), "cat.webp", 2, ExistsPolicy::Error, &files, b"named").unwrap_err();
+        let e = save(
+            &d.join("file/sub/"),
+            "cat.webp",
+            2,
+            ExistsPolicy::Error,
+            &files,
+            b"named",
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Io);
-        let e = save(&d.join("file/"), "cat.webp", 2, ExistsPolicy::Error, &files, b"named").unwrap_err();
-        assert!(e.message().contains("is a file, not a folder"), "{}", e.message());
+        let e = save(
+            &d.join("file/"),
+            "cat.webp",
+            2,
+            ExistsPolicy::Error,
+            &files,
+            b"named",
+        )
+        .unwrap_err();
+        assert!(
+            e.message().contains("is a file, not a folder"),
+            "{}",
+            e.message()
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -373,12 +598,20 @@ mod tests {
         std::fs::write(&input, b"png").unwrap();
         let files = BatchFiles::default();
         for policy in [ExistsPolicy::Error, ExistsPolicy::Overwrite] {
-            let e = Destination::resolve(&d, "cat.png", Some(&input), 0, policy, &files).err().unwrap();
-            assert!(e.message().contains("refusing to overwrite the original"), "{}", e.message());
+            let e = Destination::resolve(&d, "cat.png", Some(&input), 0, policy, &files)
+                .err()
+                .unwrap();
+            assert!(
+                e.message().contains("refusing to overwrite the original"),
+                "{}",
+                e.message()
+            );
         }
-        let r = Destination::resolve(&d, "cat.png", Some(&input), 0, ExistsPolicy::Rename, &files).unwrap();
+        let r = Destination::resolve(&d, "cat.png", Some(&input), 0, ExistsPolicy::Rename, &files)
+            .unwrap();
         assert_eq!(r.target, d.join("cat-2.png"));
-        let r = Destination::resolve(&d, "../../etc/x.webp", None, 0, ExistsPolicy::Error, &files).unwrap();
+        let r = Destination::resolve(&d, "../../etc/x.webp", None, 0, ExistsPolicy::Error, &files)
+            .unwrap();
         assert_eq!(r.target, d.join("x.webp"));
         std::fs::remove_dir_all(&d).unwrap();
     }
@@ -393,7 +626,10 @@ mod tests {
         let e = prepare_output_dir(&d.join("plain")).unwrap_err();
         assert!(e.message().contains("is a file"), "{}", e.message());
         assert_eq!(predicted_name("photos/cat.jpg", Format::Webp), "cat.webp");
-        assert_eq!(predicted_name("archive.tar.gz", Format::Png), "archive.tar.png");
+        assert_eq!(
+            predicted_name("archive.tar.gz", Format::Png),
+            "archive.tar.png"
+        );
         assert_eq!(predicted_name("noext", Format::Avif), "noext.avif");
         assert_eq!(ExistsPolicy::parse("Rename").unwrap(), ExistsPolicy::Rename);
         assert!(ExistsPolicy::parse("replace").is_err());

@@ -66,14 +66,13 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     checked(parts[3].parse().ok()?, month, parts[1].parse().ok()?, h, mi, sec)
 }
 
-/// A `Retry-After` value (delta seconds or an HTTP date) as a wait from now.
+/// A `Retry-After` value (delta seconds or an HTTP date) as a wait from now. RFC 9110 allows
+/// only whole non-negative seconds: a fraction or a sign makes the value invalid (`None`, so
+/// the caller backs off), and a number too large for `u64` saturates like any other huge wait.
 pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs.min(86400.0)));
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
     }
     let at = parse_http_date(v)?;
     Some(Duration::from_secs((at - now_unix()).max(0) as u64))
@@ -115,5 +114,16 @@ mod tests {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn huge_retry_after_saturates_and_odd_forms_are_invalid() {
+        let max = Some(Duration::from_secs(u64::MAX));
+        assert_eq!(parse_retry_after("18446744073709551615"), max);
+        assert_eq!(parse_retry_after("18446744073709551616"), max, "past u64 saturates too");
+        assert_eq!(parse_retry_after("99999999999999999999999999"), max);
+        for bad in ["1.5", "-1", "+3", "1e3", "", "NaN", "inf"] {
+            assert_eq!(parse_retry_after(bad), None, "{bad:?}");
+        }
     }
 }

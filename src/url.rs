@@ -1,6 +1,6 @@
 //! Just enough URL handling for the transport rules: an origin, and whether it may be plain HTTP.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// The scheme, host and port of a URL: what "same origin" compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,10 +64,32 @@ impl Origin {
     }
 }
 
-/// Resolves a redirect's `Location` against the URL it came from (absolute, or absolute path).
+/// Checks a download URL the server supplied (in an answer or a redirect). It is held to the
+/// same rule as the base URL, and may not point at link-local addresses (cloud metadata
+/// services). A refusal is the server's fault, so it is a protocol error, not a caller's.
+pub(crate) fn check_download(url: &str) -> Result<Origin> {
+    let origin = Origin::parse(url, "the download URL").map_err(|e| Error::new(ErrorKind::Protocol, format!("the server sent an unusable download URL: {}", e.message())))?;
+    let ip = origin.host.parse::<std::net::IpAddr>().ok();
+    let link_local = match ip {
+        Some(std::net::IpAddr::V4(v4)) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
+        Some(std::net::IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified() || v6.is_multicast(),
+        None => false,
+    };
+    if link_local {
+        return Err(Error::new(ErrorKind::Protocol, format!("the server sent a download URL to {}, a link-local or special address; refused", origin.host)));
+    }
+    Ok(origin)
+}
+
+/// Resolves a redirect's `Location` against the URL it came from (RFC 3986: absolute,
+/// network-path `//host/x`, absolute path, or relative path).
 pub(crate) fn join(base: &str, location: &str) -> String {
     if location.contains("://") {
         return location.to_string();
+    }
+    if location.starts_with("//") {
+        let scheme = base.split_once("://").map_or("https", |(s, _)| s);
+        return format!("{scheme}:{location}");
     }
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
     let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
@@ -107,5 +129,16 @@ mod tests {
         assert_eq!(join("http://a:1/x/y?q", "/z"), "http://a:1/z");
         assert_eq!(join("http://a:1/x/y", "https://b/c"), "https://b/c");
         assert_eq!(join("http://a:1/x/y", "z"), "http://a:1/x/z");
+        assert_eq!(join("http://a:1/x/y", "//b:2/c"), "http://b:2/c", "a network-path reference names a host");
+    }
+
+    #[test]
+    fn server_supplied_download_urls_are_protocol_errors() {
+        for bad in ["file:///etc/passwd", "https://169.254.169.254/latest", "https://[fe80::1]/x", "http://10.0.0.1/x", "https://0.0.0.0/x"] {
+            let e = check_download(bad).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Protocol, "{bad}");
+        }
+        assert!(check_download("https://cdn.example/x.webp").is_ok());
+        assert!(check_download("http://127.0.0.1:9/x.webp").is_ok());
     }
 }

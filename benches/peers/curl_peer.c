@@ -3,6 +3,8 @@
  * transfer (its connection cache keeps the API and the download origin alive), a curl_mime
  * multipart upload streamed from the files, a minimal scan of the JSON answer for the "url"
  * values, and each download into a growing memory buffer (as flx_batch_fetch gives it).
+ * Requests go one after another; --per-request 1 is the one-image-per-request loop of
+ * single-file SDKs.
  * See peer.h for the command line and the printed figures.
  */
 #include "peer.h"
@@ -81,8 +83,8 @@ int main(int argc, char **argv) {
     uint64_t up = 0, down = 0;
     for (long r = 0; r < a.repeat; r++) {
         up += file_bytes;
-        for (int first = 0; first < a.nfiles; first += PEER_MAX_FILES_PER_REQUEST) {
-            int n = a.nfiles - first < PEER_MAX_FILES_PER_REQUEST ? a.nfiles - first : PEER_MAX_FILES_PER_REQUEST;
+        for (int first = 0; first < a.nfiles; first += (int)a.per_request) {
+            int n = a.nfiles - first < a.per_request ? a.nfiles - first : (int)a.per_request;
             curl_mime *mime = curl_mime_init(h);
             curl_mimepart *part = curl_mime_addpart(mime);
             curl_mime_name(part, "format");

@@ -3,10 +3,11 @@
  *
  * Every peer takes the same command line and prints one JSON line of figures:
  *
- *   PEER [--ca PEM] [--repeat N] [--concurrency C] BASE_URL KEY FILE...
+ *   PEER [--ca PEM] [--repeat N] [--concurrency C] [--per-request F] BASE_URL KEY FILE...
  *
  * and does, N times: one multipart upload of every FILE to BASE_URL/api/compress (at most
- * 20 files per request, with format=webp and quality=82, as libfluximage sends by default),
+ * F files per request, default and most 20, with format=webp and quality=82, as libfluximage
+ * sends by default; libfluximage itself ignores F and chunks as it likes),
  * parse the JSON answer, then download every signed URL into memory. Client CPU time
  * (getrusage RUSAGE_SELF, every thread) and peak RSS are measured from after setup to the end
  * of the work. Peak RSS is VmHWM from /proc/self/status, the high-water mark of this
@@ -29,29 +30,33 @@ struct peer_args {
     const char *ca;      /* NULL: none */
     long repeat;         /* round trips (each: every file up, every result down) */
     long concurrency;    /* 0: the library's default */
+    long per_request;    /* files per request for the hand-written peers (1..20) */
     const char *base;
     const char *key;
     const char **files;
     int nfiles;
 };
 
-static void peer_usage(const char *prog) {
-    fprintf(stderr, "usage: %s [--ca PEM] [--repeat N] [--concurrency C] BASE_URL KEY FILE...\n", prog);
+static inline void peer_usage(const char *prog) {
+    fprintf(stderr, "usage: %s [--ca PEM] [--repeat N] [--concurrency C] [--per-request F] BASE_URL KEY FILE...\n", prog);
     exit(2);
 }
 
-static void peer_parse_args(int argc, char **argv, struct peer_args *a) {
+static inline void peer_parse_args(int argc, char **argv, struct peer_args *a) {
     memset(a, 0, sizeof *a);
     a->repeat = 1;
+    a->per_request = PEER_MAX_FILES_PER_REQUEST;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
         if (i + 1 >= argc) peer_usage(argv[0]);
         if (strcmp(argv[i], "--ca") == 0) a->ca = argv[i + 1];
         else if (strcmp(argv[i], "--repeat") == 0) a->repeat = strtol(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--concurrency") == 0) a->concurrency = strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--per-request") == 0) a->per_request = strtol(argv[i + 1], NULL, 10);
         else peer_usage(argv[0]);
     }
-    if (argc - i < 3 || a->repeat < 1) peer_usage(argv[0]);
+    if (argc - i < 3 || a->repeat < 1 || a->per_request < 1 || a->per_request > PEER_MAX_FILES_PER_REQUEST)
+        peer_usage(argv[0]);
     a->base = argv[i];
     a->key = argv[i + 1];
     a->files = (const char **)&argv[i + 2];
@@ -64,7 +69,7 @@ struct peer_mark {
 };
 
 /* Peak RSS of this address space in kB (VmHWM), or ru_maxrss when /proc is not there. */
-static long peer_peak_rss_kb(const struct rusage *ru) {
+static inline long peer_peak_rss_kb(const struct rusage *ru) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long kb = -1;
@@ -74,7 +79,7 @@ static long peer_peak_rss_kb(const struct rusage *ru) {
     return kb >= 0 ? kb : ru->ru_maxrss;
 }
 
-static void peer_mark(struct peer_mark *m) {
+static inline void peer_mark(struct peer_mark *m) {
     struct timespec ts;
     struct rusage ru;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -86,7 +91,7 @@ static void peer_mark(struct peer_mark *m) {
 }
 
 /* The one JSON line every peer prints. */
-static void peer_report(const char *peer, const struct peer_args *a, const struct peer_mark *start,
+static inline void peer_report(const char *peer, const struct peer_args *a, const struct peer_mark *start,
                         const struct peer_mark *end, uint64_t bytes_up, uint64_t bytes_down) {
     printf("{\"peer\":\"%s\",\"round_trips\":%ld,\"images\":%ld,\"wall_s\":%.6f,\"user_s\":%.6f,"
            "\"sys_s\":%.6f,\"cpu_s\":%.6f,\"rss_start_kb\":%ld,\"rss_peak_kb\":%ld,"
@@ -98,7 +103,7 @@ static void peer_report(const char *peer, const struct peer_args *a, const struc
 }
 
 /* Size of a file in bytes, or exits. */
-static uint64_t peer_file_size(const char *path) {
+static inline uint64_t peer_file_size(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f || fseek(f, 0, SEEK_END) != 0) {
         fprintf(stderr, "cannot read %s\n", path);

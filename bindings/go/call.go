@@ -72,7 +72,10 @@ type callConfig struct {
 
 // CompressOption sets an option of Compress and CompressFile: WithFormat, WithQuality,
 // WithMaxSize, WithSessionID, WithWatermark, WithAltText, WithSEORename and WithProgress.
-type CompressOption interface{ applyCompress(*callConfig) }
+type CompressOption interface {
+	applyCompress(*callConfig)
+	applySync(*syncConfig) // every CompressOption is also a SyncOption
+}
 
 // CallOption sets an option of Result.Save, Result.Fetch and Client.Usage: WithProgress, and
 // WithExists for Save. Compress options are not CallOptions, so that
@@ -101,25 +104,23 @@ type anyOption func(*callConfig)
 func (o anyOption) applyCompress(c *callConfig) { o(c) }
 func (o anyOption) applyCall(c *callConfig)     { o(c) }
 
-func compressConfig(opts []CompressOption) callConfig {
+// buildConfig applies opts (nil ones skipped) to a fresh callConfig.
+func buildConfig[O comparable](opts []O, apply func(O, *callConfig)) callConfig {
 	var cfg callConfig
+	var none O
 	for _, o := range opts {
-		if o != nil {
-			o.applyCompress(&cfg)
+		if o != none {
+			apply(o, &cfg)
 		}
 	}
 	return cfg
 }
 
-func callConfigOf(opts []CallOption) callConfig {
-	var cfg callConfig
-	for _, o := range opts {
-		if o != nil {
-			o.applyCall(&cfg)
-		}
-	}
-	return cfg
+func compressConfig(opts []CompressOption) callConfig {
+	return buildConfig(opts, CompressOption.applyCompress)
 }
+
+func callConfigOf(opts []CallOption) callConfig { return buildConfig(opts, CallOption.applyCall) }
 
 // ExistsPolicy says what Result.Save does when a file is already at the output path.
 type ExistsPolicy int

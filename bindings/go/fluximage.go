@@ -34,8 +34,8 @@ import (
 	"unsafe"
 )
 
-// bindingVersion is this package's version, sent in the user agent ("fluximage-go/0.1.0").
-const bindingVersion = "0.1.0"
+// bindingVersion is this package's version, sent in the user agent ("fluximage-go/0.2.0").
+const bindingVersion = "0.2.0"
 
 // HeaderVersion is the version of fluximage.h this package was compiled against; Version
 // gives the version of the library it runs with.
@@ -105,7 +105,8 @@ func WithTimeouts(connect, read, total time.Duration) Option {
 	}
 }
 
-// WithProxy sends requests through a proxy ("http://host:3128", "socks5://host:1080"). By
+// WithProxy sends requests through an HTTP CONNECT proxy ("http://host:3128"); loopback
+// targets are always reached directly. SOCKS proxies are refused (ErrInvalidArgument). By
 // default HTTPS_PROXY, ALL_PROXY and NO_PROXY apply; WithProxy("") keeps that behaviour.
 func WithProxy(url string) Option { return func(c *config) { c.proxy = &url } }
 
@@ -131,7 +132,7 @@ func WithRetries(n int) Option {
 func WithRetryAfterUpload() Option { return func(c *config) { c.retryAfterUpload = true } }
 
 // WithConcurrency sets how many requests of one batch are in flight at once, 1..16 (default
-// 2). A batch is sent as requests of at most 20 files each.
+// 4). A batch is sent as requests of at most 20 files each.
 func WithConcurrency(n int) Option {
 	return func(c *config) {
 		c.concurrency = n

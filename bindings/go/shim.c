@@ -158,3 +158,7 @@ void gofx_batch_item(const flx_batch *batch, uintptr_t i, gofx_item *out) {
 	for (int f = FLX_FIELD_ORIGINAL_SIZE; f <= FLX_FIELD_HTTP_STATUS; f++)
 		out->num[f - FLX_FIELD_ORIGINAL_SIZE] = flx_batch_num(batch, i, f);
 }
+
+// For sync_shim.c (its own file, so that this one stays the compress side's).
+int32_t gofx_options(const gofx_opts *o, flx_options **out, gofx_err *err) { return build_options(o, out, err); }
+int32_t gofx_capture(int32_t status, const char *step, gofx_err *err) { return capture(status, step, err); }

@@ -74,5 +74,8 @@ int32_t gofx_batch_fetch(flx_client *client, const flx_batch *batch, uintptr_t i
                          uint8_t **data, size_t *len, gofx_err *err);
 int32_t gofx_usage(flx_client *client, const gofx_opts *o, flx_usage **out, gofx_err *err);
 void gofx_batch_item(const flx_batch *batch, uintptr_t i, gofx_item *out);
+/* Shared with sync_shim.c: options from o (NULL o: NULL options), and error capture. */
+int32_t gofx_options(const gofx_opts *o, flx_options **out, gofx_err *err);
+int32_t gofx_capture(int32_t status, const char *step, gofx_err *err);
 
 #endif

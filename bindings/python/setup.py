@@ -6,13 +6,22 @@ version). Where it comes from, in order:
 
 - ``FLUXIMAGE_BUNDLE_LIB=/path/to/libfluximage.so`` (``FLUXIMAGE_BUNDLE_LIB=none``: bundle
   nothing and build a pure-Python package that finds the library at run time);
-- the repository's build tree, ``../../target/release/libfluximage.so`` (after ``make``).
+- the repository's build tree, ``../../target/release/libfluximage.so`` (after ``make``);
+- in an sdist, the Rust crate shipped beside this file in ``rust/`` (the output of
+  ``cargo package``), built here with ``cargo build --release --locked``. This is a plain
+  ``cargo`` call rather than setuptools-rust or maturin on purpose: the library is a C shared
+  library loaded with ctypes, not a CPython extension, and those tools name and tag it as one
+  (an ABI-specific file name and a ``cp3X`` wheel tag), while the wheel is ``py3-none``.
 
 Without one, the package is pure Python and uses ``FLUXIMAGE_LIB`` or the system's library.
+
+``FLUXIMAGE_BUNDLE_EMULATOR=/path/to/fluximage-emulator`` also bundles the emulator, which
+``fluximage.testing`` then finds beside the library (``make python-wheel`` does this).
 """
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Optional, Tuple
@@ -39,7 +48,34 @@ def bundled_lib() -> Optional[Path]:
     built = REPO / "target" / "release" / LIBNAME
     if built.is_file() and (REPO / "include" / "fluximage.h").is_file():
         return built
+    if (HERE / "rust" / "Cargo.toml").is_file():
+        return build_from_source()
     return None
+
+
+_BUILT_FROM_SOURCE: Optional[Path] = None
+
+
+def build_from_source() -> Path:
+    """Builds the library from the crate shipped in the sdist (once per setup.py run)."""
+    global _BUILT_FROM_SOURCE
+    if _BUILT_FROM_SOURCE is not None:
+        return _BUILT_FROM_SOURCE
+    cargo = os.environ.get("CARGO", "cargo")
+    if shutil.which(cargo) is None:
+        raise SystemExit(
+            "fluximage: building from source needs Rust's cargo (https://rustup.rs) on PATH; "
+            "or install a binary wheel, or set FLUXIMAGE_BUNDLE_LIB=none and FLUXIMAGE_LIB "
+            "to an installed libfluximage"
+        )
+    target = HERE / "rust" / "target"
+    subprocess.run(
+        [cargo, "build", "--release", "--locked", "--lib",
+         "--manifest-path", str(HERE / "rust" / "Cargo.toml"), "--target-dir", str(target)],
+        check=True,
+    )
+    _BUILT_FROM_SOURCE = target / "release" / LIBNAME
+    return _BUILT_FROM_SOURCE
 
 
 class BuildPy(build_py):
@@ -54,6 +90,13 @@ class BuildPy(build_py):
             shutil.copyfile(lib, dest)  # follows symlinks: the real file, under the plain name
             os.chmod(dest, 0o755)
             print(f"bundling {lib} as {dest}")
+        emulator = os.environ.get("FLUXIMAGE_BUNDLE_EMULATOR")
+        if emulator:
+            if lib is None or not Path(emulator).is_file():
+                raise SystemExit(f"FLUXIMAGE_BUNDLE_EMULATOR={emulator}: no such file, or no library")
+            dest = Path(self.build_lib) / "fluximage" / "fluximage-emulator"
+            shutil.copyfile(emulator, dest)
+            os.chmod(dest, 0o755)
 
 
 class PlatformDistribution(Distribution):

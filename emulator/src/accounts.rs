@@ -215,13 +215,33 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(keys_file: Option<&Path>, rolled: &[String]) -> std::io::Result<Accounts> {
+    /// The built-in keys, then `fixed` (plan, key) pairs, then the keys file's entries; a later
+    /// entry for the same key replaces an earlier one.
+    pub fn new(
+        keys_file: Option<&Path>,
+        fixed: &[(String, String)],
+        rolled: &[String],
+    ) -> std::io::Result<Accounts> {
         let mut map = HashMap::new();
         for (plan, key) in BUILTIN_KEYS {
             map.insert(
                 key.to_string(),
                 Account::new(Plan::parse(plan).expect("plan")),
             );
+        }
+        let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidInput, m);
+        for (plan, key) in fixed {
+            let p = Plan::parse(plan).ok_or_else(|| {
+                bad(format!(
+                    "unknown plan {plan:?} for key {key} (use free, starter, pro or agency)"
+                ))
+            })?;
+            if !well_formed(key) {
+                return Err(bad(format!(
+                    "not a key for plan {plan}: {key:?} (a key is flx_live_ followed by 40 hexadecimal digits)"
+                )));
+            }
+            map.insert(key.clone(), Account::new(p));
         }
         if let Some(path) = keys_file {
             let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);

@@ -2,7 +2,8 @@
 //!
 //! It follows `fluximage-api.md`: keys and plans, `POST /api/compress` with real image work,
 //! `GET /api/usage`, signed downloads on a second origin, optional TLS with its own CA, a rate
-//! limit, and faults injected on demand. See `emulator/README.md`.
+//! limit, faults injected on demand, and network shaping (round trips, bandwidth caps, server
+//! work time). See `emulator/README.md`.
 //!
 //! ```no_run
 //! use fluximage_emulator::{builtin_key, Emulator, EmulatorConfig};
@@ -26,6 +27,12 @@ mod tls;
 mod util;
 
 pub use faults::{Fault, FaultMode, FaultPath};
+
+// The README's Rust examples are compiled and run as doctests (its shell examples are run by
+// tests/readme.rs).
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeExamples;
 
 use server::{Role, Settings, State};
 
@@ -73,10 +80,33 @@ pub struct EmulatorConfig {
     pub encode: Encode,
     /// JSON list of extra accounts: `[{"key":..,"plan":..,"compressor_used":..,..}]`.
     pub keys_file: Option<PathBuf>,
+    /// Extra keys chosen by the caller, as `(plan, key)`: `("agency", "flx_live_<40 hex>")`.
+    /// Each starts a new billing period with nothing used. [`Emulator::start`] refuses an
+    /// unknown plan or a malformed key.
+    pub keys: Vec<(String, String)>,
     /// Keys that were rolled: answered 401.
     pub rolled: Vec<String>,
     /// Only Agency keys may call the API (others get 403).
     pub agency_only: bool,
+    /// Network shaping: added round-trip time, paid once when a connection is set up and once
+    /// before the first byte of every answer, on all three origins (zero: none).
+    pub rtt: Duration,
+    /// Upload cap (client to server) per origin in bytes per second, shared by all of that
+    /// origin's connections, as a link's capacity is.
+    pub upload_rate: Option<u64>,
+    /// Download cap (server to client) per origin in bytes per second, shared likewise.
+    pub download_rate: Option<u64>,
+    /// Upload cap of each connection on its own, in bytes per second.
+    pub conn_upload_rate: Option<u64>,
+    /// Download cap of each connection on its own, in bytes per second.
+    pub conn_download_rate: Option<u64>,
+    /// Server work time added to each image of a compress (in either encode mode).
+    pub work_time: Duration,
+    /// Each image's work time varies uniformly by up to this much either way.
+    pub work_jitter: Duration,
+    /// At most this many images are worked on at once, across all requests (`None`: as many
+    /// as the server's 8 blocking threads allow with real encoding, no cap in pass-through).
+    pub encoders: Option<usize>,
 }
 
 impl Default for EmulatorConfig {
@@ -94,8 +124,17 @@ impl Default for EmulatorConfig {
             shape: Shape::Reference,
             encode: Encode::Real,
             keys_file: None,
+            keys: Vec::new(),
             rolled: Vec::new(),
             agency_only: false,
+            rtt: Duration::ZERO,
+            upload_rate: None,
+            download_rate: None,
+            conn_upload_rate: None,
+            conn_download_rate: None,
+            work_time: Duration::ZERO,
+            work_jitter: Duration::ZERO,
+            encoders: None,
         }
     }
 }
@@ -150,7 +189,19 @@ impl Emulator {
     /// Binds the three listeners, starts the server on its own runtime (background threads)
     /// and returns once it is listening.
     pub fn start(cfg: EmulatorConfig) -> io::Result<Emulator> {
-        let accounts = accounts::Accounts::new(cfg.keys_file.as_deref(), &cfg.rolled)?;
+        let zero = |r: Option<u64>| r == Some(0);
+        if zero(cfg.upload_rate)
+            || zero(cfg.download_rate)
+            || zero(cfg.conn_upload_rate)
+            || zero(cfg.conn_download_rate)
+            || cfg.encoders == Some(0)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a rate or the number of encoders is 0: nothing would ever move",
+            ));
+        }
+        let accounts = accounts::Accounts::new(cfg.keys_file.as_deref(), &cfg.keys, &cfg.rolled)?;
         let api_l = bind(cfg.listen)?;
         let dl_l = bind(cfg.download_listen)?;
         let fr_l = bind(cfg.foreign_listen)?;
@@ -172,6 +223,14 @@ impl Emulator {
                 shape: cfg.shape,
                 encode: cfg.encode,
                 agency_only: cfg.agency_only,
+                rtt: cfg.rtt,
+                upload_rate: cfg.upload_rate,
+                download_rate: cfg.download_rate,
+                conn_upload_rate: cfg.conn_upload_rate,
+                conn_download_rate: cfg.conn_download_rate,
+                work_time: cfg.work_time,
+                work_jitter: cfg.work_jitter,
+                encoders: cfg.encoders,
             },
             accounts,
             download_url.clone(),

@@ -148,7 +148,7 @@ fn reset_early_closes_before_reading_and_charges_nothing() {
 }
 
 #[test]
-fn stall_waits_then_answers_without_charging() {
+fn stall_waits_then_answers_and_charges_a_client_still_there() {
     let emu = start_default();
     emu.inject(Fault::new(FaultMode::Stall).with_delay_ms(400));
     let t = Instant::now();
@@ -156,8 +156,14 @@ fn stall_waits_then_answers_without_charging() {
     assert!(t.elapsed() >= Duration::from_millis(400));
     assert_eq!(r.status, 200);
     assert!(r.json()["results"][0]["url"].is_string());
-    assert_eq!(agency_compressed(&emu), 0);
-    // A client with a short read timeout gives up.
+    assert_eq!(
+        agency_compressed(&emu),
+        1,
+        "the client waited for its answer"
+    );
+    assert_eq!(emu.stats()["abandoned"], 0);
+    // A client with a short read timeout gives up reading but keeps the connection: it is
+    // answered (late) and nothing is abandoned.
     emu.inject(
         Fault::new(FaultMode::Stall)
             .with_delay_ms(1500)
@@ -173,6 +179,54 @@ fn stall_waits_then_answers_without_charging() {
         e.kind(),
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
     ));
+}
+
+/// Polls the stats until `abandoned` reaches `n` (the server notices a hang-up within ~50 ms).
+fn wait_abandoned(emu: &fluximage_emulator::Emulator, n: u64) {
+    let t = Instant::now();
+    while emu.stats()["abandoned"].as_u64().unwrap() < n {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the hang-up was not noticed: {}",
+            emu.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_stalled_compress_whose_client_hung_up_is_not_charged() {
+    let emu = start_default();
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_delay_ms(600)
+            .with_path(FaultPath::Compress),
+    );
+    let mut c = Conn::open(&emu.base_url());
+    let (auth, ct) = (agency(), content_type());
+    c.send(
+        "POST",
+        "/api/compress",
+        &[("Authorization", &auth), ("Content-Type", &ct)],
+        &small_form(),
+    )
+    .unwrap();
+    // Wait until the server holds the request, then hang up, as a cancelled call does.
+    let t = Instant::now();
+    while emu.stats()["faults_applied"] != 1 {
+        assert!(t.elapsed() < Duration::from_secs(5));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(c);
+    wait_abandoned(&emu, 1);
+    // Past the stall: still nothing charged, and the emulator keeps working.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(agency_compressed(&emu), 0, "{}", emu.stats());
+    assert_eq!(emu.stats()["abandoned"], 1);
+    let r = compress_with(&emu.base_url(), &agency(), &small_form());
+    assert_eq!(r.status, 200);
+    assert_eq!(agency_compressed(&emu), 1);
 }
 
 #[test]

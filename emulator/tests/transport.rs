@@ -102,6 +102,45 @@ fn tls_with_the_generated_ca() {
 }
 
 #[test]
+fn a_stalled_compress_over_tls_is_not_charged_when_the_client_gives_up() {
+    let emu = start(EmulatorConfig {
+        tls: true,
+        ..EmulatorConfig::default()
+    });
+    let ca = emu.ca_pem_path().unwrap();
+    emu.inject(
+        fluximage_emulator::Fault::new(fluximage_emulator::FaultMode::Stall).with_delay_ms(1500),
+    );
+    // A real TLS client whose call times out drops its connection, as a cancelled call does.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(vec![
+                    ureq::tls::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap(),
+                ])))
+                .build(),
+        )
+        .timeout_global(Some(Duration::from_millis(500)))
+        .build()
+        .into();
+    let r = agent
+        .post(format!("{}/api/compress", emu.base_url()))
+        .header("Authorization", agency())
+        .header("Content-Type", content_type())
+        .send(&Form::new().file("a.png", &photo_png(16, 16)).build()[..]);
+    assert!(r.is_err(), "the call should time out");
+    drop(agent);
+    let t = Instant::now();
+    while emu.stats()["abandoned"] != 1 {
+        assert!(t.elapsed() < Duration::from_secs(5), "{}", emu.stats());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1200));
+    let charged = &emu.stats()["credits"][builtin_key("agency")]["compress"];
+    assert_eq!(charged, 0, "{}", emu.stats());
+}
+
+#[test]
 fn tls_dir_is_used() {
     let dir = std::env::temp_dir().join(format!("fluximage-emu-tlsdir-{}", std::process::id()));
     let emu = start(EmulatorConfig {
@@ -432,6 +471,8 @@ fn binary_print_keys_help_and_bad_args() {
         "--keys",
         "--rolled",
         "--agency-only",
+        "--key",
+        "--ready-file",
         "--print-keys",
         "--help",
     ] {

@@ -43,7 +43,7 @@
  * returns GIMP_PDB_CANCEL. (The cancel button of GIMP's own status-bar progress does
  * something harsher in GIMP 2.10: GIMP kills the plug-in process. That also leaves the
  * chosen path untouched, but the library gets no chance to delete its temporary download,
- * a hidden file ".NAME.XXXXXXXX.flx-tmp" beside the output, nor we our temporary folder.)
+ * a hidden file ".XXXXXXXXXXXXXXXX.flx-tmp" beside the output, nor we our temporary folder.)
  *
  * The API key comes from the environment variable FLUXIMAGE_API_KEY or, when that is unset,
  * from the gimprc token "fluximage-api-key" (a line  (fluximage-api-key "flx_live_...")  in
@@ -187,14 +187,26 @@ check_vals (const ExportVals *v)
 }
 
 /* Checked before anything is uploaded, so that no credit is spent on a result that cannot
- * be written: NULL when the output's folder exists and is writable, else why not (g_free). */
+ * be written: NULL when the output's folder is writable, or is missing and would be created
+ * (the library creates missing folders when it saves) in a writable one; else why not
+ * (g_free). Nothing is created here: a failed upload leaves no empty folder behind. */
 static gchar *
 check_folder (const gchar *path)
 {
   gchar *dir = g_path_get_dirname (path);
   gchar *problem = NULL;
+  /* The nearest folder that exists; bounded by the path's depth. */
+  while (! g_file_test (dir, G_FILE_TEST_EXISTS))
+    {
+      gchar *parent = g_path_get_dirname (dir);
+      gboolean top = strcmp (parent, dir) == 0;
+      g_free (dir);
+      dir = parent;
+      if (top)
+        break;
+    }
   if (! g_file_test (dir, G_FILE_TEST_IS_DIR))
-    problem = g_strdup_printf ("the folder %s does not exist", dir);
+    problem = g_strdup_printf ("%s is not a folder", dir);
   else if (g_access (dir, W_OK) != 0)
     problem = g_strdup_printf ("the folder %s is not writable", dir);
   g_free (dir);

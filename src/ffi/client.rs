@@ -77,8 +77,12 @@ pub extern "C" fn flx_client_set_timeouts(client: *mut flx_client, connect_ms: u
     })
 }
 
-/// Sends requests through a proxy ("http://host:3128", "socks5://host:1080"); NULL goes back to
-/// the environment's HTTPS_PROXY / ALL_PROXY / NO_PROXY, which apply by default.
+/// Sends requests through an HTTP CONNECT proxy ("http://host:3128", or
+/// "http://user:password@host:3128"; the credentials never appear in a message). NULL goes back
+/// to the environment's HTTPS_PROXY / ALL_PROXY / NO_PROXY, which apply by default. Loopback
+/// targets (127.0.0.0/8, ::1, localhost) are always reached directly, so plain http never
+/// crosses a proxy. A SOCKS URL ("socks5://...") is refused with FLX_INVALID_ARGUMENT, as is an
+/// environment SOCKS proxy when a call needs it: a call never silently goes direct instead.
 #[no_mangle]
 pub extern "C" fn flx_client_set_proxy(client: *mut flx_client, url: *const c_char) -> flx_status {
     ffi_entry!({
@@ -122,7 +126,7 @@ pub extern "C" fn flx_client_set_retry_after_upload(client: *mut flx_client, ret
     })
 }
 
-/// Sets how many requests of one batch are in flight at once, 1..16 (default 2). A batch is
+/// Sets how many requests of one batch are in flight at once, 1..16 (default 4). A batch is
 /// sent as requests of at most 20 files each.
 #[no_mangle]
 pub extern "C" fn flx_client_set_concurrency(client: *mut flx_client, requests_in_flight: u32) -> flx_status {

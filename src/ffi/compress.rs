@@ -25,14 +25,26 @@ pub struct flx_input {
 /// More inputs than this in one call is surely a wrong `n`.
 const MAX_INPUTS: usize = 1_000_000;
 
-fn read_input(i: usize, input: &flx_input) -> Result<Input, Error> {
+/// An in-memory input, copied only once its length passed the local check: a huge buffer is
+/// refused at once instead of being copied first. A refused buffer becomes an empty
+/// placeholder input plus its error.
+fn buffer_input(name: &str, data: *const u8, len: usize, what: &str) -> Result<(Input, Option<Error>), Error> {
+    if data.is_null() {
+        return Err(Error::invalid(format!("{what} is NULL but its length is {len}")));
+    }
+    if let Err(e) = crate::input::check_len(name, len as u64) {
+        return Ok((Input::bytes(name, Vec::new()), Some(e)));
+    }
+    Ok((Input::bytes(name, arg_slice(data, len, what)?), None))
+}
+
+fn read_input(i: usize, input: &flx_input) -> Result<(Input, Option<Error>), Error> {
     match (input.path.is_null(), input.data.is_null()) {
-        (false, true) => Ok(Input::Path(arg_path(input.path, &format!("inputs[{i}].path"))?)),
+        (false, true) => Ok((Input::Path(arg_path(input.path, &format!("inputs[{i}].path"))?), None)),
         (true, false) => {
             let name = arg_opt_str(input.name, &format!("inputs[{i}].name"))?
                 .ok_or_else(|| Error::invalid(format!("inputs[{i}].name is NULL; in-memory inputs need a file name")))?;
-            let data = arg_slice(input.data, input.len, &format!("inputs[{i}].data"))?;
-            Ok(Input::bytes(name, data))
+            buffer_input(name, input.data, input.len, &format!("inputs[{i}].data"))
         }
         (true, true) => Err(Error::invalid(format!("inputs[{i}] has neither path nor data"))),
         (false, false) => Err(Error::invalid(format!("inputs[{i}] has both path and data; set one"))),
@@ -41,11 +53,12 @@ fn read_input(i: usize, input: &flx_input) -> Result<Input, Error> {
 
 /// Runs a compress and hands the batch out: FLX_OK, FLX_PARTIAL when some images failed, or
 /// the first failure when all failed (the batch is handed out in every case).
-fn run(client: *mut flx_client, inputs: Vec<Input>, options: *const flx_options, batch_out: *mut *mut flx_batch) -> Result<flx_status, Error> {
+fn run(client: *mut flx_client, inputs: Vec<(Input, Option<Error>)>, options: *const flx_options, batch_out: *mut *mut flx_batch) -> Result<flx_status, Error> {
     write_out(batch_out, std::ptr::null_mut());
     let client = &arg_ref(client as *const flx_client, "client")?.client;
     let options = options_or_default(options);
-    let batch = client.compress(&inputs, &options.options, &mut options.observer())?;
+    let (inputs, refused): (Vec<Input>, Vec<Option<Error>>) = inputs.into_iter().unzip();
+    let batch = client.compress_refusing(&inputs, &refused, &options.options, &mut options.observer())?;
     let status = batch.status();
     write_out(batch_out, into_raw(flx_batch::new(batch)));
     status.map(|_| flx_status::FLX_OK)
@@ -75,7 +88,7 @@ pub extern "C" fn flx_compress(client: *mut flx_client, paths: *const *const c_c
         let inputs = arg_slice(paths, n, "paths")?
             .iter()
             .enumerate()
-            .map(|(i, &p)| arg_path(p, &format!("paths[{i}]")).map(Input::Path))
+            .map(|(i, &p)| arg_path(p, &format!("paths[{i}]")).map(|p| (Input::Path(p), None)))
             .collect::<Result<Vec<_>, _>>()?;
         run(client, inputs, options, batch_out)
     })
@@ -108,8 +121,7 @@ pub extern "C" fn flx_compress_buffer(client: *mut flx_client, data: *const u8, 
         if len == 0 {
             return Err(Error::invalid("the buffer is empty (len is 0)"));
         }
-        let data = arg_slice(data, len, "data")?;
-        run(client, vec![Input::bytes(name, data)], options, batch_out)
+        run(client, vec![buffer_input(name, data, len, "data")?], options, batch_out)
     })
 }
 

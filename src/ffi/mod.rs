@@ -1,7 +1,7 @@
 //! The C ABI. The only `unsafe` code of the crate lives in this module; it knows nothing of
 //! HTTP and only translates between C values and the safe core.
 //!
-//! Every exported function runs its body through [`entry`] (via the `ffi_entry!` macro), which
+//! Every exported function runs its body through `entry` (via the `ffi_entry!` macro), which
 //! catches panics, turns errors into a status plus the thread-local last error, and clears the
 //! last error on success. Pointer arguments are read through the `arg_*` helpers, which reject
 //! NULL and invalid UTF-8 with `FLX_INVALID_ARGUMENT` instead of crashing.
@@ -17,7 +17,10 @@ mod batch;
 mod client;
 mod compress;
 mod options;
+mod sync;
 mod usage;
+#[cfg(test)]
+mod hardening_tests;
 
 /// Runs an exported function's body with the panic boundary and the last-error bookkeeping.
 macro_rules! ffi_entry {
@@ -166,6 +169,9 @@ fn clear_last_error() {
 
 /// The panic boundary and last-error bookkeeping shared by every export (see `ffi_entry!`).
 pub(crate) fn entry<T: FailValue>(body: impl FnOnce() -> Result<T, Error>) -> T {
+    // A caught panic is reported through the status; it must not also print on the host's stderr.
+    crate::quiet::install();
+    let _quiet = crate::quiet::enter();
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(v)) => {
             clear_last_error();
@@ -394,5 +400,15 @@ mod header_tests {
         assert_eq!(define("FLX_VERSION_STRING"), env!("CARGO_PKG_VERSION"));
         assert_eq!(define("FLX_MAX_FILE_BYTES"), crate::MAX_FILE_BYTES.to_string());
         assert_eq!(define("FLX_MAX_FILES_PER_REQUEST"), crate::MAX_FILES_PER_REQUEST.to_string());
+        assert_eq!(define("FLX_MAX_RETRIES"), crate::MAX_RETRIES.to_string());
+        assert_eq!(define("FLX_MAX_CONCURRENCY"), crate::MAX_CONCURRENCY.to_string());
     }
+}
+
+/// Fuzzing only (feature `fuzzing`): hands `batch` out as C receives one from a compress call,
+/// so the C ABI target can drive the batch accessors without a server. Free with flx_batch_free.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_batch_new(batch: crate::Batch) -> *mut std::ffi::c_void {
+    into_raw(batch::flx_batch::new(batch)).cast()
 }

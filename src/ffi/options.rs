@@ -6,8 +6,7 @@ use std::ffi::{c_char, c_int, c_void};
 
 /// Output formats, for flx_options_set_format().
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum flx_format {
     /// WebP (the default).
     FLX_FORMAT_WEBP = 0,
@@ -21,8 +20,7 @@ pub enum flx_format {
 
 /// Watermark positions, for flx_options_set_watermark(): top/middle/bottom, left/centre/right.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum flx_position {
     /// Top left.
     FLX_POS_TL = 0,
@@ -44,6 +42,41 @@ pub enum flx_position {
     FLX_POS_BR = 8,
 }
 
+impl flx_format {
+    /// The format numbered `v`: functions take `int`, so an unknown value is checked, not UB.
+    fn core(v: c_int) -> Option<Format> {
+        use flx_format::*;
+        let f = [FLX_FORMAT_WEBP, FLX_FORMAT_AVIF, FLX_FORMAT_JPG, FLX_FORMAT_PNG].into_iter().find(|f| *f as c_int == v)?;
+        Some(match f {
+            FLX_FORMAT_WEBP => Format::Webp,
+            FLX_FORMAT_AVIF => Format::Avif,
+            FLX_FORMAT_JPG => Format::Jpg,
+            FLX_FORMAT_PNG => Format::Png,
+        })
+    }
+}
+
+impl flx_position {
+    /// The position numbered `v`, checked as above.
+    fn core(v: c_int) -> Option<Position> {
+        use flx_position::*;
+        let p = [FLX_POS_TL, FLX_POS_TC, FLX_POS_TR, FLX_POS_ML, FLX_POS_MC, FLX_POS_MR, FLX_POS_BL, FLX_POS_BC, FLX_POS_BR]
+            .into_iter()
+            .find(|p| *p as c_int == v)?;
+        Some(match p {
+            FLX_POS_TL => Position::TopLeft,
+            FLX_POS_TC => Position::TopCenter,
+            FLX_POS_TR => Position::TopRight,
+            FLX_POS_ML => Position::MiddleLeft,
+            FLX_POS_MC => Position::MiddleCenter,
+            FLX_POS_MR => Position::MiddleRight,
+            FLX_POS_BL => Position::BottomLeft,
+            FLX_POS_BC => Position::BottomCenter,
+            FLX_POS_BR => Position::BottomRight,
+        })
+    }
+}
+
 /// A progress callback, called on the thread that made the call: once at the start, then
 /// whenever the figures change, at most every 50 ms: `done` bytes moved of `total` (0 when
 /// unknown), uploaded for a compress, downloaded for a fetch or save. Return 0 to go on,
@@ -52,23 +85,43 @@ pub enum flx_position {
 /// call flx_ functions on the same client.
 pub type flx_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, done: u64, total: u64) -> c_int>;
 
+/// A tick callback, called on the thread that made the call about every 50 ms while it runs,
+/// whether or not anything moved: for a host that keeps its event loop or a busy indicator
+/// alive during a call (an editor's Cancel button). Return 0 to go on, non-zero to stop: the
+/// call then ends promptly with FLX_CANCELLED, even while the server is still working. It
+/// must not call flx_ functions on the same client.
+pub type flx_tick_fn = Option<unsafe extern "C" fn(user: *mut c_void) -> c_int>;
+
 /// Options for compress calls. Defaults: WebP, quality 82, no resize, no watermark, no AI, no
-/// progress callback. One options object may be reused for many calls, but not changed while
+/// progress or tick callback. One options object may be reused for many calls, but not changed while
 /// a call is using it.
 pub struct flx_options {
     pub(crate) options: CompressOptions,
-    progress: flx_progress_fn,
-    user: *mut c_void,
-    cancel: Option<CancelToken>,
+    pub(crate) progress: flx_progress_fn,
+    pub(crate) user: *mut c_void,
+    pub(crate) tick: flx_tick_fn,
+    pub(crate) tick_user: *mut c_void,
+    pub(crate) cancel: Option<CancelToken>,
 }
 
 /// A cancel flag that can be triggered from any thread (a signal handler excepted) to stop the
 /// calls whose options carry it. Safe to share between threads.
 pub struct flx_cancel {
-    token: CancelToken,
+    pub(crate) token: CancelToken,
 }
 
 impl flx_options {
+    fn new() -> flx_options {
+        flx_options {
+            options: CompressOptions::default(),
+            progress: None,
+            user: std::ptr::null_mut(),
+            tick: None,
+            tick_user: std::ptr::null_mut(),
+            cancel: None,
+        }
+    }
+
     /// The observer for one call: the callback is called on this (the calling) thread only.
     pub(crate) fn observer(&self) -> Observer<'_> {
         let mut obs = Observer::none();
@@ -77,6 +130,13 @@ impl flx_options {
             obs = obs.with_progress(move |p| {
                 // SAFETY: the caller registered `f` with `user` for exactly this use.
                 unsafe { f(user, p.done, p.total) == 0 }
+            });
+        }
+        if let Some(f) = self.tick {
+            let user = self.tick_user;
+            obs = obs.with_tick(move || {
+                // SAFETY: the caller registered `f` with `user` for exactly this use.
+                unsafe { f(user) == 0 }
             });
         }
         if let Some(t) = &self.cancel {
@@ -89,7 +149,7 @@ impl flx_options {
 /// Default options when the caller passes NULL.
 pub(crate) fn options_or_default<'a>(p: *const flx_options) -> &'a flx_options {
     static DEFAULT: once_cell::sync::Lazy<SyncOptions> = once_cell::sync::Lazy::new(|| {
-        SyncOptions(flx_options { options: CompressOptions::default(), progress: None, user: std::ptr::null_mut(), cancel: None })
+        SyncOptions(flx_options::new())
     });
     // SAFETY: non-NULL options come from flx_options_new and outlive the call, per the header.
     unsafe { p.as_ref() }.unwrap_or(&DEFAULT.0)
@@ -106,7 +166,7 @@ unsafe impl Send for SyncOptions {}
 #[no_mangle]
 pub extern "C" fn flx_options_new() -> *mut flx_options {
     ffi_entry!({
-        Ok(into_raw(flx_options { options: CompressOptions::default(), progress: None, user: std::ptr::null_mut(), cancel: None }))
+        Ok(into_raw(flx_options::new()))
     })
 }
 
@@ -124,9 +184,7 @@ pub extern "C" fn flx_options_free(options: *mut flx_options) {
 pub extern "C" fn flx_options_set_format(options: *mut flx_options, format: c_int) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
-        o.options.format = usize::try_from(format)
-            .ok()
-            .and_then(|i| Format::ALL.get(i).copied())
+        o.options.format = flx_format::core(format)
             .ok_or_else(|| Error::invalid(format!("format must be a flx_format value 0..3 (got {format})")))?;
         Ok(flx_status::FLX_OK)
     })
@@ -185,9 +243,7 @@ pub extern "C" fn flx_options_set_watermark(options: *mut flx_options, png_path:
             o.options.watermark = None;
             return Ok(flx_status::FLX_OK);
         }
-        let position = usize::try_from(position)
-            .ok()
-            .and_then(|i| Position::ALL.get(i).copied())
+        let position = flx_position::core(position)
             .ok_or_else(|| Error::invalid(format!("position must be a flx_position value 0..8 (got {position})")))?;
         let watermark = Watermark { path: arg_path(png_path, "png_path")?, scale, opacity, position };
         for (name, v, lo, hi) in [("watermark scale", scale, 5, 50), ("watermark opacity", opacity, 0, 100)] {
@@ -221,6 +277,19 @@ pub extern "C" fn flx_options_set_progress(options: *mut flx_options, callback: 
         let o = arg_mut(options, "options")?;
         o.progress = callback;
         o.user = user;
+        Ok(flx_status::FLX_OK)
+    })
+}
+
+/// Sets a tick callback (see flx_tick_fn) with a pointer handed back to it unchanged; NULL
+/// `tick` removes it. Like a progress callback, it makes calls run their network work on a
+/// worker thread while the calling thread runs the callbacks.
+#[no_mangle]
+pub extern "C" fn flx_options_set_tick(options: *mut flx_options, tick: flx_tick_fn, user: *mut c_void) -> flx_status {
+    ffi_entry!({
+        let o = arg_mut(options, "options")?;
+        o.tick = tick;
+        o.tick_user = user;
         Ok(flx_status::FLX_OK)
     })
 }

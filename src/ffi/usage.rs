@@ -15,8 +15,7 @@ pub struct flx_usage {
 
 /// What flx_usage_num() reads.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
-#[allow(dead_code)] // Declared for the header: functions take `int` so that unknown values are checked, not UB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum flx_usage_field {
     /// Compressions used this billing period.
     FLX_USAGE_COMPRESSIONS_USED = 0,
@@ -34,6 +33,24 @@ pub enum flx_usage_field {
     FLX_USAGE_CAN_COMPRESS = 6,
     /// 1 when AI features may be used now, else 0.
     FLX_USAGE_CAN_USE_AI = 7,
+}
+
+impl flx_usage_field {
+    /// Every field: functions take `int`, so an unknown value is checked here, never UB.
+    const ALL: [flx_usage_field; 8] = [
+        flx_usage_field::FLX_USAGE_COMPRESSIONS_USED,
+        flx_usage_field::FLX_USAGE_COMPRESSIONS_LIMIT,
+        flx_usage_field::FLX_USAGE_AI_CREDITS_USED,
+        flx_usage_field::FLX_USAGE_AI_CREDITS_MONTHLY,
+        flx_usage_field::FLX_USAGE_AI_TOPUP_CREDITS,
+        flx_usage_field::FLX_USAGE_AI_CREDITS_REMAINING,
+        flx_usage_field::FLX_USAGE_CAN_COMPRESS,
+        flx_usage_field::FLX_USAGE_CAN_USE_AI,
+    ];
+
+    fn from_int(v: c_int) -> Option<flx_usage_field> {
+        flx_usage_field::ALL.into_iter().find(|f| *f as c_int == v)
+    }
 }
 
 /// Asks the server for the key's plan and credits (GET /api/usage). On FLX_OK `*usage_out`
@@ -66,16 +83,17 @@ pub extern "C" fn flx_usage_num(usage: *const flx_usage, field: c_int) -> i64 {
         let u = &arg_ref(usage, "usage")?.usage;
         let n = |v: Option<u64>| v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let b = |v: Option<bool>| v.map_or(-1, i64::from);
-        Ok(match field {
-            0 => n(u.compressions_used),
-            1 => n(u.compressions_limit),
-            2 => n(u.ai_credits_used),
-            3 => n(u.ai_credits_monthly),
-            4 => n(u.ai_topup_credits),
-            5 => n(u.ai_credits_remaining),
-            6 => b(u.can_compress),
-            7 => b(u.can_use_ai),
-            _ => return Err(Error::invalid(format!("field {field} is not a flx_usage_field (0..7)"))),
+        use flx_usage_field::*;
+        let f = flx_usage_field::from_int(field).ok_or_else(|| Error::invalid(format!("field {field} is not a flx_usage_field (0..7)")))?;
+        Ok(match f {
+            FLX_USAGE_COMPRESSIONS_USED => n(u.compressions_used),
+            FLX_USAGE_COMPRESSIONS_LIMIT => n(u.compressions_limit),
+            FLX_USAGE_AI_CREDITS_USED => n(u.ai_credits_used),
+            FLX_USAGE_AI_CREDITS_MONTHLY => n(u.ai_credits_monthly),
+            FLX_USAGE_AI_TOPUP_CREDITS => n(u.ai_topup_credits),
+            FLX_USAGE_AI_CREDITS_REMAINING => n(u.ai_credits_remaining),
+            FLX_USAGE_CAN_COMPRESS => b(u.can_compress),
+            FLX_USAGE_CAN_USE_AI => b(u.can_use_ai),
         })
     })
 }

@@ -20,12 +20,14 @@ echo "== install-test: make install PREFIX=$prefix"
 "$MAKE" -C "$ROOT" --no-print-directory install PREFIX="$prefix" DESTDIR= > "$app/install.log" 2>&1 ||
     { cat "$app/install.log" >&2; fail "make install failed"; }
 
-for f in include/fluximage.h lib/libfluximage.a lib/pkgconfig/fluximage.pc; do
+for f in include/fluximage.h lib/libfluximage.a lib/pkgconfig/fluximage.pc bin/flx share/man/man1/flx.1 \
+    share/bash-completion/completions/flx share/zsh/site-functions/_flx share/fish/vendor_completions.d/flx.fish; do
     [ -f "$prefix/$f" ] || fail "$prefix/$f was not installed"
 done
 [ -L "$prefix/lib/libfluximage.so" ] || fail "the libfluximage.so link is missing"
 [ -L "$prefix/lib/libfluximage.so.0" ] || fail "the libfluximage.so.0 (SONAME) link is missing"
 [ -f "$(readlink -f "$prefix/lib/libfluximage.so")" ] || fail "libfluximage.so points nowhere"
+"$prefix/bin/flx" --version > /dev/null || fail "the installed flx does not run"
 
 # A user's program, in a folder of its own; only the installed files are visible.
 cat > "$app/hello.c" <<'EOF'
@@ -64,7 +66,7 @@ esac
 
 # Static linking against the installed archive.
 # shellcheck disable=SC2086
-"$CC" -std=c11 $cflags hello.c $(pc --static --libs fluximage | sed 's/-lfluximage\b/-l:libfluximage.a/') \
+"$CC" -std=c11 $cflags hello.c $(pc --static --libs fluximage-static) \
     -o hello-static || fail "cannot link the installed libfluximage.a"
 if readelf -d hello-static | grep -q 'NEEDED.*libfluximage'; then fail "hello-static still needs libfluximage.so"; fi
 ./hello-static > /dev/null || fail "the statically linked program failed"

@@ -1151,6 +1151,48 @@ static void test_progress_cancels(void) {
     free(p);
 }
 
+/* A tick callback runs while nothing moves (the server stalls), for a host's event loop, and
+ * can stop the call: the way an editor keeps its Cancel button alive. */
+typedef struct {
+    pthread_t caller;
+    int ticks, wrong_thread, stop_at;
+} tick_log;
+
+static int on_tick(void *user) {
+    tick_log *l = user;
+    l->ticks++;
+    if (!pthread_equal(pthread_self(), l->caller)) l->wrong_thread++;
+    return l->stop_at > 0 && l->ticks >= l->stop_at;
+}
+
+static void test_tick_runs_while_the_server_works(void) {
+    char *p = make_png("tick.png", side(64), side(48), 95);
+    flx_client *c = client_for(test_key());
+    flx_options *o = flx_options_new();
+    REQUIRE(c != NULL && o != NULL);
+    tick_log log = {pthread_self(), 0, 0, 6};
+    CHECK_STATUS(flx_options_set_tick(o, on_tick, &log), FLX_OK);
+    REQUIRE(control_fault("stall", "compress", 1, 3000) == 0);
+    const char *paths[] = {p};
+    flx_batch *b = NULL;
+    double start = now_seconds();
+    CHECK_STATUS(flx_compress(c, paths, 1, o, &b), FLX_CANCELLED);
+    double took = now_seconds() - start;
+    CHECK_MSG(took < 1.5, "the tick stopped the call after %.2f s (the server stalls 3 s)", took);
+    CHECK_MSG(log.ticks == 6, "%d ticks, expected 6 (the sixth asked to stop)", log.ticks);
+    CHECK(log.wrong_thread == 0);
+    CHECK(b == NULL);
+    /* NULL removes it; a call without callbacks never ticks. */
+    CHECK_STATUS(flx_options_set_tick(o, NULL, NULL), FLX_OK);
+    CHECK_STATUS(flx_compress(c, paths, 1, o, &b), FLX_OK);
+    CHECK(log.ticks == 6);
+    flx_batch_free(b);
+    CHECK_NULL_ARG(flx_options_set_tick(NULL, on_tick, &log));
+    flx_options_free(o);
+    flx_client_free(c);
+    free(p);
+}
+
 typedef struct {
     flx_cancel *cancel;
     long compress_before; /* trigger once the emulator counts more compress requests */
@@ -1364,6 +1406,7 @@ static const harness_test TESTS[] = {
     {"progress_callback", test_progress_callback},
     {"progress_cancels", test_progress_cancels},
     {"cancel_from_another_thread", test_cancel_from_another_thread},
+    {"tick_runs_while_the_server_works", test_tick_runs_while_the_server_works},
     {"soak_threads_with_random_faults", test_soak_threads_with_random_faults},
 };
 

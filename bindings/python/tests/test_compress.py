@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -313,13 +314,25 @@ def test_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_proxy_is_used(emu: Emulator) -> None:
-    # A proxy that is not there: the request must go to it, and fail, rather than directly.
+    # A proxy that is not there: a remote request must go to it, and fail, rather than directly
+    # (directly, the made-up host would not be found).
+    with fluximage.Client(
+        AGENCY_KEY, base_url="https://fluximage.invalid", proxy="http://127.0.0.1:9", retries=0
+    ) as c:
+        with pytest.raises(fluximage.ConnectionError) as err:
+            c.usage()
+        assert "host not found" not in str(err.value)
+    # Loopback targets never go through a proxy, so the key never crosses one in clear.
     with fluximage.Client(
         AGENCY_KEY, base_url=emu.base_url, proxy="http://127.0.0.1:9", retries=0
     ) as c:
-        with pytest.raises(fluximage.ConnectionError):
-            c.usage()
-    assert emu.stats()["requests"]["usage"] == 0
+        assert c.usage().plan == "agency"
+    assert emu.stats()["requests"]["usage"] == 1
+
+
+def test_socks_proxy_is_refused() -> None:
+    with pytest.raises(fluximage.InvalidArgumentError, match="SOCKS"):
+        fluximage.Client(AGENCY_KEY, base_url="https://fluximage.invalid", proxy="socks5://127.0.0.1:1080")
 
 
 def test_close(emu: Emulator) -> None:
@@ -433,3 +446,17 @@ def test_dimensions_come_from_the_image_when_the_server_omits_them(tmp_path: Pat
             assert r.dimensions == (37, 23)
     finally:
         emu.stop()
+
+
+def test_compress_options_object_and_keywords(client: fluximage.Client) -> None:
+    opts = fluximage.CompressOptions(format="png", max_width=20)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        opts.quality = 50  # type: ignore[misc]
+    r = client.compress(png(40, 30), opts)[0]
+    assert (r.format, r.width, r.height) == ("png", 20, 15)
+    r = client.compress(png(40, 30), opts, format="jpg")[0]  # a keyword overrides the object
+    assert (r.format, r.width) == ("jpg", 20)
+    with pytest.raises(fluximage.InvalidArgumentError, match="quality"):
+        client.compress(png(), fluximage.CompressOptions(quality=101))
+    with pytest.raises(fluximage.InvalidArgumentError, match="CompressOptions"):
+        client.compress(png(), {"format": "png"})  # type: ignore[arg-type]

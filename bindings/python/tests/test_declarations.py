@@ -75,6 +75,10 @@ def c_kind(ctype: str) -> str:
         kind = "bool"
     elif base == "flx_progress_fn":
         kind = "progress_fn"
+    elif base == "flx_sync_fn":
+        kind = "sync_fn"
+    elif base == "flx_tick_fn":
+        kind = "tick_fn"
     elif base in INTS:
         size, signed = INTS[base]
         kind = f"{'i' if signed else 'u'}{size * 8}"
@@ -97,6 +101,10 @@ def py_kind(t: Any) -> str:
         return "bool"
     if t is _lib.PROGRESS_FN:
         return "progress_fn"
+    if t is _lib.SYNC_FN:
+        return "sync_fn"
+    if t is _lib.TICK_FN:
+        return "tick_fn"
     if isinstance(t, type) and issubclass(t, ctypes._Pointer):
         return f"ptr({py_kind(t._type_)})"
     if isinstance(t, type) and issubclass(t, ctypes.Structure):

@@ -61,9 +61,9 @@ def run_readme(python: Path, emu: Emulator, workdir: Path) -> None:
     (workdir / "logo.png").write_bytes(png(32, 32, seed=2))
     (workdir / "example.py").write_text(readme_example())
     out = run([str(python), "example.py"], cwd=workdir, env=user_env(emu))
-    assert out.stdout.split() == ["photo.webp", "logo.webp"]
+    assert out.stdout.split() == ["out/photo.webp", "out/logo.webp"]  # the paths written
     for name in ("photo.webp", "logo.webp"):
-        assert sniff((workdir / name).read_bytes()) == "webp"
+        assert sniff((workdir / "out" / name).read_bytes()) == "webp"
     where = run(
         [str(python), "-c", "import fluximage; print(fluximage.library_path)"],
         cwd=workdir,

@@ -144,3 +144,20 @@ def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert "Exception ignored" not in err
     assert child.returncode == -signal.SIGINT  # Python's exit after an uncaught KeyboardInterrupt
+
+
+def test_tick_runs_while_the_server_works_and_can_cancel(
+    client: fluximage.Client, emu: Emulator
+) -> None:
+    emu.fault("stall", delay_ms=3000)
+    ticks: List[int] = []
+
+    def tick() -> bool:
+        ticks.append(threading.get_ident())
+        return len(ticks) < 6
+
+    start = time.monotonic()
+    with pytest.raises(fluximage.CancelledError, match="tick"):
+        client.compress(png(), tick=tick)
+    assert time.monotonic() - start < 1.5
+    assert len(ticks) == 6 and set(ticks) == {threading.get_ident()}

@@ -296,19 +296,15 @@ class FluximageExtension(Extension):
             if progress.wasCanceled():
                 tracker.cancel()
 
-        def cancelled() -> bool:
-            # A Cancel clicked while the server worked (no progress report ran the event
-            # loop then) is still queued: handle it before the result is written.
-            QApplication.processEvents()
-            return tracker.cancelled
-
         tracker = logic.ProgressTracker(on_update)
         progress.canceled.connect(tracker.cancel)
         progress.show()
         QApplication.processEvents()
         try:
+            # tick runs the event loop about every 50 ms, also while the server works, so
+            # the Cancel button stays live throughout.
             report = export_document(
-                document, settings, progress=tracker.callback, cancelled=cancelled
+                document, settings, progress=tracker.callback, tick=tracker.tick
             )
         except Exception as e:  # every failure becomes a message, never a traceback
             self._close(progress)

@@ -13,7 +13,7 @@ def export_document(
     document: Any,
     settings: logic.Settings,
     progress: Optional[Callable[[int, int], bool]] = None,
-    cancelled: Optional[Callable[[], bool]] = None,
+    tick: Optional[Callable[[], bool]] = None,
 ) -> logic.Report:
     """Exports what is visible in ``document`` (a ``krita.Document``) as settings say.
 
@@ -36,9 +36,7 @@ def export_document(
         _render_png(
             document, png, settings.max_width, settings.max_height, settings.format != "jpg"
         )
-        return logic.compress(
-            png, settings, progress=progress, cancelled=cancelled, fluximage=flx
-        )
+        return logic.compress(png, settings, progress=progress, fluximage=flx, tick=tick)
 
 
 def _render_png(

@@ -223,6 +223,13 @@ class ProgressTracker:
         self.update(done, total)
         return not self.cancelled
 
+    def tick(self) -> bool:
+        """The package's ``tick``: called about every 50 ms while a call runs, also while no
+        bytes move (progress reports changes only), so the dialog stays live."""
+        if self.on_update is not None:
+            self.on_update(self.percent, self.phase)
+        return not self.cancelled
+
 
 # ---- the export -----------------------------------------------------------------------------
 
@@ -277,17 +284,13 @@ def seo_path(chosen: str, seo_name: str, fmt: str) -> Optional[str]:
     return os.path.join(os.path.dirname(os.path.abspath(chosen)), stem + FORMATS[fmt])
 
 
-class CancelledError(Exception):
-    """The user cancelled before the result was written (nothing was)."""
-
-
 def compress(
     source: str,
     settings: Settings,
     *,
     progress: Optional[Callable[[int, int], bool]] = None,
-    cancelled: Optional[Callable[[], bool]] = None,
     fluximage: Any = None,
+    tick: Optional[Callable[[], bool]] = None,
 ) -> Report:
     """Compresses ``source`` (the lossless file Krita exported) into ``settings.path``, or
     beside it under the AI-written SEO name when ``settings.seo_name`` is set.
@@ -296,9 +299,9 @@ def compress(
     library when the client is made. The output is written atomically by the library: the
     whole result or, on any failure, an untouched path. Raises ValueError for unusable
     settings and the ``fluximage`` package's exceptions for everything else (see
-    :func:`user_message`); ``progress`` returning False cancels (CancelledError). The
-    package calls ``progress`` only when bytes move, so a cancel asked for while the server
-    works is also checked through ``cancelled()`` before the result is written.
+    :func:`user_message`). ``progress`` (called when bytes move) or ``tick`` (called about
+    every 50 ms, also while the server works) returning False cancels: the package raises
+    its CancelledError and nothing is written.
     """
     problems = settings.problems()
     if problems:
@@ -314,18 +317,17 @@ def compress(
             alt_text=settings.alt_text,
             seo_rename=settings.seo_name,
             progress=progress,
+            tick=tick,
         ) as batch:
             result = batch[0]
             if result.error is not None:
                 raise result.error
-            if cancelled is not None and cancelled():
-                raise CancelledError("cancelled: nothing was written")
             # The chosen file is replaced (the user named it); an SEO-named one never is.
             seo = seo_path(settings.path, result.seo_name or "", settings.format)
             if settings.seo_name and seo:
-                written = result.save(seo, exists="rename", progress=progress)
+                written = result.save(seo, exists="rename", progress=progress, tick=tick)
             else:
-                written = result.save(settings.path, exists="overwrite", progress=progress)
+                written = result.save(settings.path, exists="overwrite", progress=progress, tick=tick)
             alt = result.alt_text if settings.alt_text else None
     return Report(str(written), os.path.getsize(source), os.path.getsize(written), alt or None)
 

@@ -143,6 +143,6 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Temporary files of the library (".NAME.XXXXXXXX.flx-tmp") left in `folder`."""
+    """Temporary files of the library (".XXXXXXXXXXXXXXXX.flx-tmp") left in `folder`."""
     return [p.name for p in folder.iterdir() if p.name.endswith(".flx-tmp")]
 

@@ -13,6 +13,7 @@ from . import _lib
 from ._client import (
     Batch,
     Client,
+    CompressOptions,
     Exists,
     Format,
     Input,
@@ -21,6 +22,7 @@ from ._client import (
     ProgressCallback,
     Result,
     StrPath,
+    TickCallback,
     Timeout,
     Usage,
     Watermark,
@@ -45,6 +47,7 @@ from ._errors import (
     TimeoutError,
     TLSError,
 )
+from ._sync import SyncEvent, SyncPlan, SyncReport
 from ._version import __version__
 
 #: The version of the loaded libfluximage ("MAJOR.MINOR.PATCH").
@@ -59,6 +62,7 @@ __all__ = [
     "Batch",
     "CancelledError",
     "Client",
+    "CompressOptions",
     "ConnectionError",
     "Error",
     "ExistsError",
@@ -80,7 +84,11 @@ __all__ = [
     "ResultExpiredError",
     "ServerError",
     "StrPath",
+    "SyncEvent",
+    "SyncPlan",
+    "SyncReport",
     "TLSError",
+    "TickCallback",
     "TimeoutError",
     "Timeout",
     "Usage",

@@ -23,6 +23,10 @@ from . import _lib
 from ._errors import CancelledError, LastError, make_error
 
 ProgressFn = Callable[[int, int], Any]
+TickFn = Callable[[], Any]
+
+#: How often a ``tick`` callback runs while a call is in progress.
+TICK = 0.05
 
 
 class Handle:
@@ -85,6 +89,7 @@ class _Box:
         self.exc: Optional[BaseException] = None
         self.done_bytes = 0
         self.total_bytes = 0
+        self.poked = False  # news other than progress figures (sync events) is waiting
 
 
 # Helper threads are kept for the next call: starting a thread per call cost more than the
@@ -137,6 +142,8 @@ def run(
     progress: Optional[ProgressFn],
     discard: Callable[[], None],
     adopt: Optional[Callable[[Any], None]] = None,
+    tick: Optional[TickFn] = None,
+    waker: Optional[Callable[[Callable[[], None]], None]] = None,
 ) -> int:
     """Runs ``call(options)`` watched, and returns its status (FLX_OK or FLX_PARTIAL).
 
@@ -145,7 +152,10 @@ def run(
     the call produced (its out-parameters) and is called when the caller will not use it.
     Any other status is raised as the matching exception; ``adopt``, when given, is called
     with that exception first and takes over the out-parameters (a batch whose images all
-    failed), else they are discarded.
+    failed), else they are discarded. ``tick``, when given, is called about every 50 ms while
+    the call runs, whatever its progress; ``False`` from it cancels the call. ``waker``, when
+    given, receives a function that any thread may call to have ``progress`` called on the
+    calling thread even though the figures did not change (sync events queued by a C callback).
     """
     box = _Box()
     keep: List[Any] = []
@@ -205,6 +215,13 @@ def run(
         box.done.set()
         box.wake.set()
 
+    def poke() -> None:
+        box.poked = True
+        box.wake.set()
+
+    if waker is not None:
+        waker(poke)
+
     def trigger() -> None:
         with box.lock:
             if cancel is not None:
@@ -215,7 +232,8 @@ def run(
     def report() -> None:
         nonlocal reported
         figures = (box.done_bytes, box.total_bytes)
-        if progress is None or figures == reported:
+        poked, box.poked = box.poked, False
+        if progress is None or (figures == reported and not poked):
             return
         reported = figures
         if progress(*figures) is False:
@@ -227,10 +245,15 @@ def run(
         _submit(work)
         # Bounded by the call: the event is set when it ends (Ctrl-C interrupts the wait).
         while not box.done.is_set():
-            box.wake.wait()
+            box.wake.wait(TICK if tick is not None else None)
             box.wake.clear()
-            if not box.done.is_set():
-                report()
+            if box.done.is_set():
+                break
+            report()
+            if tick is not None and tick() is False:
+                raise CancelledError(
+                    "cancelled: the tick callback returned False", status=_lib.FLX_CANCELLED
+                )
     except BaseException:
         # Ctrl-C, an exception from `progress`, or a cancel: stop the C call, wait for it to
         # return (it still reads our buffers), and re-raise. Output it produced is discarded.

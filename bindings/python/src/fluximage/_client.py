@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import weakref
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
+    Dict,
     Iterable,
     Iterator,
     List,
@@ -23,7 +25,7 @@ from typing import (
     overload,
 )
 
-from . import _call, _lib
+from . import _call, _lib, _sync
 from ._errors import Error, LastError, check, make_error
 from ._version import __version__
 
@@ -45,8 +47,14 @@ Position = Literal["TL", "TC", "TR", "ML", "MC", "MR", "BL", "BC", "BR"]
 """Where a watermark goes: top/middle/bottom, left/centre/right."""
 
 ProgressCallback = Callable[[int, int], Optional[bool]]
-"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown).
-Return ``False`` to cancel the call (it then raises :class:`CancelledError`)."""
+"""``progress(done, total)``: bytes moved so far and the expected total (0 when unknown),
+called when they change. Return ``False`` to cancel the call (it then raises
+:class:`CancelledError`)."""
+
+TickCallback = Callable[[], Optional[bool]]
+"""``tick()``: called on the calling thread about every 50 ms while a call runs, whatever its
+progress, to keep a host's event loop alive (an editor's Cancel button). Return ``False`` to
+cancel the call."""
 
 _U32_MAX = 2**32 - 1
 
@@ -96,6 +104,72 @@ class Watermark:
     scale: int = 20
     opacity: int = 100
     position: Position = "BR"
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """What a compress asks for; ``CompressOptions()`` is the API's default (WebP, quality 82).
+
+    Pass one to :meth:`Client.compress` or :meth:`Client.compress_file` as ``options=``, or
+    use their keyword arguments, which override it. Checked by the library when the call
+    starts (ranges; the watermark file), before anything is uploaded.
+
+    Attributes:
+        format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
+        quality: lossy quality, 40..100.
+        max_width, max_height: scale down proportionally to fit; never enlarge.
+        session_id: groups the results under a session id of your choosing.
+        watermark: a PNG path or a :class:`Watermark` (paid plans).
+        alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
+    """
+
+    format: Format = "webp"
+    quality: int = 82
+    max_width: Optional[int] = None
+    max_height: Optional[int] = None
+    session_id: Optional[str] = None
+    watermark: Union[Watermark, StrPath, None] = None
+    alt_text: bool = False
+    seo_rename: bool = False
+
+    def _apply(self, options: Any) -> None:
+        """Sets these options on a fresh flx_options."""
+        lib = _lib.lib
+        check(lib.flx_options_set_format(options, _format_number(self.format)))
+        check(lib.flx_options_set_quality(options, _u32("quality", self.quality)))
+        if self.max_width is not None or self.max_height is not None:
+            w = 0 if self.max_width is None else _u32("max_width", self.max_width)
+            h = 0 if self.max_height is None else _u32("max_height", self.max_height)
+            check(lib.flx_options_set_max_size(options, w, h))
+        if self.session_id is not None:
+            check(lib.flx_options_set_session_id(options, _text(self.session_id)))
+        if self.watermark is not None:
+            wm = self.watermark if isinstance(self.watermark, Watermark) else Watermark(self.watermark)
+            position = _lib.POSITIONS.get(str(wm.position).upper())
+            if position is None:
+                raise _invalid(
+                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
+                )
+            check(
+                lib.flx_options_set_watermark(
+                    options,
+                    _path(wm.path),
+                    _u32("watermark scale", wm.scale),
+                    _u32("watermark opacity", wm.opacity),
+                    position,
+                )
+            )
+        if self.alt_text or self.seo_rename:
+            check(lib.flx_options_set_ai(options, bool(self.alt_text), bool(self.seo_rename)))
+
+
+def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> "CompressOptions":
+    """``options`` (or the defaults) with the keyword arguments that were given."""
+    base = options if options is not None else CompressOptions()
+    if not isinstance(base, CompressOptions):
+        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(base).__name__})")
+    changes = {k: v for k, v in given.items() if v is not None}
+    return dataclasses.replace(base, **changes) if changes else base
 
 
 @dataclass(frozen=True)
@@ -219,13 +293,15 @@ class Result:
             return None
         return 1.0 - self.size / self.original_size
 
-    def read(self, *, progress: Optional[ProgressCallback] = None) -> bytes:
+    def read(
+        self, *, progress: Optional[ProgressCallback] = None, tick: Optional[TickCallback] = None
+    ) -> bytes:
         """Downloads the optimized image into memory (without the API key).
 
         Raises this item's own error when it failed, :class:`ResultExpiredError` when the
         download URL expired.
         """
-        return self._batch._fetch(self.index, progress)
+        return self._batch._fetch(self.index, progress, tick)
 
     def save(
         self,
@@ -233,6 +309,7 @@ class Result:
         *,
         exists: Exists = "error",
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Path:
         """Downloads the optimized image to ``path`` and returns the path written.
 
@@ -248,7 +325,7 @@ class Result:
         The file is written through a temporary file and renamed into place, so nothing is
         left behind by a failed or interrupted download.
         """
-        return self._batch._save(self.index, path, exists, progress)
+        return self._batch._save(self.index, path, exists, progress, tick)
 
     @property
     def dimensions(self) -> Optional[Tuple[int, int]]:
@@ -356,7 +433,9 @@ class Batch(Sequence[Result]):
         self.close()
 
     # Downloads
-    def _fetch(self, i: int, progress: Optional[ProgressCallback]) -> bytes:
+    def _fetch(
+        self, i: int, progress: Optional[ProgressCallback], tick: Optional[TickCallback]
+    ) -> bytes:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
         client, batch, options = self._client._begin([self._handle])
@@ -372,14 +451,19 @@ class Batch(Sequence[Result]):
             if data:
                 _lib.lib.flx_bytes_free(data, length.value)
 
-        self._client._run(call, options, [self._handle], progress, discard)
+        self._client._run(call, options, [self._handle], progress, discard, None, tick)
         try:
             return ctypes.string_at(data, length.value)
         finally:
             discard()
 
     def _save(
-        self, i: int, path: StrPath, exists: str, progress: Optional[ProgressCallback]
+        self,
+        i: int,
+        path: StrPath,
+        exists: str,
+        progress: Optional[ProgressCallback],
+        tick: Optional[TickCallback],
     ) -> Path:
         policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
         if policy is None:
@@ -398,7 +482,7 @@ class Batch(Sequence[Result]):
                 _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
                 written.value = None
 
-        self._client._run(call, options, [self._handle], progress, discard)
+        self._client._run(call, options, [self._handle], progress, discard, None, tick)
         try:
             if written.value is None:
                 raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
@@ -430,12 +514,13 @@ class Client:
         timeout: seconds for one whole request (a number), or a :class:`Timeout` for the
             connect, read and total limits separately. ``None`` keeps the defaults
             (10 s connect, 120 s read, 600 s total).
-        proxy: ``"http://host:3128"`` or ``"socks5://host:1080"``; ``None`` uses the
-            environment's ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``.
+        proxy: an HTTP CONNECT proxy such as ``"http://host:3128"`` (SOCKS is refused);
+            ``None`` uses the environment's ``HTTPS_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``.
+            Loopback targets are always reached directly.
         ca_file: a PEM file of CA certificates trusted in addition to the system's.
         retries: how often a failed request is tried again (default 2; 0 disables).
             Retried: HTTP 429, 502, 503, 504 and failed connections.
-        concurrency: requests of one batch in flight at once, 1..16 (default 2).
+        concurrency: requests of one batch in flight at once, 1..16 (default 4).
         user_agent: an application identifier sent after the library's own, e.g.
             ``"krita-plugin/1.0"`` (the server sees ``… fluximage-python/<v> krita-plugin/1.0``).
 
@@ -539,86 +624,38 @@ class Client:
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
         adopt: Optional[Callable[[Error], None]] = None,
+        tick: Optional[TickCallback] = None,
+        waker: Optional[Callable[[Callable[[], None]], None]] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt)
+        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick, waker)
 
-    def _begin_with_options(
-        self,
-        format: str,
-        quality: int,
-        max_width: Optional[int],
-        max_height: Optional[int],
-        session_id: Optional[str],
-        watermark: Union[Watermark, StrPath, None],
-        alt_text: bool,
-        seo_rename: bool,
-    ) -> Tuple[Any, Any]:
+    def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
         """Like :meth:`_begin` with no extra handles, with the compress options applied."""
         client, options = self._begin([])
         try:
-            self._options(
-                options, format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-            )
+            opts._apply(options)
         except BaseException:
             _lib.lib.flx_options_free(options)
             self._handle.release()
             raise
         return client, options
 
-    def _options(
-        self,
-        options: Any,
-        format: str,
-        quality: int,
-        max_width: Optional[int],
-        max_height: Optional[int],
-        session_id: Optional[str],
-        watermark: Union[Watermark, StrPath, None],
-        alt_text: bool,
-        seo_rename: bool,
-    ) -> None:
-        lib = _lib.lib
-        check(lib.flx_options_set_format(options, _format_number(format)))
-        check(lib.flx_options_set_quality(options, _u32("quality", quality)))
-        if max_width is not None or max_height is not None:
-            w = 0 if max_width is None else _u32("max_width", max_width)
-            h = 0 if max_height is None else _u32("max_height", max_height)
-            check(lib.flx_options_set_max_size(options, w, h))
-        if session_id is not None:
-            check(lib.flx_options_set_session_id(options, _text(session_id)))
-        if watermark is not None:
-            wm = watermark if isinstance(watermark, Watermark) else Watermark(watermark)
-            position = _lib.POSITIONS.get(str(wm.position).upper())
-            if position is None:
-                raise _invalid(
-                    f"watermark position must be one of {', '.join(_lib.POSITIONS)} (got {wm.position!r})"
-                )
-            check(
-                lib.flx_options_set_watermark(
-                    options,
-                    _path(wm.path),
-                    _u32("watermark scale", wm.scale),
-                    _u32("watermark opacity", wm.opacity),
-                    position,
-                )
-            )
-        if alt_text or seo_rename:
-            check(lib.flx_options_set_ai(options, bool(alt_text), bool(seo_rename)))
-
     # The API
     def compress(
         self,
         inputs: Union[Input, Iterable[Input]],
+        options: Optional[CompressOptions] = None,
         *,
-        format: Format = "webp",
-        quality: int = 82,
+        format: Optional[Format] = None,
+        quality: Optional[int] = None,
         max_width: Optional[int] = None,
         max_height: Optional[int] = None,
         session_id: Optional[str] = None,
         watermark: Union[Watermark, StrPath, None] = None,
-        alt_text: bool = False,
-        seo_rename: bool = False,
+        alt_text: Optional[bool] = None,
+        seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
     ) -> Batch:
         """Compresses images and returns a :class:`Batch` with one result per input, in order.
 
@@ -627,15 +664,15 @@ class Client:
                 ``bytes`` (uploaded as ``image-1``, ``image-2``, ...) or :class:`NamedBytes`.
                 Files are streamed from disk; any number may be given (they are sent in
                 requests of at most 20 files).
-            format: ``"webp"``, ``"avif"``, ``"jpg"`` or ``"png"`` (lossless).
-            quality: lossy quality, 40..100.
-            max_width, max_height: scale down proportionally to fit; never enlarge.
-            session_id: groups the results under a session id of your choosing.
-            watermark: a PNG path or a :class:`Watermark` (paid plans).
-            alt_text, seo_rename: AI-written alt text / SEO file name (paid plans).
-            progress: ``progress(done, total)`` is called on this thread about every 50 ms with
-                the bytes uploaded; return ``False`` to cancel. An exception it raises cancels
-                the call and is re-raised.
+            options: a :class:`CompressOptions` (default: WebP, quality 82).
+            format, quality, max_width, max_height, session_id, watermark, alt_text,
+                seo_rename: the fields of :class:`CompressOptions`, given one by one; each
+                one given overrides ``options``.
+            progress: ``progress(done, total)`` is called on this thread with the bytes
+                uploaded when they change (at most 20 times a second); return ``False`` to
+                cancel. An exception it raises cancels the call and is re-raised.
+            tick: ``tick()`` is called on this thread about every 50 ms while the call runs
+                (see :data:`TickCallback`); return ``False`` to cancel.
 
         A file that cannot be read or decoded fails only its own result (``result.error``).
         When every image failed the call raises the first failure (e.g.
@@ -656,9 +693,11 @@ class Client:
             else:
                 slot.path = _path(item)
         out = _lib.BatchP()
-        client, options = self._begin_with_options(
-            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
-        )
+        opts = _merge(options, dict(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+        ))
+        client, c_options = self._begin_with_options(opts)
 
         def call(opts: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
@@ -675,7 +714,7 @@ class Client:
             if out:
                 error.batch = Batch(self, out)
 
-        self._run(call, options, [], progress, discard, adopt)
+        self._run(call, c_options, [], progress, discard, adopt, tick)
         try:
             return Batch(self, out)
         except BaseException:
@@ -702,33 +741,125 @@ class Client:
         self,
         src: StrPath,
         dst: StrPath,
+        options: Optional[CompressOptions] = None,
+        *,
+        format: Optional[Format] = None,
+        quality: Optional[int] = None,
+        max_width: Optional[int] = None,
+        max_height: Optional[int] = None,
+        session_id: Optional[str] = None,
+        watermark: Union[Watermark, StrPath, None] = None,
+        alt_text: Optional[bool] = None,
+        seo_rename: Optional[bool] = None,
+        progress: Optional[ProgressCallback] = None,
+        tick: Optional[TickCallback] = None,
+    ) -> Path:
+        """Compresses the file ``src`` and writes the result to ``dst``; returns ``dst``.
+
+        Options are those of :meth:`compress`. ``dst`` is the caller's to replace; it is
+        written atomically (whole or untouched), its folder is created when missing, and it
+        must not be ``src``. The image's own failure is raised (e.g.
+        :class:`ServerError` "cannot decode image").
+        """
+        src_b, dst_b = _path(src), _path(dst)
+        merged = _merge(options, dict(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
+        ))
+        client, c_options = self._begin_with_options(merged)
+
+        def call(opts: Any) -> int:
+            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
+
+        self._run(call, c_options, [], progress, lambda: None, None, tick)
+        return Path(dst)
+
+    def sync(
+        self,
+        src: StrPath,
+        out: StrPath,
         *,
         format: Format = "webp",
         quality: int = 82,
         max_width: Optional[int] = None,
         max_height: Optional[int] = None,
-        session_id: Optional[str] = None,
         watermark: Union[Watermark, StrPath, None] = None,
         alt_text: bool = False,
         seo_rename: bool = False,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        include_hidden: bool = False,
+        follow_symlinks: bool = False,
+        dry_run: bool = False,
+        allow_partial: bool = False,
+        if_larger: str = "original",
+        in_place: bool = False,
+        backup_dir: Optional[StrPath] = None,
+        preserve_mtime: bool = False,
+        overwrite: bool = False,
+        on_event: "Optional[_sync.EventCallback]" = None,
         progress: Optional[ProgressCallback] = None,
-    ) -> Path:
-        """Compresses the file ``src`` and writes the result to ``dst``; returns ``dst``.
+    ) -> "_sync.SyncReport":
+        """Compresses every image under the folder ``src`` into the mirrored tree under ``out``,
+        sending only what the manifest in ``out`` (``.fluximage-sync``) does not already have.
 
-        Options are those of :meth:`compress`. ``dst`` is written atomically (whole or
-        untouched) and must not be ``src``. The image's own failure is raised (e.g.
-        :class:`ServerError` "cannot decode image").
+        ``src/a/b/cat.png`` becomes ``out/a/b/cat.<format>``. A rerun sends only new or changed
+        files; a rerun after a crash does not pay again for results already saved. Two inputs
+        that map to one output (``a.jpg`` and ``a.png``) are both reported as conflicts and
+        neither is sent; an output changed by hand, or not written by the sync, is a conflict
+        unless ``overwrite``. Nothing is ever deleted.
+
+        Args:
+            src, out: the source folder and the output folder.
+            format, quality, max_width, max_height, watermark, alt_text, seo_rename: as for
+                :meth:`compress`.
+            include, exclude: lists of globs on the path relative to ``src`` (``*``, ``?``,
+                ``**``, ``[a-z]``, ``{jpg,png}``; without ``/`` a glob matches the file name).
+            include_hidden, follow_symlinks: also take dot-files and symlinked folders.
+            dry_run: only plan; nothing is uploaded or written.
+            allow_partial: when the credits do not cover the plan, send what they cover (in
+                order of path) instead of raising :class:`QuotaExceededError`.
+            if_larger: when a result in the input's format is not smaller: ``"original"``
+                (write the input's bytes), ``"write"`` or ``"skip"``.
+            in_place, backup_dir: replace the originals in ``src``, copying each to
+                ``backup_dir`` first (required). Implied when ``out`` is ``src``; with
+                ``in_place=True``, ``out`` must be ``src`` (a guard against a mistyped path).
+            preserve_mtime: give each output its input's modification time.
+            overwrite: replace outputs changed by hand or not written by the sync.
+            on_event: called on this thread with the :class:`SyncPlan` once, then with a
+                :class:`SyncEvent` per file; returning ``False`` cancels the sync.
+            progress: ``progress(done, total)`` in bytes of inputs, as for :meth:`compress`.
+
+        Returns a :class:`SyncReport` (also iterable over its events). Per-file failures are
+        in the report; the call raises only when it could not run, e.g.
+        :class:`QuotaExceededError` (nothing was uploaded), :class:`InvalidArgumentError`,
+        :class:`FileError`, :class:`CancelledError`.
         """
-        src_b, dst_b = _path(src), _path(dst)
-        client, options = self._begin_with_options(
-            format, quality, max_width, max_height, session_id, watermark, alt_text, seo_rename
+        return _sync.sync(
+            self,
+            src,
+            out,
+            format=format,
+            quality=quality,
+            max_width=max_width,
+            max_height=max_height,
+            watermark=watermark,
+            alt_text=alt_text,
+            seo_rename=seo_rename,
+            include=include,
+            exclude=exclude,
+            include_hidden=include_hidden,
+            follow_symlinks=follow_symlinks,
+            dry_run=dry_run,
+            allow_partial=allow_partial,
+            if_larger=if_larger,
+            in_place=in_place,
+            backup_dir=backup_dir,
+            preserve_mtime=preserve_mtime,
+            overwrite=overwrite,
+            on_event=on_event,
+            progress=progress,
         )
-
-        def call(opts: Any) -> int:
-            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
-
-        self._run(call, options, [], progress, lambda: None)
-        return Path(dst)
 
     def usage(self) -> Usage:
         """Asks the server for the key's plan and credits (``GET /api/usage``)."""

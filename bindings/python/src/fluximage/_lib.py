@@ -115,6 +115,30 @@ class flx_input(ctypes.Structure):
     ]
 
 
+class flx_sync_options(ctypes.Structure):
+    """Opaque: options of a folder sync."""
+
+
+class flx_sync_report(ctypes.Structure):
+    """Opaque: the outcome of a folder sync."""
+
+
+class flx_sync_event(ctypes.Structure):
+    """struct flx_sync_event: one event of a sync (strings owned by the library)."""
+
+    _fields_ = [
+        ("kind", c_int),
+        ("input", c_char_p),
+        ("output", c_char_p),
+        ("input_size", c_uint64),
+        ("output_size", c_int64),
+        ("larger_than_input", c_bool),
+        ("status", c_int),
+        ("message", c_char_p),
+        ("report", POINTER(flx_sync_report)),
+    ]
+
+
 ClientP = POINTER(flx_client)
 OptionsP = POINTER(flx_options)
 BatchP = POINTER(flx_batch)
@@ -124,6 +148,15 @@ BytesP = POINTER(c_uint8)
 
 #: typedef int (*flx_progress_fn)(void *user, uint64_t done, uint64_t total)
 PROGRESS_FN = CFUNCTYPE(c_int, c_void_p, c_uint64, c_uint64)
+
+SyncOptionsP = POINTER(flx_sync_options)
+SyncReportP = POINTER(flx_sync_report)
+
+#: typedef int (*flx_sync_fn)(void *user, const flx_sync_event *event)
+SYNC_FN = CFUNCTYPE(c_int, c_void_p, POINTER(flx_sync_event))
+
+#: typedef int (*flx_tick_fn)(void *user)
+TICK_FN = CFUNCTYPE(c_int, c_void_p)
 
 #: Every function of include/fluximage.h: name -> (restype, argtypes).
 FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
@@ -184,6 +217,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_options_set_watermark": (c_int, (OptionsP, c_char_p, c_uint32, c_uint32, c_int)),
     "flx_options_set_ai": (c_int, (OptionsP, c_bool, c_bool)),
     "flx_options_set_progress": (c_int, (OptionsP, PROGRESS_FN, c_void_p)),
+    "flx_options_set_tick": (c_int, (OptionsP, TICK_FN, c_void_p)),
     "flx_options_set_cancel": (c_int, (OptionsP, CancelP)),
     "flx_cancel_new": (CancelP, ()),
     "flx_cancel_trigger": (c_int, (CancelP,)),
@@ -194,10 +228,36 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_usage_num": (c_int64, (UsageP, c_int)),
     "flx_usage_json": (c_char_p, (UsageP,)),
     "flx_usage_free": (None, (UsageP,)),
+    # sync (see _sync.py)
+    "flx_sync_options_new": (SyncOptionsP, ()),
+    "flx_sync_options_free": (None, (SyncOptionsP,)),
+    "flx_sync_options_add_include": (c_int, (SyncOptionsP, c_char_p)),
+    "flx_sync_options_add_exclude": (c_int, (SyncOptionsP, c_char_p)),
+    "flx_sync_options_set_flag": (c_int, (SyncOptionsP, c_int, c_bool)),
+    "flx_sync_options_set_if_larger": (c_int, (SyncOptionsP, c_int)),
+    "flx_sync_options_set_backup_dir": (c_int, (SyncOptionsP, c_char_p)),
+    "flx_sync": (
+        c_int,
+        (
+            ClientP,
+            c_char_p,
+            c_char_p,
+            OptionsP,
+            SyncOptionsP,
+            SYNC_FN,
+            c_void_p,
+            CancelP,
+            POINTER(SyncReportP),
+        ),
+    ),
+    "flx_sync_report_num": (c_int64, (SyncReportP, c_int)),
+    "flx_sync_report_event_count": (c_size_t, (SyncReportP,)),
+    "flx_sync_report_event": (c_int, (SyncReportP, c_size_t, POINTER(flx_sync_event))),
+    "flx_sync_report_free": (None, (SyncReportP,)),
 }
 
 #: The library versions this package works with: same major, and for 0.x the same minor.
-COMPATIBLE = (0, 1)
+COMPATIBLE = (0, 2)
 
 
 def _shared_name() -> str:

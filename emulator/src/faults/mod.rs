@@ -5,6 +5,10 @@ use serde_json::Value;
 
 use crate::util::XorShift;
 
+mod apply;
+
+pub(crate) use apply::apply_fault;
+
 /// What an injected fault does to a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FaultMode {
@@ -29,7 +33,9 @@ pub enum FaultMode {
     /// Close the connection as soon as the request headers arrived, without reading the body.
     #[serde(rename = "reset-early")]
     ResetEarly,
-    /// Read the request, wait `delay_ms`, then answer normally (a compress is not charged).
+    /// Read the request, wait `delay_ms`, then answer normally if the client is still connected;
+    /// a compress is charged only then. A client that hung up meanwhile gets nothing, pays
+    /// nothing and is counted in the stats' `abandoned`.
     #[serde(rename = "stall")]
     Stall,
     /// Answer 200 with a Content-Length, then send the body a few bytes every ~100 ms, taking
