@@ -24,11 +24,11 @@
  *      merged, alpha kept; flattened onto the background colour for JPEG), scaled down in
  *      GIMP when a maximum width/height is given, and saves it as a lossless PNG in a private
  *      temporary folder (lossless WebP instead when the PNG is over the API's 20 MB limit).
- *   2. Checks that the output's folder is writable, then compresses the file with
- *      flx_compress() (with AI alt text / SEO name when asked for) and writes the result with
- *      flx_batch_save() to the chosen path, or beside it under the SEO name (never replacing
- *      a file there), atomically (a temporary file beside it, renamed into place): the output
- *      is either the whole result or untouched.
+ *   2. Checks that the output can be written (a missing folder is created on saving), then
+ *      compresses the file with flx_compress() (with AI alt text / SEO name when asked for)
+ *      and writes the result with flx_batch_save() to the chosen path, or beside it under
+ *      the SEO name (never replacing a file there), atomically (a temporary file beside it,
+ *      renamed into place): the output is either the whole result or untouched.
  *   3. Reports the saving ("1.2 MB -> 210 kB, 83% smaller", and the alt text) as a message,
  *      which GIMP shows in the image window's status bar; in interactive mode the alt text
  *      also gets a window with a Copy button; PDB callers get the sizes (and, from the -ai

@@ -327,7 +327,9 @@ def compress(
             if settings.seo_name and seo:
                 written = result.save(seo, exists="rename", progress=progress, tick=tick)
             else:
-                written = result.save(settings.path, exists="overwrite", progress=progress, tick=tick)
+                written = result.save(
+                    settings.path, exists="overwrite", progress=progress, tick=tick
+                )
             alt = result.alt_text if settings.alt_text else None
     return Report(str(written), os.path.getsize(source), os.path.getsize(written), alt or None)
 
