@@ -11,8 +11,9 @@
 #             non-interactively as webp, avif, jpg and png; every output must exist, have the
 #             right magic bytes, load back in GIMP with the right size, and (lossy formats)
 #             be smaller than the plain PNG; the format taken from the extension; max size
-#   invalid   unknown format, quality out of range, a folder as output: clear errors, no
-#             output, GIMP still running; a missing folder is created (libfluximage 0.2)
+#   invalid   unknown format, quality out of range, a folder as output, a file where a
+#             folder should be: clear errors, no output, GIMP still running; a missing
+#             folder is created (libfluximage 0.2)
 #   gimprc    no FLUXIMAGE_API_KEY, the key in gimprc (fluximage-api-key): works
 #   bad key   an unknown key: a clear message (401), no output, an existing file untouched,
 #             the key never printed, GIMP still running
@@ -137,6 +138,7 @@ finish
 
 # ---- 2. invalid arguments ---------------------------------------------------------------
 start invalid_arguments
+echo "not a folder" > "$out/plain.txt"
 run_gimp invalid "
 (define img (make-test-image 64 48))
 (say \"gif \" (flx-export img \"$out/x.gif\" \"gif\" 82 0 0))
@@ -144,10 +146,11 @@ run_gimp invalid "
 (say \"quality \" (flx-export img \"$out/q.webp\" \"webp\" 30 0 0))
 (say \"folder \" (flx-export img \"$out\" \"webp\" 82 0 0))
 (say \"nodir \" (flx-export img \"$out/no/such/dir/x.webp\" \"webp\" 82 0 0))
+(say \"underfile \" (flx-export img \"$out/plain.txt/sub/x.webp\" \"webp\" 82 0 0))
 (say \"empty \" (flx-export img \"\" \"webp\" 82 0 0))
 "
 gimp_ok
-for k in gif noext quality folder empty; do expect $k error; done
+for k in gif noext quality folder underfile empty; do expect $k error; done
 expect nodir "ok *"
 [ "$(magic "$out/no/such/dir/x.webp")" = webp ] || problem "the export into a missing folder was not written"
 rm -rf "$out/no"
@@ -156,6 +159,9 @@ has "no format given, and the file name does not end in"
 has "quality must be between 40 and 100"
 has "the output path is a folder"
 has "no output file was given"
+has "$out/plain.txt is not a folder"
+[ "$(cat "$out/plain.txt")" = "not a folder" ] || problem "plain.txt was changed"
+rm -f "$out/plain.txt"
 absent "$out/x.gif"
 absent "$out/noext"
 absent "$out/q.webp"
