@@ -406,7 +406,7 @@ fn an_encoded_download_is_refused_not_saved_encoded() {
     let c = client_for(&server.base);
     let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
     let e = c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Protocol);
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     assert!(e.message().contains("gzip"), "{}", e.message());
     let get = server.requests().into_iter().find(|r| r.line().starts_with("GET /dl/")).unwrap();
     assert!(get.head.to_ascii_lowercase().contains("accept-encoding: identity"), "{}", get.head);
