@@ -11,8 +11,9 @@
 #             non-interactively as webp, avif, jpg and png; every output must exist, have the
 #             right magic bytes, load back in GIMP with the right size, and (lossy formats)
 #             be smaller than the plain PNG; the format taken from the extension; max size
-#   invalid   unknown format, quality out of range, a folder as output: clear errors, no
-#             output, GIMP still running; a missing folder is created (libfluximage 0.2)
+#   invalid   unknown format, quality out of range, a folder as output, a file where a
+#             folder should be: clear errors, no output, GIMP still running; a missing
+#             folder is created (libfluximage 0.2)
 #   gimprc    no FLUXIMAGE_API_KEY, the key in gimprc (fluximage-api-key): works
 #   bad key   an unknown key: a clear message (401), no output, an existing file untouched,
 #             the key never printed, GIMP still running
@@ -22,7 +23,10 @@
 #             temporary file left; then a used-up free key: a clear "credits" message (402)
 #   dialog    (needs xvfb-run) the interactive dialog, its Export button clicked by the test
 #             hook: the file is written where the dialog suggested; then its Cancel button
-#             during a stalled upload; then RUN-WITH-LAST-VALS
+#             during a stalled upload; then RUN-WITH-LAST-VALS; the credits shown before
+#             the export; with the AI options ticked, the alt text shown and copied, the file
+#             SEO-named; a free plan's AI options greyed out with the reason; no credits
+#             left: Export greyed out with what to do
 #
 # Ends with "N passed, M failed" and a non-zero status on any failure. KEEP=1 keeps the work
 # folder (printed) for inspection.
@@ -35,6 +39,7 @@ PYTHON=${PYTHON:-python3}
 AGENCY_KEY=flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3
 UNKNOWN_KEY=flx_live_0123456789abcdef0123456789abcdef01234567
 SPENT_KEY=flx_live_5e47000000000000000000000000000000000001 # made a free plan, 20 of 20 used
+FREE_KEY=flx_live_2d66ab250124b9f72713a4575147eca36d2adb18   # the emulator's built-in free plan
 
 for f in "$PLUGIN" "$EMULATOR"; do
     [ -x "$f" ] || { echo "gimp-test: $f is missing or not executable"; exit 1; }
@@ -73,131 +78,11 @@ urllib.request.urlopen(req, timeout=10).read()
 EOF
 }
 
-# ---- bookkeeping ------------------------------------------------------------------------
-passed=0
-failed=0
-start() { name=$1; bad=0; }
-problem() { echo "    $*"; bad=1; }
-finish() {
-    if [ "$bad" -eq 0 ]; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name (GIMP's output: $log)"
-        failed=$((failed + 1))
-        [ -n "${KEEP:-}" ] || sed 's/^/      | /' "$log" | grep -v 'GEGL\|GeglBuffers' | tail -40
-    fi
-}
-# result KEY: the text after "FLXTEST KEY " in the log (the first such line).
-result() { grep -o "FLXTEST $1 .*" "$log" | head -n1 | sed "s/^FLXTEST $1 //"; }
-expect() { # expect KEY VALUE-PATTERN
-    got=$(result "$1")
-    case $got in
-        $2) ;;
-        *) problem "$1: got '$got', expected '$2'" ;;
-    esac
-}
-has() { grep -q -- "$1" "$log" || problem "GIMP's output lacks '$1'"; }
-hasnt() { if grep -q -- "$1" "$log"; then problem "GIMP's output contains '$1'"; fi; }
-absent() { [ ! -e "$1" ] || problem "$1 exists but should not"; }
-magic() { # the format the first bytes of FILE announce
-    h=$(od -An -tx1 -N12 "$1" 2> /dev/null | tr -d ' \n')
-    case $h in
-        52494646????????57454250) echo webp ;;
-        ????????6674797061766966 | ????????6674797061766973) echo avif ;;
-        ffd8ff*) echo jpg ;;
-        89504e470d0a1a0a*) echo png ;;
-        *) echo unknown ;;
-    esac
-}
-size() { wc -c < "$1" | tr -d ' '; }
-no_leftovers() { # no temporary file of the library in OUT, nor of the plug-in in TMPDIR
-    for f in "$out"/.*.flx-tmp; do [ -e "$f" ] && problem "temporary file left: $f"; done
-    for f in "$TMPDIR"/fluximage-gimp-*; do [ -e "$f" ] && problem "temporary folder left: $f"; done
-}
-
-# ---- running GIMP -----------------------------------------------------------------------
-# A fresh profile per run, with the plug-in installed where `make gimp-plugin-install` puts it.
-new_profile() {
-    export HOME=$work/home-$1
-    rm -rf "$HOME"
-    profile=$HOME/.config/GIMP/2.10
-    for d in plug-ins/fluximage-export brushes dynamics fonts gradients palettes patterns \
-        tool-presets scripts; do
-        mkdir -p "$profile/$d"
-    done
-    cp "$PLUGIN" "$profile/plug-ins/fluximage-export/fluximage-export"
-    if [ -n "${GIMPRC_LINE:-}" ]; then printf '%s\n' "$GIMPRC_LINE" >> "$profile/gimprc"; fi
-}
-
-# Script-Fu helpers shared by every run.
-cat > "$work/prelude.scm" <<'EOF'
-(define (say . parts) (gimp-message (apply string-append "FLXTEST " parts)))
-(define (num n) (number->string n))
-
-; A photo-like test image: plasma noise, plus a translucent layer with a red ellipse.
-(define (make-test-image w h)
-  (let* ((img (car (gimp-image-new w h RGB)))
-         (bg (car (gimp-layer-new img w h RGB-IMAGE "photo" 100 LAYER-MODE-NORMAL)))
-         (top (car (gimp-layer-new img w h RGBA-IMAGE "overlay" 60 LAYER-MODE-NORMAL))))
-    (gimp-image-insert-layer img bg 0 0)
-    (plug-in-plasma RUN-NONINTERACTIVE img bg 7 2.5)
-    (gimp-image-insert-layer img top 0 -1)
-    (gimp-drawable-fill top FILL-TRANSPARENT)
-    (gimp-image-select-ellipse img CHANNEL-OP-REPLACE (/ w 4) (/ h 4) (/ w 2) (/ h 2))
-    (gimp-context-set-foreground '(200 40 40))
-    (gimp-drawable-edit-fill top FILL-FOREGROUND)
-    (gimp-selection-none img)
-    img))
-
-; The plain PNG export to compare with: visible layers merged, compression level 9.
-(define (plain-png img file)
-  (let* ((dup (car (gimp-image-duplicate img)))
-         (layer (car (gimp-image-merge-visible-layers dup CLIP-TO-IMAGE))))
-    (file-png-save2 RUN-NONINTERACTIVE dup layer file file 0 9 0 0 0 0 0 0 0)
-    (gimp-image-delete dup)))
-
-; Calls the plug-in in RUN-MODE: "ok IN OUT" (its two return values), "cancelled"
-; (GIMP_PDB_CANCEL, which Script-Fu returns as (#f)) or "error" (the procedure failed; GIMP
-; prints its message).
-(define (flx-run run-mode img file fmt quality max-w max-h)
-  (catch "error"
-    (let ((r (plug-in-fluximage-export run-mode img (car (gimp-image-get-active-drawable img))
-                                       file fmt quality max-w max-h)))
-      (cond ((and (pair? r) (pair? (cdr r)))
-             (string-append "ok " (num (car r)) " " (num (cadr r))))
-            ((equal? r '(#f)) "cancelled")
-            (else "unexpected")))))
-(define (flx-export img file fmt quality max-w max-h)
-  (flx-run RUN-NONINTERACTIVE img file fmt quality max-w max-h))
-
-; Loads FILE in GIMP: "W H" or "failed".
-(define (decode file)
-  (catch "failed"
-    (let* ((img (car (gimp-file-load RUN-NONINTERACTIVE file file)))
-           (s (string-append (num (car (gimp-image-width img))) " "
-                             (num (car (gimp-image-height img))))))
-      (gimp-image-delete img)
-      s)))
-EOF
-
-# run_gimp NAME SCHEME-BODY [LAUNCHER...]: a fresh profile, then GIMP runs the prelude and the
-# body; the log is $log. A launcher (xvfb-run) may wrap GIMP.
-run_gimp() {
-    rname=$1
-    body=$2
-    shift 2
-    new_profile "$rname"
-    printf '%s\n' "$body" > "$work/$rname.scm"
-    log=$work/$rname.log
-    timeout 300 "$@" "$GIMP" -i -d -f \
-        -b "(begin (load \"$work/prelude.scm\") (load \"$work/$rname.scm\") (say \"end\" \" alive\"))" \
-        -b '(gimp-quit 0)' > "$log" 2>&1
-    gimp_status=$?
-}
-gimp_ok() { # GIMP ran the whole script and exited normally (no crash, no hang)
-    [ "$gimp_status" -eq 0 ] || problem "GIMP exited with status $gimp_status"
-    expect end alive
+# ---- helpers, and how this test installs the plug-in ---------------------------------------
+. "$(dirname "$0")/testlib.sh"
+install_plugin() { # where `make gimp-plugin-install` puts it
+    mkdir -p "$1/fluximage-export"
+    cp "$PLUGIN" "$1/fluximage-export/fluximage-export"
 }
 
 echo "GIMP plug-in tests (GIMP $("$GIMP" --version | sed 's/.* //'), emulator on $base)"
@@ -253,6 +138,7 @@ finish
 
 # ---- 2. invalid arguments ---------------------------------------------------------------
 start invalid_arguments
+echo "not a folder" > "$out/plain.txt"
 run_gimp invalid "
 (define img (make-test-image 64 48))
 (say \"gif \" (flx-export img \"$out/x.gif\" \"gif\" 82 0 0))
@@ -260,10 +146,11 @@ run_gimp invalid "
 (say \"quality \" (flx-export img \"$out/q.webp\" \"webp\" 30 0 0))
 (say \"folder \" (flx-export img \"$out\" \"webp\" 82 0 0))
 (say \"nodir \" (flx-export img \"$out/no/such/dir/x.webp\" \"webp\" 82 0 0))
+(say \"underfile \" (flx-export img \"$out/plain.txt/sub/x.webp\" \"webp\" 82 0 0))
 (say \"empty \" (flx-export img \"\" \"webp\" 82 0 0))
 "
 gimp_ok
-for k in gif noext quality folder empty; do expect $k error; done
+for k in gif noext quality folder underfile empty; do expect $k error; done
 expect nodir "ok *"
 [ "$(magic "$out/no/such/dir/x.webp")" = webp ] || problem "the export into a missing folder was not written"
 rm -rf "$out/no"
@@ -272,6 +159,9 @@ has "no format given, and the file name does not end in"
 has "quality must be between 40 and 100"
 has "the output path is a folder"
 has "no output file was given"
+has "$out/plain.txt is not a folder"
+[ "$(cat "$out/plain.txt")" = "not a folder" ] || problem "plain.txt was changed"
+rm -f "$out/plain.txt"
 absent "$out/x.gif"
 absent "$out/noext"
 absent "$out/q.webp"
@@ -392,10 +282,62 @@ if command -v xvfb-run > /dev/null 2>&1 && command -v xauth > /dev/null 2>&1; th
     has "Exported Untitled.webp with Fluximage: "
     expect size "400 300"
     expect last "ok *"
+    # Before the export: the credits from GET /api/usage, the AI options available.
+    expect credits "Fluximage plan agency: unlimited compressions, * AI credits left."
+    expect ai "available *"
+    expect export "available *"
+    finish
+
+    # The AI options ticked: the alt text shown after the export and copied by its button;
+    # the file named after the SEO name in the suggested folder.
+    start dialog_ai
+    export FLUXIMAGE_GIMP_TEST_CLICK_EXPORT=1 FLUXIMAGE_GIMP_TEST_AI=1
+    run_gimp dialogai "
+(define img (make-test-image 400 300))
+(say \"ai-run \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_AI
+    gimp_ok
+    expect ai-run "ok *"
+    expect clipboard "A 400×300 image, mostly *"
+    has "Alt text: A 400×300 image"
+    ls "$work/home-dialogai/"*-image-400x300.webp > /dev/null 2>&1 ||
+        problem "no SEO-named file in $work/home-dialogai: $(ls "$work/home-dialogai")"
+    absent "$work/home-dialogai/Untitled.webp"
+    finish
+
+    # A free plan: the AI options greyed out with the reason; the export still works.
+    start dialog_free_plan
+    export FLUXIMAGE_API_KEY=$FREE_KEY FLUXIMAGE_GIMP_TEST_AI=1
+    control reset
+    run_gimp dialogfree "
+(define img (make-test-image 200 150))
+(say \"free-run \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_AI
+    gimp_ok
+    expect credits "Fluximage plan free: 20 of 20 compressions left this billing period, 0 AI credits left."
+    expect ai "greyed AI alt text and SEO names need a paid Fluximage plan*"
+    expect free-run "ok *"
+    [ "$(magic "$work/home-dialogfree/Untitled.webp")" = webp ] || problem "the free plan's export was not written"
+    finish
+
+    # No compressions left: Export greyed out, with what to do.
+    start dialog_no_credits
+    export FLUXIMAGE_API_KEY=$SPENT_KEY
+    run_gimp dialogspent "
+(define img (make-test-image 200 150))
+(say \"spent-run \" (flx-run RUN-INTERACTIVE img \"\" \"\" 0 0 0))
+" xvfb-run -a
+    unset FLUXIMAGE_GIMP_TEST_CLICK_EXPORT
+    gimp_ok
+    expect credits "Fluximage plan free: 0 of 20 compressions left this billing period*"
+    expect export "greyed No compressions are left this billing period*(402)*dashboard*"
+    expect spent-run cancelled
+    absent "$work/home-dialogspent/Untitled.webp"
     finish
 else
     echo "SKIPPED: dialog test (xvfb-run or xauth not installed: apt-get install xvfb xauth)"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+report

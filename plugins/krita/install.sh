@@ -1,34 +1,28 @@
 #!/bin/sh
-# Installs the Krita plug-in, self-contained: the plug-in, its .desktop and action files, and
-# (in the plug-in's _vendor folder) the fluximage Python package with libfluximage beside it.
+# Installs the Krita plug-in from its zip (make krita-plugin-zip) the way Krita's own Tools >
+# Scripts > Import Python Plugin from File… does: the .desktop file and the plug-in's folder
+# into RESOURCES/pykrita/, the .action file into RESOURCES/actions/ (an existing copy of the
+# plug-in is replaced). Then enable "Fluximage Export" in Krita's Python Plugin Manager and
+# restart Krita.
 #
-#   plugins/krita/install.sh PYKRITA_DIR ACTIONS_DIR LIBFLUXIMAGE_SO
+#   plugins/krita/install.sh PLUGIN_ZIP RESOURCES_DIR
 #
-# e.g. ~/.local/share/krita/pykrita ~/.local/share/krita/actions target/release/libfluximage.so
-# (what `make krita-plugin-install` runs). Then enable "Fluximage Export" in Krita's Python
-# Plugin Manager and restart Krita.
+# e.g. build/dist/fluximage-krita-0.1.0.zip ~/.local/share/krita (make krita-plugin-install).
 set -eu
-[ $# -eq 3 ] || { echo "usage: $0 PYKRITA_DIR ACTIONS_DIR LIBFLUXIMAGE_SO" >&2; exit 2; }
-pykrita=$1
-actions=$2
-lib=$3
-here=$(cd "$(dirname "$0")" && pwd)
-package=$here/../../bindings/python/src/fluximage
-[ -f "$lib" ] || { echo "$lib not found: build the library first (make lib)" >&2; exit 1; }
-[ -f "$package/__init__.py" ] || { echo "$package not found" >&2; exit 1; }
-
-mkdir -p "$pykrita" "$actions"
-rm -rf "$pykrita/fluximage_export"
-mkdir -p "$pykrita/fluximage_export/_vendor/fluximage"
-for f in "$here"/fluximage_export/*.py "$here"/fluximage_export/Manual.html; do
-    cp "$f" "$pykrita/fluximage_export/"
-done
-cp "$here/fluximage_export.desktop" "$pykrita/"
-cp "$here/fluximage_export.action" "$actions/"
-for f in "$package"/*.py "$package"/py.typed; do
-    cp "$f" "$pykrita/fluximage_export/_vendor/fluximage/"
-done
-# The package looks for the library beside itself first (a "packaged copy").
-cp "$lib" "$pykrita/fluximage_export/_vendor/fluximage/libfluximage.so"
-chmod 0755 "$pykrita/fluximage_export/_vendor/fluximage/libfluximage.so"
-echo "installed the Krita plug-in into $pykrita (action file in $actions)"
+[ $# -eq 2 ] || { echo "usage: $0 PLUGIN_ZIP RESOURCES_DIR" >&2; exit 2; }
+[ -f "$1" ] || { echo "$1 not found: run make krita-plugin-zip" >&2; exit 1; }
+python3 - "$1" "$2" <<'PY'
+import os, shutil, sys, tempfile, zipfile
+zip_path, resources = sys.argv[1], sys.argv[2]
+name = "fluximage_export"
+pykrita, actions = os.path.join(resources, "pykrita"), os.path.join(resources, "actions")
+os.makedirs(pykrita, exist_ok=True)
+os.makedirs(actions, exist_ok=True)
+with zipfile.ZipFile(zip_path) as z, tempfile.TemporaryDirectory() as tmp:
+    z.extractall(tmp)
+    shutil.rmtree(os.path.join(pykrita, name), ignore_errors=True)
+    shutil.copytree(os.path.join(tmp, name), os.path.join(pykrita, name))
+    shutil.copyfile(os.path.join(tmp, name + ".desktop"), os.path.join(pykrita, name + ".desktop"))
+    shutil.copyfile(os.path.join(tmp, name + ".action"), os.path.join(actions, name + ".action"))
+print(f"installed the Krita plug-in into {pykrita} (action file in {actions})")
+PY

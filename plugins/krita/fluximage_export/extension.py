@@ -6,13 +6,15 @@ Everything that can be decided without Krita lives in ``logic.py``.
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Optional
 
 from krita import Extension, Krita
-from PyQt5.QtCore import Qt
+from PyQt5.QtCore import Qt, QTimer
 from PyQt5.QtGui import QIcon
 from PyQt5.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -22,6 +24,7 @@ from PyQt5.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QProgressDialog,
     QPushButton,
     QSlider,
@@ -37,8 +40,9 @@ TITLE = "Export via Fluximage"
 
 
 class ExportDialog(QDialog):
-    """Output file, format, quality and maximum size. Widgets carry object names (path,
-    format, quality, max_width, max_height, problem, key_note) for tests."""
+    """Output file, format, quality, maximum size and the AI options, with the credits left.
+    Widgets carry object names (path, format, quality, max_width, max_height, alt_text,
+    seo_name, ai_note, credits, problem, key_note) for tests."""
 
     def __init__(self, settings: logic.Settings, parent: Any = None) -> None:
         super().__init__(parent)
@@ -84,6 +88,32 @@ class ExportDialog(QDialog):
         form.addRow("Max &width (px):", self.max_width)
         form.addRow("Max &height (px):", self.max_height)
 
+        # Greyed out until the plan is known, and with the reason when it does not allow them.
+        self.alt_text = QCheckBox("Write &alt text (AI, 1 AI credit)")
+        self.alt_text.setObjectName("alt_text")
+        self.alt_text.setChecked(settings.alt_text)
+        self.alt_text.setToolTip(
+            "Fluximage describes the image; the text is shown after the export, ready to copy."
+        )
+        self.seo_name = QCheckBox("Name the file for &search engines (AI, same credit)")
+        self.seo_name.setObjectName("seo_name")
+        self.seo_name.setChecked(settings.seo_name)
+        self.seo_name.setToolTip(
+            "The file is written in the chosen folder under a descriptive name Fluximage "
+            "picks (an existing file is never replaced)."
+        )
+        self.ai_note = QLabel()
+        self.ai_note.setObjectName("ai_note")
+        self.ai_note.setWordWrap(True)
+        form.addRow("AI:", self.alt_text)
+        form.addRow("", self.seo_name)
+        form.addRow("", self.ai_note)
+        self._set_ai(False, "AI options: checking the plan\u2026")
+
+        self.credits = QLabel("Fluximage credits: checking\u2026")
+        self.credits.setObjectName("credits")
+        self.credits.setWordWrap(True)
+
         if logic.key_available():
             note = f"API key: from the environment variable {logic.KEY_ENV}."
         else:
@@ -105,9 +135,26 @@ class ExportDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(key_note)
+        layout.addWidget(self.credits)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
+        self._buttons = buttons
         self._format_changed()
+
+    def show_credits(self, credits: logic.Credits) -> None:
+        """Shows the plan and credits left; greys out what the plan does not allow."""
+        self.credits.setText(credits.text)
+        self._set_ai(credits.ai_allowed, credits.ai_reason)
+        if not credits.can_compress:
+            self.problem.setText(credits.problem)
+            self.problem.show()
+            self._buttons.button(QDialogButtonBox.Ok).setEnabled(False)
+
+    def _set_ai(self, allowed: bool, reason: str) -> None:
+        self.alt_text.setEnabled(allowed)
+        self.seo_name.setEnabled(allowed)
+        self.ai_note.setText(f"<i>{reason}</i>" if reason else "")
+        self.ai_note.setVisible(bool(reason))
 
     @staticmethod
     def _size_box(name: str, value: int) -> QSpinBox:
@@ -143,6 +190,8 @@ class ExportDialog(QDialog):
             quality=self.quality.value(),
             max_width=self.max_width.value(),
             max_height=self.max_height.value(),
+            alt_text=self.alt_text.isEnabled() and self.alt_text.isChecked(),
+            seo_name=self.seo_name.isEnabled() and self.seo_name.isChecked(),
         )
 
     def accept(self) -> None:
@@ -152,6 +201,39 @@ class ExportDialog(QDialog):
             self.problem.show()
             return
         super().accept()
+
+
+class AltTextDialog(QDialog):
+    """The AI-written alt text of an export, selectable, with a Copy button. Object names
+    (alt_text_view, copy) for tests."""
+
+    def __init__(self, report: logic.Report, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("fluximage_alt_text_dialog")
+        self.setWindowTitle(f"Alt text for {os.path.basename(report.path)}")
+        text = report.alt_text or ""
+        intro = QLabel(
+            "Fluximage wrote this alt text for the exported image. "
+            "Copy it into your web page or CMS:"
+        )
+        intro.setWordWrap(True)
+        view = QPlainTextEdit(text)
+        view.setObjectName("alt_text_view")
+        view.setReadOnly(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.Close)
+        copy = buttons.addButton("&Copy", QDialogButtonBox.ActionRole)
+        copy.setObjectName("copy")
+
+        def do_copy() -> None:
+            QApplication.clipboard().setText(text)
+            copy.setText("Copied")
+
+        copy.clicked.connect(do_copy)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(view)
+        layout.addWidget(buttons)
 
 
 class FluximageExtension(Extension):
@@ -186,8 +268,11 @@ class FluximageExtension(Extension):
             quality=self._last.quality if self._last else logic.QUALITY_DEFAULT,
             max_width=self._last.max_width if self._last else 0,
             max_height=self._last.max_height if self._last else 0,
+            alt_text=self._last.alt_text if self._last else False,
+            seo_name=self._last.seo_name if self._last else False,
         )
         dialog = ExportDialog(suggested, parent)
+        self._fetch_credits(dialog)
         if dialog.exec_() != QDialog.Accepted:
             return
         settings = self._last = dialog.settings()
@@ -216,7 +301,11 @@ class FluximageExtension(Extension):
         progress.show()
         QApplication.processEvents()
         try:
-            report = export_document(document, settings, progress=tracker.callback, tick=tracker.tick)
+            # tick runs the event loop about every 50 ms, also while the server works, so
+            # the Cancel button stays live throughout.
+            report = export_document(
+                document, settings, progress=tracker.callback, tick=tracker.tick
+            )
         except Exception as e:  # every failure becomes a message, never a traceback
             self._close(progress)
             if logic.is_cancel(e):
@@ -226,6 +315,27 @@ class FluximageExtension(Extension):
             return
         self._close(progress)
         self._status(window, report.summary())
+        if report.alt_text:
+            AltTextDialog(report, parent).exec_()
+
+    @staticmethod
+    def _fetch_credits(dialog: ExportDialog) -> None:
+        """Asks for the credits (a quick, free request) on a worker thread while the dialog
+        is on screen, and shows them when they arrive; Krita's window stays responsive."""
+        box: dict = {}
+        worker = threading.Thread(
+            target=lambda: box.setdefault("credits", logic.credits()), daemon=True
+        )
+        timer = QTimer(dialog)
+
+        def poll() -> None:
+            if "credits" in box:
+                timer.stop()
+                dialog.show_credits(box["credits"])
+
+        timer.timeout.connect(poll)
+        worker.start()
+        timer.start(50)
 
     @staticmethod
     def _close(progress: QProgressDialog) -> None:

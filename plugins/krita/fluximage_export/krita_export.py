@@ -20,8 +20,8 @@ def export_document(
     The image is rendered to a lossless PNG in a private temporary folder (scaled down in
     Krita first when a maximum size is set, which makes the upload smaller; without
     transparency for JPEG), compressed by the Fluximage API into ``settings.path`` (written
-    atomically), and the folder removed. The document itself is not changed. Raises what :func:`logic.compress` raises, and
-    OSError when Krita cannot write the PNG.
+    atomically), and the folder removed. The document itself is not changed. Raises what
+    :func:`logic.compress` raises, and OSError when Krita cannot write the PNG.
     """
     problems = settings.problems()
     if problems:

@@ -7,7 +7,10 @@ What the Krita-facing part (``krita_export.py``, ``extension.py``) asks of this 
 - :func:`suggest_output_path`, :func:`with_format_extension`, :func:`format_from_path`: the
   output file name the dialog proposes;
 - :func:`compress`: the temporary PNG Krita exported -> the compressed file, through the
-  ``fluximage`` package (which writes it atomically), returning a :class:`Report`;
+  ``fluximage`` package (which writes it atomically), returning a :class:`Report` (with the
+  AI alt text and the SEO-named file when asked for);
+- :func:`credits`: the key's plan and credits (``GET /api/usage``, free) -> a :class:`Credits`
+  the dialog shows before the export, saying whether the AI options are allowed and why not;
 - :class:`ProgressTracker`: the library's byte counts -> a percentage and a phase text, and
   the way a Cancel button stops the call;
 - :func:`user_message`: an exception -> a message for a dialog (never containing the key).
@@ -37,7 +40,14 @@ QUALITY_MIN, QUALITY_MAX, QUALITY_DEFAULT = 40, 100, 82
 SIZE_MAX = 65535
 KEY_ENV = "FLUXIMAGE_API_KEY"
 # Sent after the library's own user agent, so the server can tell the plug-in's traffic apart.
-USER_AGENT = "krita-plugin/1.0.0"
+# The plug-in is versioned with the library it bundles (make_zip.py writes _version.py).
+try:
+    from ._version import VERSION
+except ImportError:  # run from the source tree
+    VERSION = "dev"
+USER_AGENT = f"krita-plugin/{VERSION}"
+#: What to do about used-up credits or a feature outside the plan (402, 403).
+DASHBOARD = "your Fluximage dashboard (fluximage.app)"
 
 _EXTENSION_FORMATS = {".webp": "webp", ".avif": "avif", ".jpg": "jpg", ".jpeg": "jpg", ".png": "png"}
 
@@ -79,6 +89,8 @@ class Settings:
     quality: int = QUALITY_DEFAULT
     max_width: int = 0  # 0: no limit
     max_height: int = 0  # 0: no limit
+    alt_text: bool = False  # ask for AI-written alt text (paid plans)
+    seo_name: bool = False  # write the file under the AI-written SEO name (paid plans)
 
     def problems(self) -> List[str]:
         """What is wrong with these settings (empty when they are usable)."""
@@ -91,6 +103,8 @@ class Settings:
             folder = os.path.dirname(os.path.abspath(self.path))
             if not os.path.isdir(folder):
                 out.append(f"the folder {folder} does not exist")
+            elif not os.access(folder, os.W_OK):
+                out.append(f"the folder {folder} is not writable")
         if self.format not in FORMATS:
             out.append(f"unknown format {self.format!r}: use webp, avif, jpg or png")
         if not QUALITY_MIN <= self.quality <= QUALITY_MAX:
@@ -224,9 +238,10 @@ class ProgressTracker:
 class Report:
     """The outcome of one export."""
 
-    path: str
+    path: str  # the file written: the chosen one, or the SEO-named one beside it
     input_size: int  # bytes of the lossless file uploaded
     output_size: int  # bytes written to `path`
+    alt_text: Optional[str] = None  # the AI-written alt text, when asked for
 
     @property
     def saving(self) -> float:
@@ -255,6 +270,20 @@ def format_size(n: int) -> str:
     return f"{n} bytes"  # not reached
 
 
+def seo_path(chosen: str, seo_name: str, fmt: str) -> Optional[str]:
+    """The file name for a result with the SEO name ``seo_name``: that name (folder part and
+    extension dropped, characters unsafe in file names replaced) with the format's
+    extension, in the folder of ``chosen``; None when nothing usable is left of it. It is
+    saved with ``exists="rename"``: a file already there is kept ("name-2.webp" then)."""
+    stem = os.path.basename(seo_name.replace("\\", "/"))
+    if format_from_path(stem):
+        stem = os.path.splitext(stem)[0]
+    stem = "".join("_" if c in '\\/:*?"<>|[]' else c for c in stem).strip()
+    if not stem or stem.startswith("."):
+        return None
+    return os.path.join(os.path.dirname(os.path.abspath(chosen)), stem + FORMATS[fmt])
+
+
 def compress(
     source: str,
     settings: Settings,
@@ -263,31 +292,117 @@ def compress(
     fluximage: Any = None,
     tick: Optional[Callable[[], bool]] = None,
 ) -> Report:
-    """Compresses ``source`` (the lossless file Krita exported) into ``settings.path``.
+    """Compresses ``source`` (the lossless file Krita exported) into ``settings.path``, or
+    beside it under the AI-written SEO name when ``settings.seo_name`` is set.
 
     The key comes from FLUXIMAGE_API_KEY (and the server from FLUXIMAGE_BASE_URL), read by the
     library when the client is made. The output is written atomically by the library: the
     whole result or, on any failure, an untouched path. Raises ValueError for unusable
     settings and the ``fluximage`` package's exceptions for everything else (see
-    :func:`user_message`); ``progress`` (called when bytes move) or ``tick`` (about every
-    50 ms) returning False cancels (CancelledError).
+    :func:`user_message`). ``progress`` (called when bytes move) or ``tick`` (called about
+    every 50 ms, also while the server works) returning False cancels: the package raises
+    its CancelledError and nothing is written.
     """
     problems = settings.problems()
     if problems:
         raise ValueError("; ".join(problems))
     flx = fluximage if fluximage is not None else load_fluximage()
     with flx.Client(user_agent=USER_AGENT) as client:
-        client.compress_file(
+        with client.compress(
             source,
-            settings.path,
             format=settings.format,
             quality=settings.quality,
             max_width=settings.max_width or None,
             max_height=settings.max_height or None,
+            alt_text=settings.alt_text,
+            seo_rename=settings.seo_name,
             progress=progress,
             tick=tick,
+        ) as batch:
+            result = batch[0]
+            if result.error is not None:
+                raise result.error
+            # The chosen file is replaced (the user named it); an SEO-named one never is.
+            seo = seo_path(settings.path, result.seo_name or "", settings.format)
+            if settings.seo_name and seo:
+                written = result.save(seo, exists="rename", progress=progress, tick=tick)
+            else:
+                written = result.save(
+                    settings.path, exists="overwrite", progress=progress, tick=tick
+                )
+            alt = result.alt_text if settings.alt_text else None
+    return Report(str(written), os.path.getsize(source), os.path.getsize(written), alt or None)
+
+
+# ---- credits --------------------------------------------------------------------------------
+
+
+@dataclass
+class Credits:
+    """What the dialog shows before an export, from ``GET /api/usage``."""
+
+    text: str  # "Fluximage plan pro: unlimited compressions, 1080 AI credits left."
+    can_compress: bool  # False only when the server said no compression is left
+    ai_allowed: bool  # whether the AI options may be ticked
+    ai_reason: str  # why not, when they may not ("" otherwise)
+    problem: str = ""  # what to do when no compression is left
+
+
+def describe_usage(usage: Any) -> Credits:
+    """A ``fluximage.Usage`` -> what the dialog shows (pure: tested without a server)."""
+    plan = usage.plan or "unknown"
+    used, limit = usage.compressions_used, usage.compressions_limit
+    if limit is not None and limit >= 99999:  # how the API says "unlimited"
+        compressions = "unlimited compressions"
+    elif limit is not None and used is not None:
+        compressions = f"{max(limit - used, 0)} of {limit} compressions left this billing period"
+    else:
+        compressions = "compressions left: unknown"
+    ai = usage.ai_credits_remaining
+    text = f"Fluximage plan {plan}: {compressions}" + (
+        f", {ai} AI credits left." if ai is not None else "."
+    )
+    can_compress = usage.can_compress is not False
+    problem = (
+        ""
+        if can_compress
+        else "No compressions are left this billing period: the export would be refused "
+        f"(402). Wait for the next period, or buy credits or a larger plan in {DASHBOARD}."
+    )
+    if usage.can_use_ai is not False:
+        return Credits(text, can_compress, True, "", problem)
+    if plan == "free":
+        reason = "AI alt text and SEO names need a paid Fluximage plan (this key's plan is free)."
+    else:
+        reason = (
+            f"No AI credits are left this month: buy AI credits in {DASHBOARD} to use alt "
+            "text and SEO names."
         )
-    return Report(settings.path, os.path.getsize(source), os.path.getsize(settings.path))
+    return Credits(text, can_compress, False, reason, problem)
+
+
+def credits(fluximage: Any = None) -> Credits:
+    """Asks the server for the key's plan and credits (free, quick: no retries, short time
+    limits). Never raises: a failure becomes a Credits saying what is unknown and why."""
+    try:
+        flx = fluximage if fluximage is not None else load_fluximage()
+        with flx.Client(
+            user_agent=USER_AGENT, retries=0, timeout=flx.Timeout(connect=5, read=10, total=15)
+        ) as client:
+            return describe_usage(client.usage())
+    except Exception as e:  # shown in the dialog; the export itself reports errors fully
+        if isinstance(e, ImportError):
+            why = str(e)
+        elif type(e).__name__ == "InvalidArgumentError":
+            why = "no usable API key"
+        else:
+            why = str(e)
+        return Credits(
+            f"Credits: unknown ({why}).",
+            True,
+            False,
+            "AI options: unavailable until the plan is known.",
+        )
 
 
 # ---- messages -------------------------------------------------------------------------------
@@ -299,6 +414,10 @@ _HINTS = {
     "FLUXIMAGE_BASE_URL, when set, must name the Fluximage server.",
     "TimeoutError": "Check the network connection and any proxy (HTTPS_PROXY).",
     "PayloadTooLargeError": "Set a maximum width or height to make the upload smaller.",
+    "QuotaExceededError": "The credits of this billing period are used up. Wait for the next "
+    f"period, or buy credits or a larger plan in {DASHBOARD}; the export dialog shows the "
+    "credits left. For AI text, untick the AI options to export without it.",
+    "PermissionDeniedError": f"Untick the AI options, or upgrade your plan in {DASHBOARD}.",
 }
 
 

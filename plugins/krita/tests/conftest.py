@@ -28,6 +28,7 @@ EMULATOR = Path(
 AGENCY_KEY = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3"
 UNKNOWN_KEY = "flx_live_" + "0123456789abcdef" * 2 + "01234567"
 SPENT_KEY = "flx_live_" + "5e" * 20  # free plan, 20 of 20 compressions used
+FREE_KEY = "flx_live_2d66ab250124b9f72713a4575147eca36d2adb18"  # the emulator's free plan
 
 
 class Emulator:

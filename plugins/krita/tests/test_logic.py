@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     AGENCY_KEY,
+    FREE_KEY,
     REPO,
     SPENT_KEY,
     UNKNOWN_KEY,
@@ -144,7 +145,10 @@ def test_user_message() -> None:
     assert "FLUXIMAGE_API_KEY" in msg and "before starting Krita" in msg
     assert "network" in logic.user_message(fluximage.ConnectionError("could not connect", status=9))
     q = logic.user_message(fluximage.QuotaExceededError("credits are used up (402)", status=4))
-    assert q == "Fluximage could not export the image: credits are used up (402)"
+    assert q.startswith("Fluximage could not export the image: credits are used up (402)\n")
+    assert "Wait for the next period" in q and "dashboard" in q
+    f = logic.user_message(fluximage.PermissionDeniedError("not in the plan (403)", status=3))
+    assert "Untick the AI options, or upgrade" in f
     assert logic.user_message(ValueError("quality must be between 40 and 100")) == (
         "Cannot export: quality must be between 40 and 100."
     )
@@ -267,28 +271,135 @@ def test_cancel(api: Emulator, photo: Path, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-# ---- installation: the vendored package ----------------------------------------------------
+# ---- credits and the AI options -------------------------------------------------------------
 
 
-def test_install_script_vendors_package_and_library(tmp_path: Path) -> None:
-    """install.sh makes a self-contained plug-in: importable with no PYTHONPATH and no
-    FLUXIMAGE_LIB, the library found inside the vendored package."""
-    lib = os.environ.get("FLUXIMAGE_LIB") or str(REPO / "target" / "release" / "libfluximage.so")
-    pykrita, actions = tmp_path / "pykrita", tmp_path / "actions"
-    subprocess.run(
-        [str(REPO / "plugins" / "krita" / "install.sh"), str(pykrita), str(actions), lib],
-        check=True,
-        capture_output=True,
+def usage(**kw: object) -> fluximage.Usage:
+    fields = dict(
+        plan="agency", compressions_used=3, compressions_limit=99999, ai_credits_used=0,
+        ai_credits_monthly=10000, ai_topup_credits=0, ai_credits_remaining=10000,
+        can_compress=True, can_use_ai=True, raw_json="{}",
     )
+    fields.update(kw)
+    return fluximage.Usage(**fields)  # type: ignore[arg-type]
+
+
+def test_describe_usage() -> None:
+    c = logic.describe_usage(usage())
+    assert c.text == "Fluximage plan agency: unlimited compressions, 10000 AI credits left."
+    assert c.can_compress and c.ai_allowed and c.ai_reason == "" and c.problem == ""
+
+    c = logic.describe_usage(usage(plan="free", compressions_used=5, compressions_limit=20,
+                                   ai_credits_remaining=0, can_use_ai=False))
+    assert c.text == "Fluximage plan free: 15 of 20 compressions left this billing period, 0 AI credits left."
+    assert not c.ai_allowed and "need a paid Fluximage plan" in c.ai_reason
+
+    c = logic.describe_usage(usage(plan="pro", ai_credits_remaining=0, can_use_ai=False))
+    assert not c.ai_allowed and c.ai_reason.startswith("No AI credits are left")
+
+    c = logic.describe_usage(usage(plan="free", compressions_used=20, compressions_limit=20,
+                                   can_compress=False, can_use_ai=False))
+    assert not c.can_compress and "(402)" in c.problem and "dashboard" in c.problem
+
+    # Missing numbers are "unknown", never an error.
+    c = logic.describe_usage(usage(plan=None, compressions_limit=None, ai_credits_remaining=None,
+                                   can_compress=None, can_use_ai=None))
+    assert c.text == "Fluximage plan unknown: compressions left: unknown."
+    assert c.can_compress and c.ai_allowed
+
+
+def test_credits_from_the_server(api: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    c = logic.credits()
+    assert c.text.startswith("Fluximage plan agency: unlimited compressions") and c.ai_allowed
+    monkeypatch.setenv("FLUXIMAGE_API_KEY", FREE_KEY)
+    c = logic.credits()
+    assert c.text.startswith("Fluximage plan free: ") and not c.ai_allowed
+    monkeypatch.setenv("FLUXIMAGE_API_KEY", SPENT_KEY)
+    assert not logic.credits().can_compress
+    monkeypatch.setenv("FLUXIMAGE_API_KEY", UNKNOWN_KEY)
+    c = logic.credits()  # never raises: the dialog shows why it does not know
+    assert c.text.startswith("Credits: unknown (") and "401" in c.text and not c.ai_allowed
+    assert UNKNOWN_KEY[len("flx_live_"):] not in c.text
+    monkeypatch.delenv("FLUXIMAGE_API_KEY")
+    assert logic.credits().text == "Credits: unknown (no usable API key)."
+
+
+def test_seo_path(tmp_path: Path) -> None:
+    chosen = str(tmp_path / "photo.webp")
+    assert logic.seo_path(chosen, "red-cat.webp", "webp") == str(tmp_path / "red-cat.webp")
+    assert logic.seo_path(chosen, "../x/red cat", "avif") == str(tmp_path / "red cat.avif")
+    assert logic.seo_path(chosen, "", "webp") is None
+    assert logic.seo_path(chosen, ".hidden", "webp") is None
+
+
+def test_compress_with_ai(api: Emulator, photo: Path, tmp_path: Path) -> None:
+    chosen = tmp_path / "chosen.webp"
+    report = logic.compress(str(photo), Settings(str(chosen), alt_text=True))
+    assert report.path == str(chosen) and magic(chosen) == "webp"
+    assert report.alt_text and report.alt_text.startswith("A 320\u00d7240 image")
+
+    mine = tmp_path / "existing.webp"
+    mine.write_bytes(b"mine")
+    first = logic.compress(str(photo), Settings(str(mine), seo_name=True))
+    second = logic.compress(str(photo), Settings(str(mine), seo_name=True))
+    assert first.path.endswith("-image-320x240.webp") and magic(Path(first.path)) == "webp"
+    assert second.path == first.path[: -len(".webp")] + "-2.webp", "a file was replaced"
+    assert mine.read_bytes() == b"mine", "the chosen file was written although SEO-named"
+    assert first.alt_text is None  # not asked for
+
+
+def test_ai_on_the_free_plan(
+    api: Emulator, photo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLUXIMAGE_API_KEY", FREE_KEY)
+    out = tmp_path / "free.webp"
+    with pytest.raises(fluximage.PermissionDeniedError) as info:
+        logic.compress(str(photo), Settings(str(out), alt_text=True))
+    msg = logic.user_message(info.value)
+    assert "403" in msg and "Untick the AI options, or upgrade" in msg
+    assert not out.exists()
+
+
+# ---- installation: the zip ----------------------------------------------------------------
+
+
+def test_zip_imports_and_is_self_contained(tmp_path: Path) -> None:
+    """make_zip.py makes a zip Krita's importer accepts (its own code when Krita is
+    installed, else install.sh's extraction), and the imported plug-in loads its own copy of
+    the package and library with no PYTHONPATH, no FLUXIMAGE_LIB and no site-packages."""
+    lib = os.environ.get("FLUXIMAGE_LIB") or str(REPO / "target" / "release" / "libfluximage.so")
+    zip_path = tmp_path / "plugin.zip"
+    subprocess.run(
+        [sys.executable, str(REPO / "plugins" / "krita" / "make_zip.py"), str(zip_path), "9.8.7", lib],
+        check=True,
+    )
+    resources = tmp_path / "krita"
+    resources.mkdir()
+    importer = Path("/usr/share/krita/pykrita/plugin_importer/plugin_importer.py")
+    if importer.is_file():
+        code = (
+            "import builtins, sys; builtins.i18n = lambda t: t;"
+            "from plugin_importer import PluginImporter;"
+            "print(PluginImporter(sys.argv[1], sys.argv[2], lambda p: True).import_all())"
+        )
+        env = dict(os.environ, PYTHONPATH=str(importer.parent))
+        run = subprocess.run([sys.executable, "-c", code, str(zip_path), str(resources)],
+                             env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert "'fluximage_export'" in run.stdout
+    else:
+        subprocess.run([str(REPO / "plugins" / "krita" / "install.sh"), str(zip_path),
+                        str(resources)], check=True, capture_output=True)
+    pykrita = resources / "pykrita"
     assert (pykrita / "fluximage_export.desktop").is_file()
-    assert (actions / "fluximage_export.action").is_file()
+    assert (resources / "actions" / "fluximage_export.action").is_file()
     assert (pykrita / "fluximage_export" / "_vendor" / "fluximage" / "libfluximage.so").is_file()
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "FLUXIMAGE_LIB")}
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "from fluximage_export import logic; flx = logic.load_fluximage();"
-        "print(flx.library_path)"
+        "print(flx.library_path); print(logic.USER_AGENT)"
     )
     run = subprocess.run(
         # -S: no site-packages, so an installed fluximage cannot stand in for the vendored one.
@@ -298,4 +409,20 @@ def test_install_script_vendors_package_and_library(tmp_path: Path) -> None:
         text=True,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().startswith(str(pykrita / "fluximage_export" / "_vendor"))
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(str(pykrita / "fluximage_export" / "_vendor"))
+    assert lines[1] == "krita-plugin/9.8.7"
+
+
+def test_install_script_replaces_an_older_copy(tmp_path: Path) -> None:
+    lib = os.environ.get("FLUXIMAGE_LIB") or str(REPO / "target" / "release" / "libfluximage.so")
+    zip_path = tmp_path / "plugin.zip"
+    subprocess.run([sys.executable, str(REPO / "plugins" / "krita" / "make_zip.py"),
+                    str(zip_path), "1.0.0", lib], check=True)
+    stale = tmp_path / "krita" / "pykrita" / "fluximage_export" / "stale.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("old")
+    subprocess.run([str(REPO / "plugins" / "krita" / "install.sh"), str(zip_path),
+                    str(tmp_path / "krita")], check=True, capture_output=True)
+    assert not stale.exists()
+    assert (stale.parent / "logic.py").is_file()

@@ -4,13 +4,16 @@ plugins/krita/test.sh installs it, next to the real plug-in, in a throw-away pro
 Once Krita's first window exists it: checks that Krita's plug-in manager loaded the
 plug-in and put its action in the File menu; makes a photo-like document and opens it in a
 view; exports a plain PNG to compare with; triggers the action and fills in the dialog the
-way a user would (for webp, then with a stalled server and the progress dialog's Cancel,
-then with an unknown key, then with no key); calls the Krita-facing export function for the
-other formats and a maximum size; loads every result back into Krita; writes its findings
-to $FLX_KRITA_RESULTS (JSON) and quits Krita.
+way a user would, once the dialog shows the credits (for webp, then with a stalled server and
+the progress dialog's Cancel, then with the AI options ticked: the alt-text window's Copy
+button, then with a free plan's key: the AI options greyed out, then with an unknown key,
+then with no key); calls the Krita-facing export function for the other formats and a
+maximum size; loads every result back into Krita; writes its findings to
+$FLX_KRITA_RESULTS (JSON) and quits Krita.
 
 Environment: FLX_KRITA_OUT (output folder), FLX_KRITA_RESULTS (JSON file), FLX_KRITA_CONTROL
-(the emulator's control URL), FLUXIMAGE_API_KEY / FLUXIMAGE_BASE_URL (as a user would set).
+(the emulator's control URL), FLX_KRITA_TREE (the source tree, when it is hidden from Krita),
+FLUXIMAGE_API_KEY / FLUXIMAGE_BASE_URL (as a user would set).
 """
 
 from __future__ import annotations
@@ -27,12 +30,14 @@ from krita import Extension, InfoObject, Krita
 from PyQt5.QtCore import QTimer
 from PyQt5.QtWidgets import (
     QApplication,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QLabel,
     QLineEdit,
     QMessageBox,
+    QPlainTextEdit,
     QProgressDialog,
     QPushButton,
     QSpinBox,
@@ -41,7 +46,9 @@ from PyQt5.QtWidgets import (
 OUT = os.environ.get("FLX_KRITA_OUT", "/tmp")
 RESULTS = os.environ.get("FLX_KRITA_RESULTS", "/tmp/flx-krita-results.json")
 CONTROL = os.environ.get("FLX_KRITA_CONTROL", "")
+TREE = os.environ.get("FLX_KRITA_TREE", "")  # set when the source tree is hidden from Krita
 UNKNOWN_KEY = "flx_live_" + "0123456789abcdef" * 2 + "01234567"
+FREE_KEY = "flx_live_2d66ab250124b9f72713a4575147eca36d2adb18"  # the emulator's free plan
 WIDTH, HEIGHT = 640, 480
 
 checks: List[List[Any]] = []  # [name, ok, detail]
@@ -82,15 +89,18 @@ def magic(path: str) -> str:
 # ---- driving modal dialogs ----------------------------------------------------------------
 
 
-def when_modal(kind: type, act: Callable[[Any], None], timeout: float = 30.0) -> None:
-    """Calls act(widget) once a modal widget of `kind` is up (polled every 100 ms; modal
-    dialogs and the plug-in's progress callback both run Qt's event loop)."""
+def when_modal(
+    kind: type, act: Callable[[Any], None], timeout: float = 30.0, name: str = ""
+) -> None:
+    """Calls act(widget) once a modal widget of `kind` (and object name `name`, if given) is
+    up (polled every 100 ms; modal dialogs and the plug-in's progress callback both run Qt's
+    event loop)."""
     deadline = time.monotonic() + timeout
     timer = QTimer()
 
     def poll() -> None:
         w = QApplication.activeModalWidget()
-        if isinstance(w, kind) and w.isVisible():
+        if isinstance(w, kind) and w.isVisible() and (not name or w.objectName() == name):
             timer.stop()
             act(w)
         elif time.monotonic() > deadline:
@@ -105,21 +115,76 @@ def when_modal(kind: type, act: Callable[[Any], None], timeout: float = 30.0) ->
 _keep: List[Any] = []
 
 
-def fill_dialog(path: str, fmt: str, quality: int = 82, max_width: int = 0) -> Callable[[Any], None]:
+class Seen:
+    """What the driver read in the plug-in's last export dialog."""
+
+    note = ""  # the key note
+    credits = ""  # the credits line
+    ai_enabled = False  # whether the AI options could be ticked
+    ai_note = ""  # why not
+    export_enabled = True
+
+
+def fill_dialog(
+    path: str, fmt: str, quality: int = 82, max_width: int = 0, ai: bool = False,
+    export: bool = True,
+) -> Callable[[Any], None]:
+    """Once the dialog shows the credits (asked for when it opens): records what it shows,
+    fills it in (ticking the AI options when `ai`), and clicks Export (or Cancel)."""
+
     def act(dialog: Any) -> None:
         if dialog.objectName() != "fluximage_export_dialog":
             check("the export dialog", False, f"got {dialog.objectName()!r}")
             dialog.reject()
             return
+        credits = dialog.findChild(QLabel, "credits")
+        deadline = time.monotonic() + 20
+        timer = QTimer()
+
+        def when_credits_known() -> None:
+            if "checking" in credits.text() and time.monotonic() < deadline:
+                return
+            timer.stop()
+            fill(dialog)
+
+        timer.timeout.connect(when_credits_known)
+        timer.start(100)
+        _keep.append(timer)
+
+    def fill(dialog: Any) -> None:
+        note = dialog.findChild(QLabel, "key_note")
+        Seen.note = note.text() if note else ""
+        Seen.credits = dialog.findChild(QLabel, "credits").text()
+        alt, seo = dialog.findChild(QCheckBox, "alt_text"), dialog.findChild(QCheckBox, "seo_name")
+        Seen.ai_enabled = alt.isEnabled() and seo.isEnabled()
+        ai_note = dialog.findChild(QLabel, "ai_note")
+        Seen.ai_note = ai_note.text() if ai_note.isVisible() else ""
+        ok = dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok)
+        Seen.export_enabled = ok.isEnabled()
         dialog.findChild(QComboBox, "format").setCurrentIndex(
             dialog.findChild(QComboBox, "format").findData(fmt)
         )
         dialog.findChild(QLineEdit, "path").setText(path)
         dialog.findChild(QSpinBox, "quality").setValue(quality)
         dialog.findChild(QSpinBox, "max_width").setValue(max_width)
-        note = dialog.findChild(QLabel, "key_note")
-        fill_dialog.last_note = note.text() if note else ""
-        dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.Ok).click()
+        alt.setChecked(ai)
+        seo.setChecked(ai)
+        if export and ok.isEnabled():
+            ok.click()
+        else:
+            dialog.reject()
+
+    return act
+
+
+def copy_alt_text(into: dict) -> Callable[[Any], None]:
+    """In the alt-text window: clicks Copy, reads the clipboard, closes the window."""
+
+    def act(dialog: Any) -> None:
+        into["shown"] = dialog.findChild(QPlainTextEdit, "alt_text_view").toPlainText()
+        dialog.findChild(QPushButton, "copy").click()
+        into["clipboard"] = QApplication.clipboard().text()
+        dialog.reject()
 
     return act
 
@@ -264,8 +329,13 @@ def run_tests() -> None:
     check("dialog: smaller than plain PNG",
           os.path.exists(out) and os.path.getsize(out) < plain_size,
           os.path.getsize(out) if os.path.exists(out) else -1)
-    check("dialog: key note", "from the environment variable FLUXIMAGE_API_KEY"
-          in getattr(fill_dialog, "last_note", ""), getattr(fill_dialog, "last_note", ""))
+    check("dialog: key note", "from the environment variable FLUXIMAGE_API_KEY" in Seen.note,
+          Seen.note)
+    check("dialog: credits shown before the export",
+          Seen.credits.startswith("Fluximage plan agency: unlimited compressions, ")
+          and "AI credits left" in Seen.credits, Seen.credits)
+    check("dialog: AI options available (agency)", Seen.ai_enabled and not Seen.ai_note,
+          Seen.ai_note)
     text = status_text(window)
     check("dialog: saving in the status bar",
           text.startswith("Exported dialog.webp with Fluximage: ") and "smaller)" in text, text)
@@ -274,6 +344,9 @@ def run_tests() -> None:
 
     # 4. The Krita-facing function for the other formats and a maximum size.
     from fluximage_export import krita_export, logic  # the installed plug-in package
+
+    if TREE:
+        check("the source tree is out of reach", not os.path.exists(os.path.join(TREE, "Cargo.toml")))
 
     check("plug-in's own fluximage copy",
           "_vendor" in (getattr(__import__("fluximage"), "library_path", "") or ""),
@@ -315,6 +388,31 @@ def run_tests() -> None:
     check("cancel: status bar", "cancelled" in status_text(window), status_text(window))
     check("cancel: no temporary file", not [f for f in os.listdir(OUT) if f.endswith(".flx-tmp")])
 
+    # 5b. The AI options ticked in the dialog: the alt text shown and copied, the file named
+    # after the SEO name beside the chosen one (which is not written).
+    out = os.path.join(OUT, "ai", "chosen.webp")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    alt: dict = {}
+    when_modal(QDialog, fill_dialog(out, "webp", ai=True), name="fluximage_export_dialog")
+    QTimer.singleShot(200, lambda: when_modal(
+        QDialog, copy_alt_text(alt), name="fluximage_alt_text_dialog"))
+    action.trigger()
+    written = sorted(os.listdir(os.path.dirname(out)))
+    check("ai: SEO-named file written", len(written) == 1 and written[0].endswith(
+        "-image-640x480.webp") and magic(os.path.join(OUT, "ai", written[0])) == "webp", written)
+    check("ai: alt text shown", alt.get("shown", "").startswith("A 640\u00d7480 image"), alt)
+    check("ai: alt text copied", alt.get("clipboard") == alt.get("shown"), alt)
+    check("ai: saving in the status bar", "-image-640x480.webp with Fluximage" in
+          status_text(window), status_text(window))
+
+    # 5c. A free plan: the AI options greyed out with the reason (the dialog is cancelled).
+    os.environ["FLUXIMAGE_API_KEY"] = FREE_KEY
+    when_modal(QDialog, fill_dialog(os.path.join(OUT, "free.webp"), "webp", export=False))
+    action.trigger()
+    check("free plan: credits", Seen.credits.startswith("Fluximage plan free: "), Seen.credits)
+    check("free plan: AI options greyed out with the reason",
+          not Seen.ai_enabled and "need a paid Fluximage plan" in Seen.ai_note, Seen.ai_note)
+
     # 6. An unknown key: a message box that says what to do, nothing written.
     os.environ["FLUXIMAGE_API_KEY"] = UNKNOWN_KEY
     out = os.path.join(OUT, "bad.webp")
@@ -334,8 +432,8 @@ def run_tests() -> None:
     when_modal(QDialog, fill_dialog(out, "webp"))
     QTimer.singleShot(200, lambda: when_modal(QMessageBox, read_message_box(box)))
     action.trigger()
-    check("no key: dialog note", "No API key" in getattr(fill_dialog, "last_note", ""),
-          getattr(fill_dialog, "last_note", ""))
+    check("no key: dialog note", "No API key" in Seen.note, Seen.note)
+    check("no key: credits unknown", Seen.credits.startswith("Credits: unknown"), Seen.credits)
     text = box.get("text", "")
     check("no key: message", "FLUXIMAGE_API_KEY" in text and "missing" in text, text)
     check("no key: nothing written", not os.path.exists(out))
