@@ -133,6 +133,7 @@ func TestDoneContextSendsNothing(t *testing.T) {
 		t.Errorf("requests were sent with a done context: %+v -> %+v", before, after)
 	}
 	// A nil context is refused, not a crash.
+	//lint:ignore SA1012 the point of this call is a nil context
 	_, err = c.Usage(nil)
 	wantErr(t, err, fluximage.ErrInvalidArgument, 0)
 }
