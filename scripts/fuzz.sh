@@ -12,7 +12,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-ALL_TARGETS=(compress_answer usage_answer headers multipart_roundtrip emulator_multipart c_abi)
+ALL_TARGETS=(compress_answer usage_answer headers multipart_roundtrip emulator_multipart c_abi sync_manifest)
 
 mode=run
 if [ "${1:-}" = "--planted" ]; then

@@ -69,3 +69,9 @@ pub fn encode_form(texts: &[(String, String)], files: &[(String, Vec<u8>)]) -> (
     assert_eq!(body.len() as u64, announced, "Content-Length must equal the bytes sent");
     (content_type, body)
 }
+
+/// Writes `manifest` and `journal` bytes as a sync output folder's files in `dir` and reads
+/// them as a rerun does (the manifest reader: files a user or a crash may have mangled).
+pub fn sync_manifest(dir: &std::path::Path, manifest: &[u8], journal: &[u8]) -> Result<usize> {
+    crate::sync::fuzz_manifest(dir, manifest, journal)
+}

@@ -21,6 +21,7 @@ fn every_seed_passes_its_target() {
     replay("multipart_roundtrip", multipart_roundtrip::check);
     replay("emulator_multipart", emulator_multipart::check);
     replay("c_abi", c_abi::check);
+    replay("sync_manifest", sync_manifest::check);
 }
 
 #[test]

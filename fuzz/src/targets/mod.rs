@@ -6,3 +6,4 @@ pub mod headers;
 pub mod multipart_roundtrip;
 pub mod emulator_multipart;
 pub mod c_abi;
+pub mod sync_manifest;

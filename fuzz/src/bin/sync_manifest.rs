@@ -1,0 +1,4 @@
+//! AFL++ entry point of [`fluximage_fuzz::targets::sync_manifest`]; see `make fuzz`.
+fn main() {
+    fluximage_fuzz::run(fluximage_fuzz::targets::sync_manifest::check);
+}
