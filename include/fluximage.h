@@ -282,6 +282,11 @@ typedef enum flx_field {
    */
   FLX_FIELD_INPUT = 7,
   /**
+   * The file the result was saved to by a compress with flx_options_set_output(); NULL
+   * when it was not saved (see flx_batch_status() for why).
+   */
+  FLX_FIELD_PATH = 8,
+  /**
    * Size of the upload in bytes.
    */
   FLX_FIELD_ORIGINAL_SIZE = 100,
@@ -694,8 +699,9 @@ const char *flx_version(void);
 size_t flx_batch_len(const struct flx_batch *batch);
 
 /**
- * The status of item `i`: FLX_OK when its image was optimized, otherwise why it failed (e.g.
- * FLX_SERVER "cannot decode image", FLX_TOO_LARGE, FLX_IO for an unreadable file). Reading a
+ * The status of item `i`: FLX_OK when its image was optimized (and, with
+ * flx_options_set_output(), saved), otherwise why it failed (e.g. FLX_SERVER "cannot decode
+ * image", FLX_TOO_LARGE, FLX_IO for an unreadable file, FLX_EXISTS for a save). Reading a
  * failed item is not a failed call: flx_last_error() is cleared. FLX_INVALID_ARGUMENT (with
  * flx_last_error() set) when `i` is out of range.
  */
@@ -956,6 +962,27 @@ enum flx_status flx_options_set_max_size(struct flx_options *options,
  * Groups the results under a session id of the caller's choosing; NULL lets the server pick.
  */
 enum flx_status flx_options_set_session_id(struct flx_options *options, const char *session_id);
+
+/**
+ * Makes flx_compress(), flx_compress_inputs() and flx_compress_buffer() save each result
+ * into the folder `dir` as soon as its request answers, while the next requests upload: on a
+ * slow link the call then takes about the time of the upload alone, where saving each result
+ * afterwards with flx_batch_save() costs a round trip per image. NULL `dir` turns it off.
+ *
+ * Before anything is uploaded, the call creates `dir` when missing and proves it writable
+ * (else it fails and spends nothing), and checks each input's result name (its stem and the
+ * format's extension, "cat.jpg" -> "cat.webp"; not with SEO renaming, where the server picks
+ * names) under `policy`, a flx_exists value, exactly as flx_batch_save() would: an input
+ * whose result could not be saved (a file already there under FLX_EXISTS_ERROR, its own input
+ * file, or the same name as another input's result unless renaming) fails on its own with
+ * FLX_EXISTS or FLX_INVALID_ARGUMENT and is not sent, so it costs no credit.
+ *
+ * In the batch, FLX_FIELD_PATH gives the file written; an item whose result could not be
+ * saved has that failure as its flx_batch_status() and flx_batch_error() (its result can
+ * still be saved elsewhere with flx_batch_save()). Progress counts the downloads too, once
+ * the server has announced their sizes. flx_compress_file() ignores this setting.
+ */
+enum flx_status flx_options_set_output(struct flx_options *options, const char *dir, int policy);
 
 /**
  * Draws the PNG at `png_path` on every image (paid plans; FLX_FORBIDDEN on free): `scale` is

@@ -3,15 +3,16 @@
 use crate::error::{Error, ErrorKind, Result, Target};
 use crate::input::{self, Checked, Input, MAX_FILES_PER_REQUEST};
 use crate::key::ApiKey;
-use crate::multipart::{Multipart, Transfer};
+use crate::multipart::{Multipart, Transfer, UploadGate};
 use crate::observe::{self, Observer};
 use crate::options::CompressOptions;
 use crate::response::{self, ImageInfo, Usage};
 use crate::retry::{Attempt, RetryPolicy};
 use crate::save::{BatchFiles, Destination, ExistsPolicy};
 use crate::url::Origin;
+use std::collections::HashMap;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +30,10 @@ const MAX_PREALLOC_BYTES: u64 = 64 * 1024 * 1024;
 pub use crate::limits::{MAX_CONCURRENCY, MAX_RETRIES};
 /// Redirects followed by a download (each checked against the HTTPS rule).
 const MAX_DOWNLOAD_REDIRECTS: u32 = 5;
+/// Results of one request downloaded at once when a call saves them as they come (each over
+/// its own keep-alive connection): one after another, each download's round trip adds up, on
+/// a WAN link to more than the upload of the request.
+pub(crate) const FETCHES_PER_REQUEST: usize = 4;
 
 /// How a [`Client`] talks to the API. `Default` gives the production API (or
 /// `FLUXIMAGE_BASE_URL` when set) with the documented defaults below.
@@ -136,6 +141,10 @@ pub struct Item {
     pub source: Option<PathBuf>,
     /// The optimized image, or why this image failed.
     pub outcome: Result<ImageInfo>,
+    /// For [`Client::compress_into`]: the file the result was saved to, or why it could not be
+    /// saved (the result itself stays in `outcome`, so it can still be saved elsewhere). `None`
+    /// when the call saved nothing, or the image failed.
+    pub saved: Option<Result<PathBuf>>,
     /// Position in the batch, and what the batch's saves wrote (shared by its items).
     index: usize,
     files: Arc<BatchFiles>,
@@ -146,7 +155,12 @@ impl Item {
     /// build batches from answers without a server).
     #[cfg(feature = "fuzzing")]
     pub(crate) fn unsent(index: usize, input: String, outcome: Result<ImageInfo>, files: Arc<BatchFiles>) -> Item {
-        Item { input, source: None, outcome, index, files }
+        Item { input, source: None, outcome, saved: None, index, files }
+    }
+
+    /// Why this item failed: its image, or the save of its result. `None` when it succeeded.
+    pub fn error(&self) -> Option<&Error> {
+        self.outcome.as_ref().err().or_else(|| self.saved.as_ref().and_then(|s| s.as_ref().err()))
     }
 
     /// The position of this item in its batch (its input's position in the call).
@@ -184,7 +198,7 @@ pub struct Batch {
 impl Batch {
     /// How many items failed.
     pub fn failed(&self) -> usize {
-        self.items.iter().filter(|i| i.outcome.is_err()).count()
+        self.items.iter().filter(|i| i.error().is_some()).count()
     }
 
     /// `Ok` when every image succeeded. When every image failed, the first failure (with its
@@ -192,11 +206,11 @@ impl Batch {
     /// failed alike). Otherwise a [`ErrorKind::Partial`] error whose message names the first
     /// failure.
     pub fn status(&self) -> Result<()> {
-        let Some(first) = self.items.iter().find_map(|i| i.outcome.as_ref().err().map(|e| (i, e))) else {
+        let Some(first) = self.items.iter().find_map(|i| i.error().map(|e| (i, e))) else {
             return Ok(());
         };
         if self.failed() == self.items.len() {
-            let alike = self.items.iter().all(|i| i.outcome.as_ref().err().map(Error::message) == Some(first.1.message()));
+            let alike = self.items.iter().all(|i| i.error().map(Error::message) == Some(first.1.message()));
             return Err(if alike {
                 first.1.clone()
             } else {
@@ -346,22 +360,49 @@ impl Client {
     /// or its own error, even when every image failed: [`Batch::status`] says how the call
     /// went. `Err` only for invalid options, no inputs, or a cancel.
     pub fn compress(&self, inputs: &[Input], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
-        self.compress_refusing(inputs, &[], options, obs)
+        self.compress_refusing(inputs, &[], options, None, obs)
+    }
+
+    /// [`Client::compress`], saving each result into the folder `dir` as soon as its request
+    /// answers, while the next requests upload: on a slow link this takes about the time of
+    /// the upload alone, where saving afterwards adds a round trip per result.
+    ///
+    /// Before anything is sent, `dir` is created when missing and proved writable (else `Err`,
+    /// and nothing is spent), and each input's result name (its stem and the format's
+    /// extension; not when the server picks names, with `seo_rename`) is checked under
+    /// `policy` as [`Client::save`] would: an input whose result could not be saved (a file
+    /// already there under [`ExistsPolicy::Error`], its own input file, or the same name as
+    /// another input's result unless renaming) fails on its own and is not sent, so it costs
+    /// no credit. Each item's [`Item::saved`] holds the file written or why the save failed;
+    /// a result that could not be saved can still be saved elsewhere with [`Client::save`].
+    /// Progress counts the downloads too, once their sizes are known.
+    pub fn compress_into(&self, inputs: &[Input], options: &CompressOptions, dir: &Path, policy: ExistsPolicy, obs: &mut Observer) -> Result<Batch> {
+        self.compress_refusing(inputs, &[], options, Some((dir, policy)), obs)
     }
 
     /// [`Client::compress`], where `refused[i]`, when set, is input `i`'s failed local check,
     /// found by the caller before the input was built (the C ABI checks a buffer's length
     /// before copying it).
-    pub(crate) fn compress_refusing(&self, inputs: &[Input], refused: &[Option<Error>], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
+    pub(crate) fn compress_refusing(
+        &self,
+        inputs: &[Input],
+        refused: &[Option<Error>],
+        options: &CompressOptions,
+        save: Option<(&Path, ExistsPolicy)>,
+        obs: &mut Observer,
+    ) -> Result<Batch> {
         options.validate()?;
         if inputs.is_empty() {
             return Err(Error::invalid("no input images given"));
+        }
+        if let Some((dir, _)) = save {
+            crate::save::prepare_output_dir(dir)?;
         }
         let watermark = match &options.watermark {
             Some(w) => Some(input::check(&Input::Path(w.path.clone())).map_err(|e| e.context("watermark"))?),
             None => None,
         };
-        let checked: Vec<Result<Checked>> = inputs
+        let mut checked: Vec<Result<Checked>> = inputs
             .iter()
             .enumerate()
             .map(|(i, inp)| match refused.get(i).cloned().flatten() {
@@ -369,6 +410,27 @@ impl Client {
                 None => input::check(inp),
             })
             .collect();
+        let files = Arc::new(BatchFiles::default());
+        let save = save.map(|(dir, policy)| {
+            let target = SaveTarget {
+                // The trailing separator: always a folder, even if someone removes it meanwhile.
+                dir: dir.join(""),
+                policy,
+                sources: inputs
+                    .iter()
+                    .map(|i| match i {
+                        Input::Path(p) => Some(p.clone()),
+                        Input::Bytes { .. } => None,
+                    })
+                    .collect(),
+                files: files.clone(),
+                saved: Mutex::new(vec![None; inputs.len()]),
+            };
+            if !options.seo_rename {
+                target.check_names(&mut checked, options.format);
+            }
+            target
+        });
         let sendable: Vec<usize> = (0..inputs.len()).filter(|&i| checked[i].is_ok()).collect();
         let chunks: Vec<Vec<usize>> = sendable.chunks(MAX_FILES_PER_REQUEST).map(<[usize]>::to_vec).collect();
         let plan = Arc::new(Plan {
@@ -376,6 +438,8 @@ impl Client {
             chunks,
             watermark,
             options: options.clone(),
+            gate: Arc::default(),
+            save,
         });
         let total: u64 = (0..plan.chunks.len()).map(|c| plan.form(c).content_length()).sum();
         let transfer = Arc::new(Transfer::default());
@@ -385,7 +449,11 @@ impl Client {
             let (client, plan, t) = (self.clone(), plan.clone(), transfer.clone());
             observe::run(obs, &transfer, total, move || Ok(client.run_chunks(&plan, &t)))?
         };
-        assemble(inputs, checked, &plan.chunks, answers)
+        let saved = match &plan.save {
+            Some(s) => std::mem::take(&mut *s.saved.lock().unwrap_or_else(|p| p.into_inner())),
+            None => vec![None; inputs.len()],
+        };
+        assemble(inputs, checked, &plan.chunks, answers, saved, files)
     }
 
     /// Runs every request of a batch, at most `concurrency` at a time; results by chunk index.
@@ -401,6 +469,10 @@ impl Client {
                     break;
                 }
                 let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
+                if let (Some(save), Ok((answer, _))) = (&plan.save, &r) {
+                    // Saved before this worker takes the next request, while others upload.
+                    self.save_chunk(save, &plan.chunks[c], answer, transfer);
+                }
                 slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
             }
         };
@@ -432,8 +504,10 @@ impl Client {
             let form = plan.form(chunk);
             let len = form.content_length();
             let attempt_bytes = Arc::new(AtomicU64::new(0));
-            let result =
-                self.send_api(&url, Some((form.content_type(), len, form.into_reader(transfer.clone(), attempt_bytes.clone()))), transfer);
+            let content_type = form.content_type();
+            let turn = UploadGate::enter(&plan.gate, transfer)?;
+            let reader = form.into_reader(transfer.clone(), attempt_bytes.clone(), Some(turn));
+            let result = self.send_api(&url, Some((content_type, len, reader)), transfer);
             let sent = attempt_bytes.load(Ordering::Relaxed);
             let result = result.and_then(|a| {
                 let parsed = response::parse_compress(&a.body, &names, plan.options.format.as_str())?;
@@ -595,6 +669,40 @@ impl Client {
             let _ = std::fs::remove_file(tmp);
         }
         result
+    }
+
+    /// Saves the results of one answered request into `save`'s folder, a few at a time.
+    fn save_chunk(&self, save: &SaveTarget, chunk: &[usize], answer: &response::CompressAnswer, transfer: &Arc<Transfer>) {
+        let jobs: Vec<(usize, &ImageInfo)> =
+            chunk.iter().zip(&answer.entries).filter_map(|(&i, e)| e.as_ref().ok().map(|info| (i, info))).collect();
+        for (_, info) in &jobs {
+            transfer.more.fetch_add(info.size.unwrap_or(0), Ordering::Relaxed);
+        }
+        let next = AtomicUsize::new(0);
+        let work = || {
+            let _quiet = crate::quiet::enter();
+            loop {
+                let Some(&(i, info)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
+                let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.save_one(save, i, info, transfer) };
+                save.saved.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+            }
+        };
+        match jobs.len().min(FETCHES_PER_REQUEST) {
+            0 | 1 => work(),
+            n => std::thread::scope(|s| {
+                for _ in 0..n {
+                    s.spawn(work);
+                }
+            }),
+        }
+    }
+
+    /// Downloads result `i` through a temporary file into `save`'s folder, by the save rules.
+    fn save_one(&self, save: &SaveTarget, i: usize, info: &ImageInfo, transfer: &Arc<Transfer>) -> Result<PathBuf> {
+        let dest = Destination::resolve(&save.dir, &info.name, save.sources[i].as_deref(), i, save.policy, &save.files)?;
+        let tmp = crate::download::temp_path_for(&dest.target);
+        crate::download::write_temp(&tmp, |file| self.download(&info.url, info.size, transfer, file))?;
+        dest.commit(&tmp)
     }
 
     /// GETs a signed URL without the key, following redirects that keep to the HTTPS rule,
@@ -762,6 +870,54 @@ struct Plan {
     chunks: Vec<Vec<usize>>,
     watermark: Option<Checked>,
     options: CompressOptions,
+    /// One request of the batch uploads at a time (see [`UploadGate`]).
+    gate: Arc<UploadGate>,
+    /// Where results are saved as their requests answer ([`Client::compress_into`]).
+    save: Option<SaveTarget>,
+}
+
+/// The folder a batch saves into, and what its saves wrote.
+struct SaveTarget {
+    /// The folder, with a trailing separator.
+    dir: PathBuf,
+    policy: ExistsPolicy,
+    /// Each input's file, when it is one (never replaced).
+    sources: Vec<Option<PathBuf>>,
+    files: Arc<BatchFiles>,
+    /// Per input: the file written, or why the save failed.
+    saved: Mutex<Vec<Option<Result<PathBuf>>>>,
+}
+
+impl SaveTarget {
+    /// Fails, before anything is sent, each input whose predicted result could not be saved:
+    /// a file in the way under the policy, its own input file, or (unless renaming) the same
+    /// name as an earlier input's result.
+    fn check_names(&self, checked: &mut [Result<Checked>], format: crate::Format) {
+        let mut taken: HashMap<PathBuf, usize> = HashMap::new();
+        for (i, c) in checked.iter_mut().enumerate() {
+            let Ok(file) = c else { continue };
+            let name = crate::save::predicted_name(&file.name, format);
+            let verdict = Destination::resolve(&self.dir, &name, self.sources[i].as_deref(), i, self.policy, &self.files).and_then(|d| {
+                match taken.get(&d.target) {
+                    Some(&first) if self.policy != ExistsPolicy::Rename => Err(Error::new(
+                        ErrorKind::Exists,
+                        format!(
+                            "{} would also be the result of input {} of this batch; results of one batch never replace each other (use the rename policy)",
+                            d.target.display(),
+                            first + 1
+                        ),
+                    )),
+                    _ => {
+                        taken.insert(d.target.clone(), i);
+                        Ok(())
+                    }
+                }
+            });
+            if let Err(e) = verdict {
+                *c = Err(e.context("not sent"));
+            }
+        }
+    }
 }
 
 impl Plan {
@@ -789,6 +945,8 @@ fn assemble(
     checked: Vec<Result<Checked>>,
     chunks: &[Vec<usize>],
     answers: Vec<ChunkResult>,
+    saved: Vec<Option<Result<PathBuf>>>,
+    files: Arc<BatchFiles>,
 ) -> Result<Batch> {
     let mut outcomes: Vec<Option<Result<ImageInfo>>> = checked.into_iter().map(|c| c.err().map(Err)).collect();
     let mut raws = Vec::new();
@@ -817,18 +975,19 @@ fn assemble(
         1 => raws.pop().unwrap_or_default(),
         _ => format!("[{}]", raws.join(",")),
     };
-    let files = Arc::new(BatchFiles::default());
     let items = inputs
         .iter()
         .zip(outcomes)
+        .zip(saved)
         .enumerate()
-        .map(|(index, (input, outcome))| Item {
+        .map(|(index, ((input, outcome), saved))| Item {
             input: input.label(),
             source: match input {
                 Input::Path(p) => Some(p.clone()),
                 Input::Bytes { .. } => None,
             },
             outcome: outcome.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "no outcome recorded"))),
+            saved,
             index,
             files: files.clone(),
         })

@@ -63,7 +63,7 @@ pub fn encode_form(texts: &[(String, String)], files: &[(String, Vec<u8>)]) -> (
     let content_type = m.content_type();
     let announced = m.content_length();
     let mut body = Vec::new();
-    m.into_reader(Arc::new(Transfer::default()), Arc::default())
+    m.into_reader(Arc::new(Transfer::default()), Arc::default(), None)
         .read_to_end(&mut body)
         .expect("an in-memory form always encodes");
     assert_eq!(body.len() as u64, announced, "Content-Length must equal the bytes sent");

@@ -10,7 +10,7 @@ use crate::input::Source;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// One part of the form.
 enum Part {
@@ -29,6 +29,9 @@ pub(crate) struct Multipart {
 pub(crate) struct Transfer {
     /// Bytes moved so far (uploaded or downloaded); the progress callback's `done`.
     pub done: AtomicU64,
+    /// Bytes the call learned it will also move after it started (the results a compress
+    /// saves as they come), added to the progress callback's `total`.
+    pub more: AtomicU64,
     /// Set by the caller's thread to stop the transfer at the next read.
     pub cancelled: AtomicBool,
     /// The connections the transfer uses, closed when it is cancelled (see `conn::cancel`).
@@ -83,7 +86,7 @@ impl Multipart {
 
     /// A reader producing the encoded form, counting bytes into `transfer` and `attempt` and
     /// stopping with a `Cancelled` error when `transfer.cancelled` is set.
-    pub fn into_reader(self, transfer: Arc<Transfer>, attempt: Arc<AtomicU64>) -> FormReader {
+    pub fn into_reader(self, transfer: Arc<Transfer>, attempt: Arc<AtomicU64>, turn: Option<UploadTurn>) -> FormReader {
         let mut segments = Vec::with_capacity(self.parts.len() * 3 + 1);
         for p in self.parts {
             let mut open = format!("--{}\r\n", self.boundary).into_bytes();
@@ -106,7 +109,44 @@ impl Multipart {
             }
         }
         segments.push(Segment::Mem(format!("--{}--\r\n", self.boundary).into_bytes()));
-        FormReader { segments, index: 0, offset: 0, transfer, attempt }
+        FormReader { segments, index: 0, offset: 0, transfer, attempt, turn }
+    }
+}
+
+/// Lets the requests of one batch upload one at a time. Uploads that run together share the
+/// link and end together, so every request then waits for the server at once while the link
+/// idles; in turn, each upload has the whole link and the next starts while the server works
+/// on the last (and while earlier results download).
+#[derive(Debug, Default)]
+pub(crate) struct UploadGate {
+    busy: Mutex<bool>,
+    free: Condvar,
+}
+
+/// The turn to upload, given back when the form has been read to its end or is dropped.
+#[derive(Debug)]
+pub(crate) struct UploadTurn(Arc<UploadGate>);
+
+impl UploadGate {
+    /// Waits for the turn to upload; `Cancelled` once `transfer` is cancelled.
+    pub fn enter(gate: &Arc<UploadGate>, transfer: &Transfer) -> crate::Result<UploadTurn> {
+        let mut busy = gate.busy.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: the holder gives the turn back when its upload ends or its request fails.
+        while *busy {
+            if transfer.cancelled.load(Ordering::Relaxed) {
+                return Err(Error::cancelled());
+            }
+            busy = gate.free.wait_timeout(busy, crate::observe::TICK).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        *busy = true;
+        Ok(UploadTurn(gate.clone()))
+    }
+}
+
+impl Drop for UploadTurn {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.free.notify_one();
     }
 }
 
@@ -123,6 +163,8 @@ pub(crate) struct FormReader {
     offset: usize,
     transfer: Arc<Transfer>,
     attempt: Arc<AtomicU64>,
+    /// This request's turn to upload, passed on once the last byte is read.
+    turn: Option<UploadTurn>,
 }
 
 impl FormReader {
@@ -182,6 +224,9 @@ impl Read for FormReader {
         }
         self.transfer.done.fetch_add(filled as u64, Ordering::Relaxed);
         self.attempt.fetch_add(filled as u64, Ordering::Relaxed);
+        if self.index == self.segments.len() {
+            self.turn = None;
+        }
         Ok(filled)
     }
 }
@@ -230,7 +275,7 @@ fn content_type_for(name: &str) -> &'static str {
 #[cfg(test)]
 pub(crate) fn encode_to_vec(m: Multipart) -> crate::Result<Vec<u8>> {
     let mut out = Vec::new();
-    m.into_reader(Arc::new(Transfer::default()), Arc::default())
+    m.into_reader(Arc::new(Transfer::default()), Arc::default(), None)
         .read_to_end(&mut out)
         .map_err(|e| Error::new(crate::ErrorKind::Io, e.to_string()))?;
     Ok(out)
@@ -325,7 +370,7 @@ mod tests {
         let t = Arc::new(Transfer::default());
         let mut out = Vec::new();
         let attempt = Arc::new(AtomicU64::new(0));
-        m.into_reader(t.clone(), attempt.clone()).read_to_end(&mut out).unwrap();
+        m.into_reader(t.clone(), attempt.clone(), None).read_to_end(&mut out).unwrap();
         assert_eq!(out.len() as u64, len);
         assert_eq!(t.done.load(Ordering::Relaxed), len);
         assert_eq!(attempt.load(Ordering::Relaxed), len);
@@ -338,7 +383,7 @@ mod tests {
         m.text("a", "b");
         let t = Arc::new(Transfer::default());
         t.cancelled.store(true, Ordering::Relaxed);
-        let err = m.into_reader(t, Arc::default()).read(&mut [0u8; 16]).unwrap_err();
+        let err = m.into_reader(t, Arc::default(), None).read(&mut [0u8; 16]).unwrap_err();
         let inner = err.get_ref().unwrap().downcast_ref::<Error>().unwrap();
         assert_eq!(inner.kind(), crate::ErrorKind::Cancelled);
     }

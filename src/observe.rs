@@ -109,6 +109,7 @@ impl<'a> Observer<'a> {
         }
         match &mut self.progress {
             Some(f) => {
+                let total = if total > 0 { total + transfer.more.load(Ordering::Relaxed) } else { 0 };
                 let done = transfer.done.load(Ordering::Relaxed);
                 // A retry restarts the count; never report more than the total when it is known.
                 let now = Progress { done: if total > 0 { done.min(total) } else { done }, total };

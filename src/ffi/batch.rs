@@ -43,6 +43,9 @@ pub enum flx_field {
     FLX_FIELD_SEO_NAME = 6,
     /// The input as given: its path, or the name of an in-memory buffer.
     FLX_FIELD_INPUT = 7,
+    /// The file the result was saved to by a compress with flx_options_set_output(); NULL
+    /// when it was not saved (see flx_batch_status() for why).
+    FLX_FIELD_PATH = 8,
     /// Size of the upload in bytes.
     FLX_FIELD_ORIGINAL_SIZE = 100,
     /// Size of the result in bytes.
@@ -60,7 +63,7 @@ pub enum flx_field {
 
 impl flx_field {
     /// Every field: functions take `int`, so an unknown value is checked here, never UB.
-    const ALL: [flx_field; 14] = [
+    const ALL: [flx_field; 15] = [
         flx_field::FLX_FIELD_NAME,
         flx_field::FLX_FIELD_ORIGINAL_NAME,
         flx_field::FLX_FIELD_FORMAT,
@@ -69,6 +72,7 @@ impl flx_field {
         flx_field::FLX_FIELD_ALT_TEXT,
         flx_field::FLX_FIELD_SEO_NAME,
         flx_field::FLX_FIELD_INPUT,
+        flx_field::FLX_FIELD_PATH,
         flx_field::FLX_FIELD_ORIGINAL_SIZE,
         flx_field::FLX_FIELD_SIZE,
         flx_field::FLX_FIELD_WIDTH,
@@ -83,13 +87,16 @@ impl flx_field {
 }
 
 /// The string fields, in the order of their numbers (the index into `flx_batch::strings`).
-const STRING_FIELDS: usize = 8;
+const STRING_FIELDS: usize = 9;
 
 fn item_strings(item: &Item) -> [Option<CString>; STRING_FIELDS] {
     use flx_field::*;
     let info: Option<&ImageInfo> = item.outcome.as_ref().ok();
-    let value = |f: flx_field| -> Option<&str> {
-        match f {
+    let saved = item.saved.as_ref().and_then(|s| s.as_ref().ok());
+    let value = |f: flx_field| -> Option<CString> {
+        let text = match f {
+            // A path is bytes on Unix, not always UTF-8: handed back as it is.
+            FLX_FIELD_PATH => return saved.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok()),
             FLX_FIELD_INPUT => Some(item.input.as_str()),
             FLX_FIELD_NAME => info.map(|i| i.name.as_str()),
             FLX_FIELD_ORIGINAL_NAME => info.and_then(|i| i.original_name.as_deref()),
@@ -100,9 +107,10 @@ fn item_strings(item: &Item) -> [Option<CString>; STRING_FIELDS] {
             FLX_FIELD_SEO_NAME => info.and_then(|i| i.seo_name.as_deref()),
             FLX_FIELD_ORIGINAL_SIZE | FLX_FIELD_SIZE | FLX_FIELD_WIDTH | FLX_FIELD_HEIGHT | FLX_FIELD_EXPIRES_UNIX
             | FLX_FIELD_HTTP_STATUS => None,
-        }
+        };
+        text.map(cstring)
     };
-    std::array::from_fn(|slot| value(flx_field::ALL[slot]).map(cstring))
+    std::array::from_fn(|slot| value(flx_field::ALL[slot]))
 }
 
 /// The flx_exists policy of flx_batch_save(): what happens when a file is already at the
@@ -121,7 +129,7 @@ pub enum flx_exists {
 
 impl flx_exists {
     /// The policy numbered `v`: the function takes `int`, so an unknown value is checked, not UB.
-    fn policy(v: c_int) -> Result<ExistsPolicy, Error> {
+    pub(crate) fn policy(v: c_int) -> Result<ExistsPolicy, Error> {
         use flx_exists::*;
         let e = [FLX_EXISTS_ERROR, FLX_EXISTS_RENAME, FLX_EXISTS_OVERWRITE]
             .into_iter()
@@ -139,7 +147,7 @@ impl flx_batch {
     pub(crate) fn new(batch: Batch) -> flx_batch {
         flx_batch {
             strings: batch.items.iter().map(item_strings).collect(),
-            errors: batch.items.iter().map(|i| i.outcome.as_ref().err().map(|e| cstring(e.message()))).collect(),
+            errors: batch.items.iter().map(|i| i.error().map(|e| cstring(e.message()))).collect(),
             json: cstring(&batch.raw_json),
             session_id: batch.session_id.as_deref().map(cstring),
             batch,
@@ -160,16 +168,17 @@ pub extern "C" fn flx_batch_len(batch: *const flx_batch) -> usize {
     ffi_entry!({ Ok(arg_ref(batch, "batch")?.batch.items.len()) })
 }
 
-/// The status of item `i`: FLX_OK when its image was optimized, otherwise why it failed (e.g.
-/// FLX_SERVER "cannot decode image", FLX_TOO_LARGE, FLX_IO for an unreadable file). Reading a
+/// The status of item `i`: FLX_OK when its image was optimized (and, with
+/// flx_options_set_output(), saved), otherwise why it failed (e.g. FLX_SERVER "cannot decode
+/// image", FLX_TOO_LARGE, FLX_IO for an unreadable file, FLX_EXISTS for a save). Reading a
 /// failed item is not a failed call: flx_last_error() is cleared. FLX_INVALID_ARGUMENT (with
 /// flx_last_error() set) when `i` is out of range.
 #[no_mangle]
 pub extern "C" fn flx_batch_status(batch: *const flx_batch, i: usize) -> flx_status {
     ffi_entry!({
-        Ok(match &arg_ref(batch, "batch")?.item(i)?.outcome {
-            Ok(_) => flx_status::FLX_OK,
-            Err(e) => flx_status::of(e.kind()),
+        Ok(match arg_ref(batch, "batch")?.item(i)?.error() {
+            None => flx_status::FLX_OK,
+            Some(e) => flx_status::of(e.kind()),
         })
     })
 }
@@ -195,7 +204,7 @@ pub extern "C" fn flx_batch_str(batch: *const flx_batch, i: usize, field: c_int)
         let slot = flx_field::from_int(field)
             .map(|f| f as usize)
             .filter(|&f| f < STRING_FIELDS)
-            .ok_or_else(|| Error::invalid(format!("field {field} is not a string flx_field (0..7)")))?;
+            .ok_or_else(|| Error::invalid(format!("field {field} is not a string flx_field (0..8)")))?;
         Ok(b.strings[i][slot].as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
     })
 }
@@ -219,7 +228,7 @@ pub extern "C" fn flx_batch_num(batch: *const flx_batch, i: usize, field: c_int)
             FLX_FIELD_EXPIRES_UNIX => info.and_then(|i| i.expires_unix).unwrap_or(-1),
             FLX_FIELD_HTTP_STATUS => item.outcome.as_ref().err().and_then(|e| e.http_status()).map_or(0, i64::from),
             FLX_FIELD_NAME | FLX_FIELD_ORIGINAL_NAME | FLX_FIELD_FORMAT | FLX_FIELD_URL | FLX_FIELD_EXPIRES_AT
-            | FLX_FIELD_ALT_TEXT | FLX_FIELD_SEO_NAME | FLX_FIELD_INPUT => return Err(not_numeric()),
+            | FLX_FIELD_ALT_TEXT | FLX_FIELD_SEO_NAME | FLX_FIELD_INPUT | FLX_FIELD_PATH => return Err(not_numeric()),
         })
     })
 }

@@ -58,7 +58,8 @@ fn run(client: *mut flx_client, inputs: Vec<(Input, Option<Error>)>, options: *c
     let client = &arg_ref(client as *const flx_client, "client")?.client;
     let options = options_or_default(options);
     let (inputs, refused): (Vec<Input>, Vec<Option<Error>>) = inputs.into_iter().unzip();
-    let batch = client.compress_refusing(&inputs, &refused, &options.options, &mut options.observer())?;
+    let save = options.output.as_ref().map(|(dir, policy)| (dir.as_path(), *policy));
+    let batch = client.compress_refusing(&inputs, &refused, &options.options, save, &mut options.observer())?;
     let status = batch.status();
     write_out(batch_out, into_raw(flx_batch::new(batch)));
     status.map(|_| flx_status::FLX_OK)

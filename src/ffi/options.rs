@@ -1,7 +1,9 @@
 //! `flx_options` (what a compress asks for, plus progress and cancel) and `flx_cancel`.
 
 use super::{arg_mut, arg_opt_str, arg_path, arg_ref, ffi_entry, flx_status, free_box, into_raw};
-use crate::{CancelToken, CompressOptions, Error, Format, Observer, Position, Watermark};
+use super::batch::flx_exists;
+use crate::{CancelToken, CompressOptions, Error, ExistsPolicy, Format, Observer, Position, Watermark};
+use std::path::PathBuf;
 use std::ffi::{c_char, c_int, c_void};
 
 /// Output formats, for flx_options_set_format().
@@ -102,6 +104,8 @@ pub struct flx_options {
     pub(crate) tick: flx_tick_fn,
     pub(crate) tick_user: *mut c_void,
     pub(crate) cancel: Option<CancelToken>,
+    /// Where compress calls save results as they come (flx_options_set_output()).
+    pub(crate) output: Option<(PathBuf, ExistsPolicy)>,
 }
 
 /// A cancel flag that can be triggered from any thread (a signal handler excepted) to stop the
@@ -119,6 +123,7 @@ impl flx_options {
             tick: None,
             tick_user: std::ptr::null_mut(),
             cancel: None,
+            output: None,
         }
     }
 
@@ -227,6 +232,41 @@ pub extern "C" fn flx_options_set_session_id(options: *mut flx_options, session_
         next.session_id = arg_opt_str(session_id, "session_id")?.map(str::to_string);
         next.validate()?;
         o.options = next;
+        Ok(flx_status::FLX_OK)
+    })
+}
+
+/// Makes flx_compress(), flx_compress_inputs() and flx_compress_buffer() save each result
+/// into the folder `dir` as soon as its request answers, while the next requests upload: on a
+/// slow link the call then takes about the time of the upload alone, where saving each result
+/// afterwards with flx_batch_save() costs a round trip per image. NULL `dir` turns it off.
+///
+/// Before anything is uploaded, the call creates `dir` when missing and proves it writable
+/// (else it fails and spends nothing), and checks each input's result name (its stem and the
+/// format's extension, "cat.jpg" -> "cat.webp"; not with SEO renaming, where the server picks
+/// names) under `policy`, a flx_exists value, exactly as flx_batch_save() would: an input
+/// whose result could not be saved (a file already there under FLX_EXISTS_ERROR, its own input
+/// file, or the same name as another input's result unless renaming) fails on its own with
+/// FLX_EXISTS or FLX_INVALID_ARGUMENT and is not sent, so it costs no credit.
+///
+/// In the batch, FLX_FIELD_PATH gives the file written; an item whose result could not be
+/// saved has that failure as its flx_batch_status() and flx_batch_error() (its result can
+/// still be saved elsewhere with flx_batch_save()). Progress counts the downloads too, once
+/// the server has announced their sizes. flx_compress_file() ignores this setting.
+#[no_mangle]
+pub extern "C" fn flx_options_set_output(options: *mut flx_options, dir: *const c_char, policy: c_int) -> flx_status {
+    ffi_entry!({
+        let o = arg_mut(options, "options")?;
+        let policy = flx_exists::policy(policy)?;
+        o.output = if dir.is_null() {
+            None
+        } else {
+            let dir = arg_path(dir, "dir")?;
+            if dir.as_os_str().is_empty() {
+                return Err(Error::invalid("dir is empty; name a folder (\".\" for the current one)"));
+            }
+            Some((dir, policy))
+        };
         Ok(flx_status::FLX_OK)
     })
 }

@@ -699,6 +699,68 @@ static void test_batch_save(void) {
     free(broken);
 }
 
+/* flx_options_set_output(): results saved into a folder as their requests answer; a name that
+ * is taken is refused before the image is paid for. */
+static void test_compress_into_folder(void) {
+    char *p1 = make_png("into-a.png", side(120), side(90), 31);
+    char *p2 = make_png("into-b.png", side(120), side(90), 32);
+    char *dir = fresh_dir("into-out");
+    char *taken = tpath("into-out/into-b.webp");
+    write_file(taken, "mine", 4);
+    flx_client *c = client_for(test_key());
+    flx_options *o = flx_options_new();
+    REQUIRE(c != NULL && o != NULL);
+    CHECK_STATUS(flx_options_set_output(o, dir, 7), FLX_INVALID_ARGUMENT);
+    CHECK(contains(flx_last_error(), "flx_exists"));
+    CHECK_STATUS(flx_options_set_output(o, "", FLX_EXISTS_ERROR), FLX_INVALID_ARGUMENT);
+    CHECK_STATUS(flx_options_set_output(NULL, dir, FLX_EXISTS_ERROR), FLX_INVALID_ARGUMENT);
+    CHECK_STATUS(flx_options_set_output(o, dir, FLX_EXISTS_ERROR), FLX_OK);
+
+    long credits0 = stats_credits(test_key());
+    const char *paths[] = {p1, p2};
+    flx_batch *b = NULL;
+    CHECK_STATUS(flx_compress(c, paths, 2, o, &b), FLX_PARTIAL);
+    REQUIRE(b != NULL);
+    CHECK_MSG(stats_credits(test_key()) == credits0 + 1, "credits went from %ld to %ld", credits0, stats_credits(test_key()));
+
+    /* Item 0: saved, and FLX_FIELD_PATH says where. */
+    CHECK_STATUS(flx_batch_status(b, 0), FLX_OK);
+    const char *path = flx_batch_str(b, 0, FLX_FIELD_PATH);
+    CHECK_MSG(path != NULL && ends_with(path, "into-out/into-a.webp"), "saved to %s", str_or(path));
+    size_t len = 0;
+    uint8_t *data = path ? read_file(path, &len) : NULL;
+    CHECK(data != NULL && sniff_format(data, len) != NULL && strcmp(sniff_format(data, len), "webp") == 0);
+    CHECK((int64_t)len == flx_batch_num(b, 0, FLX_FIELD_SIZE));
+    CHECK(flx_batch_num(b, 0, FLX_FIELD_WIDTH) == (int64_t)side(120));
+    free(data);
+
+    /* Item 1: its name was taken, so it was not sent; the file there is untouched. */
+    CHECK_STATUS(flx_batch_status(b, 1), FLX_EXISTS);
+    CHECK_MSG(contains(flx_batch_error(b, 1), "not sent"), "error: %s", str_or(flx_batch_error(b, 1)));
+    CHECK(flx_batch_str(b, 1, FLX_FIELD_PATH) == NULL);
+    data = read_file(taken, &len);
+    CHECK(data != NULL && len == 4 && memcmp(data, "mine", 4) == 0);
+    free(data);
+    CHECK_MSG(dir_count(dir) == 2, "%d entries, expected the result and the file that was there", dir_count(dir));
+    CHECK(flx_batch_num(b, 0, FLX_FIELD_PATH) == -1 && contains(flx_last_error(), "not a numeric"));
+    flx_batch_free(b);
+
+    /* Without an output folder nothing is saved and FLX_FIELD_PATH is NULL. */
+    CHECK_STATUS(flx_options_set_output(o, NULL, FLX_EXISTS_ERROR), FLX_OK);
+    b = NULL;
+    CHECK_STATUS(flx_compress(c, paths, 1, o, &b), FLX_OK);
+    CHECK(b != NULL && flx_batch_str(b, 0, FLX_FIELD_PATH) == NULL);
+    CHECK(dir_count(dir) == 2);
+
+    flx_batch_free(b);
+    flx_options_free(o);
+    flx_client_free(c);
+    free(taken);
+    free(dir);
+    free(p1);
+    free(p2);
+}
+
 static void test_batch_fetch(void) {
     char *p = make_png("fetch.png", side(100), side(80), 31);
     flx_client *c = client_for(test_key());
@@ -1393,6 +1455,7 @@ static const harness_test TESTS[] = {
     {"null_arguments", test_null_arguments},
     {"batch_of_25_with_broken", test_batch_of_25_with_broken},
     {"batch_save", test_batch_save},
+    {"compress_into_folder", test_compress_into_folder},
     {"batch_fetch", test_batch_fetch},
     {"compress_buffer", test_compress_buffer},
     {"compress_file", test_compress_file},
