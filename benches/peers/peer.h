@@ -3,11 +3,12 @@
  *
  * Every peer takes the same command line and prints one JSON line of figures:
  *
- *   PEER [--ca PEM] [--repeat N] [--concurrency C] [--per-request F] BASE_URL KEY FILE...
+ *   PEER [--ca PEM] [--repeat N] [--concurrency C] [--per-request F] [--into DIR] BASE_URL KEY FILE...
  *
  * and does, N times: one multipart upload of every FILE to BASE_URL/api/compress (at most
  * F files per request, default and most 20, with format=webp and quality=82, as libfluximage
- * sends by default; libfluximage itself ignores F and chunks as it likes),
+ * sends by default; libfluximage itself ignores F and chunks as it likes; --into DIR makes
+ * libfluximage save the results into DIR during the call instead of fetching them after it),
  * parse the JSON answer, then download every signed URL into memory. Client CPU time
  * (getrusage RUSAGE_SELF, every thread) and peak RSS are measured from after setup to the end
  * of the work. Peak RSS is VmHWM from /proc/self/status, the high-water mark of this
@@ -31,6 +32,7 @@ struct peer_args {
     long repeat;         /* round trips (each: every file up, every result down) */
     long concurrency;    /* 0: the library's default */
     long per_request;    /* files per request for the hand-written peers (1..20) */
+    const char *into;    /* libfluximage: save results into this folder during the call */
     const char *base;
     const char *key;
     const char **files;
@@ -38,7 +40,7 @@ struct peer_args {
 };
 
 static inline void peer_usage(const char *prog) {
-    fprintf(stderr, "usage: %s [--ca PEM] [--repeat N] [--concurrency C] [--per-request F] BASE_URL KEY FILE...\n", prog);
+    fprintf(stderr, "usage: %s [--ca PEM] [--repeat N] [--concurrency C] [--per-request F] [--into DIR] BASE_URL KEY FILE...\n", prog);
     exit(2);
 }
 
@@ -53,6 +55,7 @@ static inline void peer_parse_args(int argc, char **argv, struct peer_args *a) {
         else if (strcmp(argv[i], "--repeat") == 0) a->repeat = strtol(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--concurrency") == 0) a->concurrency = strtol(argv[i + 1], NULL, 10);
         else if (strcmp(argv[i], "--per-request") == 0) a->per_request = strtol(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--into") == 0) a->into = argv[i + 1];
         else peer_usage(argv[0]);
     }
     if (argc - i < 3 || a->repeat < 1 || a->per_request < 1 || a->per_request > PEER_MAX_FILES_PER_REQUEST)
