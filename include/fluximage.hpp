@@ -271,6 +271,13 @@ struct CompressOptions {
     std::string session_id;              ///< group results under this id; empty: the server picks
     Progress progress;                   ///< upload progress; none by default
     std::optional<Cancel> cancel;        ///< cancel flag; none by default
+    /// Client::compress saves each result into this folder as its request answers, while the
+    /// next requests upload (flx_options_set_output): on a slow link about the time of the
+    /// upload alone. Names are checked under `output_exists` before anything is sent; an input
+    /// whose result could not be saved fails alone and costs nothing. Result::path() is the
+    /// file written. Empty (the default): nothing is saved during the call.
+    std::filesystem::path output_dir;
+    ExistsPolicy output_exists = ExistsPolicy::Error; ///< with output_dir
 };
 
 namespace detail {
@@ -290,6 +297,9 @@ class NativeOptions {
                                             o.watermark->scale, o.watermark->opacity,
                                             static_cast<int>(o.watermark->position)));
         if (o.alt_text || o.seo_rename) check(flx_options_set_ai(get(), o.alt_text, o.seo_rename));
+        if (!o.output_dir.empty())
+            check(flx_options_set_output(get(), c_path(o.output_dir, "output_dir").c_str(),
+                                         static_cast<int>(o.output_exists)));
     }
     explicit NativeOptions(const CallOptions &o) : NativeOptions(o.progress, o.cancel) {}
     NativeOptions(const NativeOptions &) = delete;
@@ -407,6 +417,9 @@ class Result {
     std::string alt_text() const { return str(FLX_FIELD_ALT_TEXT); }
     /// AI SEO file name (when asked for).
     std::string seo_name() const { return str(FLX_FIELD_SEO_NAME); }
+    /// The file the compress saved the result to (CompressOptions::output_dir); empty when it
+    /// saved none (status() says why).
+    std::filesystem::path path() const { return str(FLX_FIELD_PATH); }
 
     /// Bytes uploaded.
     std::optional<std::uint64_t> original_size() const { return num(FLX_FIELD_ORIGINAL_SIZE); }

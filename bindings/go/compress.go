@@ -107,7 +107,12 @@ func (c *Client) CompressFile(ctx context.Context, src, dst string, opts ...Comp
 		return err
 	}
 	defer c.mu.RUnlock()
-	cl, err := startCall(ctx, "compress file", compressConfig(opts))
+	cfg := compressConfig(opts)
+	if cfg.outputDir != nil {
+		return &Error{Op: "compress file", Setting: "WithOutputDir", Status: StatusInvalidArgument,
+			Message: "WithOutputDir is an option of Compress; CompressFile writes to dst"}
+	}
+	cl, err := startCall(ctx, "compress file", cfg)
 	if err != nil {
 		return err
 	}
@@ -174,6 +179,8 @@ type Result struct {
 	AltText string
 	// SEOName is the AI-written SEO file name (with WithSEORename).
 	SEOName string
+	// Path is the file Compress saved the result to (with WithOutputDir), "" when it did not.
+	Path string
 
 	batch *Batch
 }
@@ -200,6 +207,7 @@ func newBatch(c *Client, ptr *C.flx_batch) *Batch {
 		r.URL = str(C.FLX_FIELD_URL)
 		r.AltText = str(C.FLX_FIELD_ALT_TEXT)
 		r.SEOName = str(C.FLX_FIELD_SEO_NAME)
+		r.Path = str(C.FLX_FIELD_PATH)
 		r.OriginalSize = num(C.FLX_FIELD_ORIGINAL_SIZE)
 		r.Size = num(C.FLX_FIELD_SIZE)
 		r.Width = int(num(C.FLX_FIELD_WIDTH))

@@ -137,3 +137,43 @@ func TestCompressReturnsTheBatchWhenAllFail(t *testing.T) {
 		t.Errorf("statuses %v, %v", rs[0].Status, rs[1].Status)
 	}
 }
+
+// WithOutputDir: Compress saves each result as its request answers, and an input whose result
+// name is taken is refused before it is paid for.
+func TestCompressWithOutputDirSavesAndRefusesTakenNames(t *testing.T) {
+	c := newClient(t, agencyKey)
+	ctx := testCtx(t)
+	dir := t.TempDir()
+	a := writeFile(t, dir, "a.jpg", jpegBytes(t, 40, 30, 4))
+	b := writeFile(t, dir, "b.jpg", jpegBytes(t, 40, 30, 5))
+	out := filepath.Join(dir, "out", "deeper")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	taken := writeFile(t, out, "b.webp", []byte("mine"))
+	before := emu.stats(t).Requests.Compress
+	batch, err := c.Compress(ctx, []fluximage.Input{fluximage.File(a), fluximage.File(b)},
+		fluximage.WithOutputDir(out, fluximage.ExistsError))
+	wantErr(t, err, fluximage.ErrPartial, 0)
+	rs := batch.Results()
+	if rs[0].Err != nil || rs[0].Path != filepath.Join(out, "a.webp") {
+		t.Fatalf("first result: path %q, err %v", rs[0].Path, rs[0].Err)
+	}
+	if got, _ := os.ReadFile(rs[0].Path); sniff(got) != "webp" {
+		t.Error("the saved result is not a WebP image")
+	}
+	if !errors.Is(rs[1].Err, fluximage.ErrExists) || rs[1].Path != "" || !strings.Contains(rs[1].Err.Error(), "not sent") {
+		t.Fatalf("second result: path %q, err %v", rs[1].Path, rs[1].Err)
+	}
+	if got, _ := os.ReadFile(taken); string(got) != "mine" {
+		t.Fatal("the file that was there was replaced")
+	}
+	if n := emu.stats(t).Requests.Compress - before; n != 1 {
+		t.Errorf("%d compress requests, want 1 (with the refused image left out)", n)
+	}
+
+	err = c.CompressFile(ctx, a, filepath.Join(dir, "x.webp"), fluximage.WithOutputDir(out, fluximage.ExistsError))
+	wantErr(t, err, fluximage.ErrInvalidArgument, 0)
+	_, err = c.Sync(ctx, dir, filepath.Join(dir, "synced"), fluximage.WithOutputDir(out, fluximage.ExistsError))
+	wantErr(t, err, fluximage.ErrInvalidArgument, 0)
+}

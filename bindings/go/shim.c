@@ -50,6 +50,9 @@ static int32_t build_options(const gofx_opts *o, flx_options **out, gofx_err *er
 	if ((o->alt_text || o->seo_rename) &&
 	    (s = capture(flx_options_set_ai(opts, o->alt_text != 0, o->seo_rename != 0), "WithAltText/WithSEORename", err)))
 		goto fail;
+	if (o->output_dir &&
+	    (s = capture(flx_options_set_output(opts, o->output_dir, o->output_policy), "WithOutputDir", err)))
+		goto fail;
 	if (o->cancel && (s = capture(flx_options_set_cancel(opts, o->cancel), "context", err)))
 		goto fail;
 	if (o->progress &&
@@ -153,7 +156,7 @@ int32_t gofx_usage(flx_client *client, const gofx_opts *o, flx_usage **out, gofx
 void gofx_batch_item(const flx_batch *batch, uintptr_t i, gofx_item *out) {
 	out->status = flx_batch_status(batch, i);
 	out->error = flx_batch_error(batch, i);
-	for (int f = FLX_FIELD_NAME; f <= FLX_FIELD_INPUT; f++)
+	for (int f = FLX_FIELD_NAME; f <= FLX_FIELD_PATH; f++)
 		out->str[f] = flx_batch_str(batch, i, f);
 	for (int f = FLX_FIELD_ORIGINAL_SIZE; f <= FLX_FIELD_HTTP_STATUS; f++)
 		out->num[f - FLX_FIELD_ORIGINAL_SIZE] = flx_batch_num(batch, i, f);

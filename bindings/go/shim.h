@@ -53,13 +53,15 @@ typedef struct gofx_opts {
 	int alt_text, seo_rename;
 	const flx_cancel *cancel;   /* NULL: none */
 	uintptr_t progress;         /* a runtime/cgo.Handle value, 0: no callback */
+	const char *output_dir;     /* NULL: results are not saved during the call */
+	int output_policy;          /* a flx_exists value, with output_dir */
 } gofx_opts;
 
 /* Everything about one batch item, read in one call. Strings are owned by the batch. */
 typedef struct gofx_item {
 	int32_t status;
 	const char *error;
-	const char *str[FLX_FIELD_INPUT + 1]; /* indexed by the string flx_field values */
+	const char *str[FLX_FIELD_PATH + 1]; /* indexed by the string flx_field values */
 	int64_t num[FLX_FIELD_HTTP_STATUS - FLX_FIELD_ORIGINAL_SIZE + 1]; /* by numeric field - FLX_FIELD_ORIGINAL_SIZE */
 } gofx_item;
 

@@ -294,7 +294,12 @@ func (c *Client) Sync(ctx context.Context, src, out string, opts ...SyncOption) 
 		return nil, err
 	}
 	defer c.mu.RUnlock()
-	cl, err := startCall(ctx, "sync", compressConfig(cfg.compress))
+	cc := compressConfig(cfg.compress)
+	if cc.outputDir != nil {
+		return nil, &Error{Op: "sync", Setting: "WithOutputDir", Status: StatusInvalidArgument,
+			Message: "WithOutputDir is an option of Compress; Sync takes its output folder as an argument"}
+	}
+	cl, err := startCall(ctx, "sync", cc)
 	if err != nil {
 		return nil, err
 	}

@@ -363,6 +363,28 @@ void save_never_replaces_a_file_unless_asked() {
     CHECK_THROWS(Status::Io, failed[0].save(out));
 }
 
+// CompressOptions::output_dir: results saved during the call; a taken name costs nothing.
+void compress_into_a_folder_saves_during_the_call() {
+    fluximage::Client c = agency();
+    const fs::path out = fresh("into-out");
+    std::ofstream(out / "taken.webp") << "mine";
+    fluximage::CompressOptions o;
+    o.output_dir = out;
+    fluximage::Batch batch = c.compress({png("fresh.png", 24, 24, 11), png("taken.png", 24, 24, 12)}, o);
+    REQUIRE(batch.size() == 2);
+    CHECK(batch[0].ok());
+    CHECK_MSG(batch[0].path() == out / "fresh.webp", batch[0].path());
+    CHECK(fs::file_size(out / "fresh.webp") == *batch[0].size());
+    CHECK(batch[1].status() == Status::Exists);
+    CHECK(batch[1].path().empty());
+    CHECK(batch[1].error().find("not sent") != std::string::npos);
+    CHECK(slurp(out / "taken.webp") == "mine");
+
+    // The result that was saved can be saved again elsewhere; the refused one has none.
+    CHECK(fs::exists(batch[0].save(out / "copies/")));
+    CHECK_THROWS(Status::Exists, batch[1].save(out / "copies/"));
+}
+
 void compress_file_writes_one_output() {
     fluximage::Client c = agency();
     const fs::path in = png("single.png", 40, 40, 10);
@@ -692,6 +714,7 @@ int main(int argc, char **argv) {
             {"buffers_and_mixed_inputs", buffers_and_mixed_inputs},
             {"fetch_returns_the_result_bytes", fetch_returns_the_result_bytes},
             {"save_never_replaces_a_file_unless_asked", save_never_replaces_a_file_unless_asked},
+            {"compress_into_a_folder_saves_during_the_call", compress_into_a_folder_saves_during_the_call},
             {"compress_file_writes_one_output", compress_file_writes_one_output},
             {"usage_reports_the_plan", usage_reports_the_plan},
             {"errors_carry_status_http_and_retry_after", errors_carry_status_http_and_retry_after},
