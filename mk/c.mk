@@ -43,6 +43,12 @@ examples: lib $(PC)
 demo: all
 	scripts/demo.sh
 
+# The demo as `make demo` runs it, its results kept where its last line says (issue 12.7).
+demo-test: all
+	tests/demo-test.sh
+
+TEST_TARGETS += demo-test
+
 # ---- C tests ----------------------------------------------------------------------------
 
 c-test-build: lib emulator $(PC) $(PC_STATIC)
