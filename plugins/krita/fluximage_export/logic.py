@@ -100,11 +100,16 @@ class Settings:
         elif os.path.isdir(self.path):
             out.append("the output path is a folder; give a file name")
         else:
+            # A missing folder is made by the save, as in the GIMP plug-in and the library: what
+            # must hold is that the nearest folder that exists takes new entries.
             folder = os.path.dirname(os.path.abspath(self.path))
-            if not os.path.isdir(folder):
-                out.append(f"the folder {folder} does not exist")
-            elif not os.access(folder, os.W_OK):
-                out.append(f"the folder {folder} is not writable")
+            existing = folder
+            while not os.path.lexists(existing) and os.path.dirname(existing) != existing:
+                existing = os.path.dirname(existing)
+            if not os.path.isdir(existing):
+                out.append(f"{existing} is a file, so the folder {folder} cannot be made")
+            elif not os.access(existing, os.W_OK):
+                out.append(f"the folder {existing} is not writable")
         if self.format not in FORMATS:
             out.append(f"unknown format {self.format!r}: use webp, avif, jpg or png")
         if not QUALITY_MIN <= self.quality <= QUALITY_MAX:

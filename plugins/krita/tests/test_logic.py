@@ -33,7 +33,11 @@ def test_settings_problems(tmp_path: Path) -> None:
     assert ok.problems() == []
     assert Settings("").problems() == ["no output file was given"]
     assert Settings(str(tmp_path)).problems() == ["the output path is a folder; give a file name"]
-    assert "does not exist" in Settings(str(tmp_path / "no" / "x.webp")).problems()[0]
+    assert Settings(str(tmp_path / "no" / "x.webp")).problems() == []  # the save makes it
+    (tmp_path / "plain").write_text("a file")
+    assert Settings(str(tmp_path / "plain" / "x.webp")).problems() == [
+        f"{tmp_path / 'plain'} is a file, so the folder {tmp_path / 'plain'} cannot be made"
+    ]
     assert Settings(str(tmp_path / "x"), format="gif").problems() == [
         "unknown format 'gif': use webp, avif, jpg or png"
     ]
@@ -173,6 +177,13 @@ def test_compress_formats(api: Emulator, photo: Path, tmp_path: Path, fmt: str) 
         assert report.output_size < report.input_size, "a lossy result should be smaller"
     assert "Exported photo." in report.summary()
     assert leftovers(tmp_path) == []
+
+
+def test_compress_into_a_folder_that_does_not_exist_yet(api: Emulator, photo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "new" / "deeper" / "photo.webp"
+    report = logic.compress(str(photo), Settings(str(out)))
+    assert report.path == str(out) and magic(out) == "webp"
+    assert leftovers(out.parent) == []
 
 
 def test_compress_max_size(api: Emulator, photo: Path, tmp_path: Path) -> None:
