@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// Results of one group saved at once (each over its own keep-alive connection).
+const SAVES_AT_ONCE: usize = 4;
+
 /// One input of the run and where its result goes.
 struct Job {
     src: PathBuf,
@@ -278,54 +281,99 @@ fn run_with(
                 continue;
             }
         };
+        // What each item needs, decided in order: its own failure, or a save to `dest`.
         let mut chunk_stop: Option<fluximage::Error> = None;
-        for (job, item) in chunk.iter().zip(&batch.items) {
-            if let Some(e) = &stop {
-                fail(
-                    rep,
-                    job,
-                    e.clone(),
-                    Some("not saved: the run stopped".into()),
-                );
-                continue;
-            }
-            let info = match &item.outcome {
-                Ok(info) => info,
+        let mut saves: Vec<(usize, PathBuf)> = Vec::new();
+        let mut outcome: Vec<Option<fluximage::Result<PathBuf>>> = vec![None; chunk.len()];
+        for (k, (job, item)) in chunk.iter().zip(&batch.items).enumerate() {
+            match &item.outcome {
+                Ok(info) => saves.push((
+                    k,
+                    match (&info.seo_name, args.api.seo_rename) {
+                        (Some(seo), true) => parent_of(&job.dest)
+                            .join(files::plain_name(seo).unwrap_or_else(|| file_name(&job.dest))),
+                        _ => job.dest.clone(),
+                    },
+                )),
                 Err(e) => {
                     // A rejected key, plan or quota fails every image alike: stop sending.
                     if stops_run(e) {
                         chunk_stop.get_or_insert_with(|| e.clone());
                     }
-                    fail(rep, job, e.clone(), None);
-                    continue;
+                    outcome[k] = Some(Err(e.clone()));
                 }
+            }
+        }
+        // The saves, a few at a time: one after another, each download's round trip adds up
+        // (on a slow link, to more than the upload of the whole group).
+        if stop.is_none() {
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let halt = std::sync::atomic::AtomicBool::new(false);
+            let slots: Vec<std::sync::Mutex<Option<fluximage::Result<PathBuf>>>> =
+                saves.iter().map(|_| std::sync::Mutex::new(None)).collect();
+            let work = || loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((k, dest)) = saves.get(n) else { return };
+                if halt.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let mut obs = Observer::none().with_cancel(cancel.clone());
+                let r = crate::save::save(&client, &batch.items[*k], dest, args.overwrite, &mut obs);
+                if r.as_ref().is_err_and(stops_run) {
+                    halt.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                *slots[n].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
             };
-            let dest = match (&info.seo_name, args.api.seo_rename) {
-                (Some(seo), true) => parent_of(&job.dest)
-                    .join(files::plain_name(seo).unwrap_or_else(|| file_name(&job.dest))),
-                _ => job.dest.clone(),
-            };
-            let mut obs = Observer::none().with_cancel(cancel.clone());
-            match crate::save::save(&client, item, &dest, args.overwrite, &mut obs) {
-                Ok(written) => {
+            std::thread::scope(|s| {
+                // With SEO names chosen by the server two results may want one name: saved in
+                // input order, the first keeps it, as the report says.
+                let at_once = if args.api.seo_rename { 1 } else { SAVES_AT_ONCE };
+                for _ in 0..saves.len().min(at_once) {
+                    s.spawn(work);
+                }
+            });
+            for ((k, _), slot) in saves.iter().zip(slots) {
+                outcome[*k] = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        // Reported in input order. A save not made names what stopped the run.
+        let halted = outcome
+            .iter()
+            .flatten()
+            .find_map(|r| r.as_ref().err().filter(|e| stops_run(e)).cloned())
+            .or_else(|| stop.clone())
+            .unwrap_or_else(|| fluximage::Error::new(fluximage::ErrorKind::Cancelled, "cancelled"));
+        for (k, job) in chunk.iter().enumerate() {
+            let item = &batch.items[k];
+            match outcome[k].take() {
+                Some(Ok(written)) => {
                     files_done += 1;
+                    let info = item.outcome.as_ref().ok();
                     let mut ev = FileEvent::new(Status::Compressed, job.shown.clone());
                     ev.input_size = job.size;
                     ev.output_size = std::fs::metadata(&written)
                         .map(|m| m.len())
                         .ok()
-                        .or(info.size);
+                        .or(info.and_then(|i| i.size));
                     ev.output = Some(written.display().to_string());
-                    ev.extra = server_fields(info);
+                    if let Some(info) = info {
+                        ev.extra = server_fields(info);
+                    }
                     rep.file(ev);
                     rep.progress(bytes_done, files_done, jobs.len());
                 }
-                Err(e) => {
-                    if stops_run(&e) {
+                Some(Err(e)) => {
+                    if item.outcome.is_ok() && stops_run(&e) {
                         stop = Some(e.clone());
                     }
                     fail(rep, job, e, None);
                 }
+                None => fail(
+                    rep,
+                    job,
+                    halted.clone(),
+                    Some("not saved: the run stopped".into()),
+                ),
             }
         }
         if stop.is_none() {

@@ -944,3 +944,37 @@ fn a_progress_bar_on_a_terminal() {
     );
     assert!(d.join("out/a.webp").is_file());
 }
+
+/// Results are saved a few at a time; the report keeps the order of the inputs, and a failed
+/// download fails only its own image.
+#[test]
+fn saves_run_side_by_side_and_are_reported_in_input_order() {
+    let emu = emulator();
+    let d = Dir::new("parallel-saves");
+    for i in 0..12 {
+        write_image(d.path(), &format!("in/p{i:02}.png"), 24, 24, i);
+    }
+    emu.inject(
+        Fault::new(FaultMode::InternalHtml)
+            .with_path(FaultPath::Download)
+            .with_count(2),
+    );
+    let o = run(
+        &emu,
+        "pro",
+        d.path(),
+        &["compress", "in", "-o", "out", "--jsonl", "--retries", "0"],
+    );
+    assert_eq!(code(&o), 1, "{}", show(&o));
+    let lines = jsonl(&o);
+    let inputs: Vec<String> = lines
+        .iter()
+        .filter(|l| l["type"] == "file")
+        .map(|l| l["input"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("in/p{i:02}.png")).collect();
+    assert_eq!(inputs, expected, "{}", show(&o));
+    assert_eq!(files_with(&lines, "failed").len(), 2, "{}", show(&o));
+    assert_eq!(files_with(&lines, "compressed").len(), 10);
+    assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), 10, "no temporary file left");
+}
