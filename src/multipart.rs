@@ -224,6 +224,16 @@ impl Read for FormReader {
         }
         self.transfer.done.fetch_add(filled as u64, Ordering::Relaxed);
         self.attempt.fetch_add(filled as u64, Ordering::Relaxed);
+        // The turn passes on with the last byte: the HTTP stack may never read again once it
+        // has Content-Length bytes, so an exhausted form is noticed here, not at the next read.
+        while self.segments.get(self.index).is_some_and(|seg| match seg {
+            Segment::Mem(bytes) => self.offset >= bytes.len(),
+            Segment::Shared(bytes) => self.offset >= bytes.len(),
+            Segment::File { left, .. } => *left == 0,
+        }) {
+            self.index += 1;
+            self.offset = 0;
+        }
         if self.index == self.segments.len() {
             self.turn = None;
         }
@@ -357,6 +367,27 @@ mod tests {
             .collect();
         let bodies = vec![b"one".to_vec(), b"--b0undary-4".to_vec(), vec![0, 13, 10], vec![255; 100], vec![1]];
         round_trip(&names, &bodies);
+    }
+
+    #[test]
+    fn the_upload_turn_passes_on_with_the_last_byte() {
+        let mut m = Multipart::with_boundary("b");
+        m.text("format", "webp");
+        m.file("file", "x.bin", Source::Bytes(Arc::from(vec![7u8; 1000])), 1000);
+        let len = m.content_length() as usize;
+        let gate = Arc::new(UploadGate::default());
+        let t = Arc::new(Transfer::default());
+        let turn = UploadGate::enter(&gate, &t).unwrap();
+        let mut reader = m.into_reader(t.clone(), Arc::default(), Some(turn));
+        let mut buf = vec![0u8; len - 1];
+        reader.read_exact(&mut buf).unwrap();
+        assert!(*gate.busy.lock().unwrap(), "held while bytes are left");
+        // Exactly the last byte, and no read after it (as an HTTP stack that counts bytes does).
+        reader.read_exact(&mut buf[..1]).unwrap();
+        assert!(!*gate.busy.lock().unwrap(), "the next request may upload");
+        drop(reader);
+        let second = UploadGate::enter(&gate, &t).unwrap();
+        drop(second);
     }
 
     #[test]
