@@ -1,5 +1,7 @@
-// compress_folder: compresses the images of a folder with libfluximage, prints a table and
-// saves the results without replacing any file (unless asked).
+// compress_folder: compresses the images of a folder with libfluximage into another folder,
+// saving each result as soon as its request answers, without replacing any file (unless
+// asked), and prints a table. An image whose result could not be saved is not sent, so a
+// second run into the same folder costs nothing.
 //
 //   compress_folder [--format webp|avif|jpg|png] [--rename|--overwrite] INPUT_DIR OUTPUT_DIR
 //
@@ -84,28 +86,34 @@ int main(int argc, char **argv) {
 
     try {
         const fluximage::Client client = fluximage::Client::from_env();
-        const fluximage::Batch batch = client.compress(inputs, options);
+        // Results land in out_dir (made if missing) while the next request uploads; names are
+        // checked under `policy` before anything is sent.
+        options.output_dir = out_dir;
+        options.output_exists = policy;
+        const fluximage::Batch batch = [&] {
+            try {
+                return client.compress(inputs, options);
+            } catch (const fluximage::Error &e) {
+                // Every name was taken: nothing was sent, and each image says so below.
+                if (e.status() == fluximage::Status::Exists)
+                    if (auto b = e.batch()) return *b;
+                throw;
+            }
+        }();
 
         int problems = 0;
         std::printf("%-28s %-28s %12s %12s  %s\n", "input", "output", "before", "after", "saved as");
         for (const fluximage::Result &r : batch) {
             const std::string input = fs::path(r.input()).filename().string();
             if (!r.ok()) {
-                std::printf("%-28s failed: %s\n", input.c_str(), r.error().c_str());
+                // Status::Exists: a file is there and the policy keeps it (nothing was sent).
+                const char *what = r.status() == fluximage::Status::Exists ? "not saved" : "failed";
+                std::printf("%-28s %s: %s\n", input.c_str(), what, r.error().c_str());
                 problems++;
                 continue;
             }
-            std::string saved;
-            try {
-                // The trailing separator says "into this folder", made if missing.
-                saved = r.save(out_dir / "", policy).string();
-            } catch (const fluximage::Error &e) {
-                // Status::Exists: a file is there and the policy keeps it.
-                saved = std::string("not saved: ") + e.what();
-                problems++;
-            }
             std::printf("%-28s %-28s %12s %12s  %s\n", input.c_str(), r.name().c_str(),
-                        kib(r.original_size()).c_str(), kib(r.size()).c_str(), saved.c_str());
+                        kib(r.original_size()).c_str(), kib(r.size()).c_str(), r.path().string().c_str());
         }
         return problems == 0 ? 0 : 1;
     } catch (const fluximage::Error &e) {

@@ -32,6 +32,11 @@ check "first run exits 0" [ $status -eq 0 ]
 check "first run saves one file per image ($n)" [ "$(count "$dir/out")" = "$n" ]
 check "the table names every output" [ "$(grep -c '\.webp' "$dir/run1.txt")" -ge "$n" ]
 cksum "$dir"/out/* > "$dir/sums1" || echo "cannot read the outputs" >> "$dir/sums1"
+# Compress requests the emulator has answered so far.
+compresses() {
+    python3 -c 'import json,sys,urllib.request; print(json.load(urllib.request.urlopen(sys.argv[1] + "/__control/stats"))["requests"]["compress"])' "$FLX_TEST_BASE_URL"
+}
+sent_before=$(compresses)
 
 "$bin/compress_folder" "$dir/in" "$dir/out" > "$dir/run2.txt" 2>&1
 status=$?
@@ -40,6 +45,7 @@ check "second run exits 1: the outputs exist" [ $status -eq 1 ]
 check "second run says why for each image" [ "$(grep -c 'not saved: .*exists' "$dir/run2.txt")" = "$n" ]
 cksum "$dir"/out/* > "$dir/sums2" || echo "cannot read the outputs again" >> "$dir/sums2"
 check "second run replaced nothing" cmp -s "$dir/sums1" "$dir/sums2"
+check "second run sent nothing: every name was taken" [ "$(compresses)" = "$sent_before" ]
 
 "$bin/compress_folder" --rename --format avif "$dir/in" "$dir/out" > "$dir/run3.txt" 2>&1
 status=$?

@@ -90,14 +90,15 @@ if cmake -S "$work/version" -B "$work/version/new" -DCMAKE_PREFIX_PATH="$work/pr
 fi
 grep -q "$version" "$work/version-new.log" || { cat "$work/version-new.log" >&2; fail "the refusal does not name version $version"; }
 
+echo "== C++ package: examples/cpp and the README's program against the emulator"
+"$ROOT/tests/cpp/run-tests.sh" --label example "$ROOT/tests/cpp/example-run.sh" "$work/example" "$work/readme-build/app"
+
+# Last: the README's program above runs from this prefix.
 echo "== C++ package: make uninstall removes the C++ header and the package"
 "$MAKE" -C "$ROOT" --no-print-directory uninstall PREFIX="$work/prefix" DESTDIR= > "$work/uninstall.log" 2>&1 ||
     { cat "$work/uninstall.log" >&2; fail "make uninstall failed"; }
 for f in include/fluximage.hpp lib/cmake/fluximage; do
     [ ! -e "$work/prefix/$f" ] || fail "make uninstall left $work/prefix/$f"
 done
-
-echo "== C++ package: examples/cpp and the README's program against the emulator"
-"$ROOT/tests/cpp/run-tests.sh" --label example "$ROOT/tests/cpp/example-run.sh" "$work/example" "$work/readme-build/app"
 
 echo "cpp package-test: ok (install, README blocks, relocatable staged install, shared and static targets, versions, example run)"
