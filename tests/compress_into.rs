@@ -148,3 +148,43 @@ fn many_requests_are_saved_as_they_answer_and_progress_counts_the_downloads() {
     assert_eq!(last.done, last.total, "{last:?}");
     assert!(last.total > downloaded, "the total counts uploads and downloads: {last:?}, {downloaded} downloaded");
 }
+
+/// A cancel during the downloads ends the call at once and leaves no partial file: what was
+/// saved is whole, the rest is not there, and nothing of the library's is left behind.
+#[test]
+fn a_cancel_while_results_download_leaves_only_whole_files() {
+    let emu = emulator_with(EmulatorConfig { download_rate: Some(200_000), ..EmulatorConfig::default() });
+    let c = client(&emu, AGENCY);
+    let dir = TempDir::new("into-cancel");
+    let out = dir.join("out");
+    let inputs: Vec<Input> = (0..6).map(|i| Input::bytes(format!("big{i}.png"), photo_png(400, 300, i))).collect();
+    let token = fluximage::CancelToken::new();
+    let t = token.clone();
+    let out_seen = out.clone();
+    let canceller = std::thread::spawn(move || {
+        // Cancel once the first result is in place: the others are still downloading.
+        for _ in 0..2000 {
+            if std::fs::read_dir(&out_seen).map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".png"))).unwrap_or(false) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        t.cancel();
+        std::time::Instant::now()
+    });
+    let mut obs = Observer::none().with_cancel(token);
+    let e = c.compress_into(&inputs, &CompressOptions { format: Format::Png, ..Default::default() }, &out, ExistsPolicy::Error, &mut obs).unwrap_err();
+    let ended = std::time::Instant::now();
+    let cancelled_at = canceller.join().unwrap();
+    assert_eq!(e.kind(), ErrorKind::Cancelled);
+    assert!(ended.duration_since(cancelled_at) < Duration::from_millis(500), "the call ended {:?} after the cancel", ended.duration_since(cancelled_at));
+    // The downloads in flight stop at their next read; give them that long, then look.
+    std::thread::sleep(Duration::from_millis(300));
+    let left = names(&out);
+    assert!(!left.is_empty() && left.len() < 6, "{left:?}");
+    for n in &left {
+        assert!(n.ends_with(".png") && !n.starts_with('.'), "a temporary file was left: {n}");
+        let bytes = std::fs::read(out.join(n)).unwrap();
+        assert!(bytes.ends_with(b"IEND\xaeB`\x82"), "{n} is not a whole PNG");
+    }
+}
