@@ -163,13 +163,28 @@ class CompressOptions:
             check(lib.flx_options_set_ai(options, bool(self.alt_text), bool(self.seo_rename)))
 
 
-def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> "CompressOptions":
-    """``options`` (or the defaults) with the keyword arguments that were given."""
-    base = options if options is not None else CompressOptions()
-    if not isinstance(base, CompressOptions):
-        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(base).__name__})")
+def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> Optional["CompressOptions"]:
+    """``options`` with the keyword arguments that were given; ``None`` for the defaults."""
+    if options is not None and not isinstance(options, CompressOptions):
+        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(options).__name__})")
     changes = {k: v for k, v in given.items() if v is not None}
-    return dataclasses.replace(base, **changes) if changes else base
+    if not changes:
+        return options
+    return dataclasses.replace(options if options is not None else CompressOptions(), **changes)
+
+
+def _new_options(opts: Optional["CompressOptions"]) -> Any:
+    """Fresh flx_options with ``opts`` applied (the library's defaults for ``None``)."""
+    options = _lib.lib.flx_options_new()
+    if not options:
+        raise LastError(_lib.FLX_INTERNAL).error()
+    if opts is not None:
+        try:
+            opts._apply(options)
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            raise
+    return options
 
 
 @dataclass(frozen=True)
@@ -438,7 +453,7 @@ class Batch(Sequence[Result]):
     ) -> bytes:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
-        client, batch, options = self._client._begin([self._handle])
+        client, batch = self._client._begin([self._handle])
 
         def call(opts: Any) -> int:
             return int(
@@ -451,7 +466,7 @@ class Batch(Sequence[Result]):
             if data:
                 _lib.lib.flx_bytes_free(data, length.value)
 
-        self._client._run(call, options, [self._handle], progress, discard, None, tick)
+        self._client._run(call, None, [self._handle], progress, discard, None, tick)
         try:
             return ctypes.string_at(data, length.value)
         finally:
@@ -470,7 +485,7 @@ class Batch(Sequence[Result]):
             raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
         raw = _path(path)
         written = ctypes.c_char_p()
-        client, batch, options = self._client._begin([self._handle])
+        client, batch = self._client._begin([self._handle])
 
         def call(opts: Any) -> int:
             return int(
@@ -482,7 +497,7 @@ class Batch(Sequence[Result]):
                 _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
                 written.value = None
 
-        self._client._run(call, options, [self._handle], progress, discard, None, tick)
+        self._client._run(call, None, [self._handle], progress, discard, None, tick)
         try:
             if written.value is None:
                 raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
@@ -598,28 +613,27 @@ class Client:
         return f"<fluximage.Client {'closed' if self.closed else 'open'}>"
 
     # Plumbing shared by the calls
-    def _begin(self, handles: Sequence[_call.Handle]) -> Tuple[Any, ...]:
-        """Acquires the client and ``handles`` and makes fresh options: (client, *handles, options)."""
-        taken: List[_call.Handle] = []
+    def _begin(self, handles: Sequence[_call.Handle] = ()) -> Tuple[Any, ...]:
+        """Acquires the client and ``handles``: (client, *handles). :meth:`_run` releases them."""
+        client = self._handle.acquire()
+        if not handles:
+            return (client,)
+        taken: List[_call.Handle] = [self._handle]
         try:
-            ptrs = [self._handle.acquire()]
-            taken.append(self._handle)
+            ptrs = [client]
             for h in handles:
                 ptrs.append(h.acquire())
                 taken.append(h)
-            options = _lib.lib.flx_options_new()
-            if not options:
-                raise LastError(_lib.FLX_INTERNAL).error()
         except BaseException:
             for h in taken:
                 h.release()
             raise
-        return (*ptrs, options)
+        return tuple(ptrs)
 
     def _run(
         self,
         call: Callable[[Any], int],
-        options: Any,
+        opts: Optional[CompressOptions],
         handles: Sequence[_call.Handle],
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
@@ -627,18 +641,18 @@ class Client:
         tick: Optional[TickCallback] = None,
         waker: Optional[Callable[[Callable[[], None]], None]] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick, waker)
-
-    def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
-        """Like :meth:`_begin` with no extra handles, with the compress options applied."""
-        client, options = self._begin([])
+        """Runs ``call(options)`` with flx_options made from ``opts`` (``None``: the defaults)
+        and releases the client and ``handles``, acquired by :meth:`_begin`."""
+        taken = [self._handle, *handles]
+        if progress is None and tick is None and waker is None:
+            return _call.direct(call, None if opts is None else opts._apply, taken, discard, adopt)
         try:
-            opts._apply(options)
+            options = _new_options(opts)
         except BaseException:
-            _lib.lib.flx_options_free(options)
-            self._handle.release()
+            for h in taken:
+                h.release()
             raise
-        return client, options
+        return _call.run(call, options, taken, progress, discard, adopt, tick, waker)
 
     # The API
     def compress(
@@ -697,13 +711,13 @@ class Client:
             format=format, quality=quality, max_width=max_width, max_height=max_height,
             session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
         ))
-        client, c_options = self._begin_with_options(opts)
+        (client,) = self._begin()
 
-        def call(opts: Any) -> int:
+        def call(c_options: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
             assert keep is not None
             return int(
-                _lib.lib.flx_compress_inputs(client, array, len(items), opts, ctypes.byref(out))
+                _lib.lib.flx_compress_inputs(client, array, len(items), c_options, ctypes.byref(out))
             )
 
         def discard() -> None:
@@ -714,7 +728,7 @@ class Client:
             if out:
                 error.batch = Batch(self, out)
 
-        self._run(call, c_options, [], progress, discard, adopt, tick)
+        self._run(call, opts, [], progress, discard, adopt, tick)
         try:
             return Batch(self, out)
         except BaseException:
@@ -766,12 +780,12 @@ class Client:
             format=format, quality=quality, max_width=max_width, max_height=max_height,
             session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
         ))
-        client, c_options = self._begin_with_options(merged)
+        (client,) = self._begin()
 
-        def call(opts: Any) -> int:
-            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
+        def call(c_options: Any) -> int:
+            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, c_options))
 
-        self._run(call, c_options, [], progress, lambda: None, None, tick)
+        self._run(call, merged, [], progress, lambda: None, None, tick)
         return Path(dst)
 
     def sync(
@@ -864,7 +878,7 @@ class Client:
     def usage(self) -> Usage:
         """Asks the server for the key's plan and credits (``GET /api/usage``)."""
         out = _lib.UsageP()
-        client, options = self._begin([])
+        (client,) = self._begin()
 
         def call(opts: Any) -> int:
             return int(_lib.lib.flx_usage_get(client, opts, ctypes.byref(out)))
@@ -872,7 +886,7 @@ class Client:
         def discard() -> None:
             _lib.lib.flx_usage_free(out)
 
-        self._run(call, options, [], None, discard)
+        self._run(call, None, [], None, discard)
         try:
             lib = _lib.lib
 
