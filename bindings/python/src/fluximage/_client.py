@@ -294,7 +294,7 @@ class Result:
     expires_at: Optional[datetime]
     alt_text: Optional[str]
     seo_name: Optional[str]
-    _batch: "Batch" = field(repr=False, compare=False)
+    _batch: "_Items" = field(repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -351,41 +351,34 @@ class Result:
         return self._batch._dimensions(self.index)
 
 
-class Batch(Sequence[Result]):
-    """The outcome of a :meth:`Client.compress` call: one :class:`Result` per input, in input
-    order. Close it (or use it as a context manager) to free it early; it is also freed when
-    garbage-collected.
+class _Items:
+    """What a batch's results need from it: the C batch, and the client to download with.
+    Results refer to this rather than to their :class:`Batch`, so that a batch and its
+    results form no reference cycle and are freed as soon as the last of them is dropped."""
 
-    Attributes:
-        session_id: the session the server grouped the results under, or ``None``.
-        raw_json: the server's answer as received (a JSON array of answers when the batch
-            needed several requests); nothing the server sent is lost.
-    """
+    __slots__ = ("_client", "_handle", "_finalizer", "__weakref__")
 
     def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
         self._client = client
         self._handle = _call.Handle(ptr, _lib.lib.flx_batch_free, "batch")
         self._finalizer = weakref.finalize(self, self._handle.close)
-        self.session_id: Optional[str] = _str(_lib.lib.flx_batch_session_id(ptr))
-        self.raw_json: str = _str(_lib.lib.flx_batch_json(ptr)) or ""
-        self._results: List[Result] = [
-            self._read(ptr, i) for i in range(int(_lib.lib.flx_batch_len(ptr)))
-        ]
 
     def _read(self, ptr: "_Pointer[_lib.flx_batch]", i: int) -> Result:
-        lib = _lib.lib
+        text, num = _lib.lib.flx_batch_str, _lib.lib.flx_batch_num
 
         def s(f: int) -> Optional[str]:
-            return _str(lib.flx_batch_str(ptr, i, f))
+            raw = text(ptr, i, f)
+            return None if raw is None else raw.decode("utf-8", "replace")
 
         def n(f: int) -> Optional[int]:
-            return _num(lib.flx_batch_num(ptr, i, f))
+            v: int = num(ptr, i, f)
+            return None if v < 0 else v
 
-        status = int(lib.flx_batch_status(ptr, i))
+        status = _lib.lib.flx_batch_status(ptr, i)
         error = None
         if status != _lib.FLX_OK:
             error = make_error(
-                status, _str(lib.flx_batch_error(ptr, i)) or "", n(_lib.FIELD_HTTP_STATUS)
+                status, _str(_lib.lib.flx_batch_error(ptr, i)) or "", n(_lib.FIELD_HTTP_STATUS)
             )
         expires = n(_lib.FIELD_EXPIRES_UNIX)
         return Result(
@@ -405,47 +398,6 @@ class Batch(Sequence[Result]):
             seo_name=s(_lib.FIELD_SEO_NAME),
             _batch=self,
         )
-
-    # Sequence
-    def __len__(self) -> int:
-        return len(self._results)
-
-    @overload
-    def __getitem__(self, i: int) -> Result: ...
-
-    @overload
-    def __getitem__(self, i: slice) -> Sequence[Result]: ...
-
-    def __getitem__(self, i: Union[int, slice]) -> Union[Result, Sequence[Result]]:
-        return self._results[i]
-
-    def __iter__(self) -> Iterator[Result]:
-        return iter(self._results)
-
-    def __repr__(self) -> str:
-        failed = len(self.failed)
-        return f"<fluximage.Batch {len(self)} results, {failed} failed, session_id={self.session_id!r}>"
-
-    @property
-    def ok(self) -> bool:
-        """Whether every image was optimized."""
-        return all(r.ok for r in self._results)
-
-    @property
-    def failed(self) -> List[Result]:
-        """The results whose image failed."""
-        return [r for r in self._results if not r.ok]
-
-    # Lifetime
-    def close(self) -> None:
-        """Frees the batch; its results can then no longer be read or saved."""
-        self._handle.close()
-
-    def __enter__(self) -> "Batch":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # Downloads
     def _fetch(
@@ -514,6 +466,68 @@ class Batch(Sequence[Result]):
             self._handle.release()
         return None if w is None or h is None else (w, h)
 
+
+
+class Batch(Sequence[Result]):
+    """The outcome of a :meth:`Client.compress` call: one :class:`Result` per input, in input
+    order. Close it (or use it as a context manager) to free it early; it is also freed when
+    garbage-collected (once neither it nor any of its results is referenced).
+
+    Attributes:
+        session_id: the session the server grouped the results under, or ``None``.
+        raw_json: the server's answer as received (a JSON array of answers when the batch
+            needed several requests); nothing the server sent is lost.
+    """
+
+    def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
+        self._items = items = _Items(client, ptr)
+        self._handle = items._handle
+        self.session_id: Optional[str] = _str(_lib.lib.flx_batch_session_id(ptr))
+        self.raw_json: str = _str(_lib.lib.flx_batch_json(ptr)) or ""
+        self._results: List[Result] = [
+            items._read(ptr, i) for i in range(_lib.lib.flx_batch_len(ptr))
+        ]
+
+    # Sequence
+    def __len__(self) -> int:
+        return len(self._results)
+
+    @overload
+    def __getitem__(self, i: int) -> Result: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Result]: ...
+
+    def __getitem__(self, i: Union[int, slice]) -> Union[Result, Sequence[Result]]:
+        return self._results[i]
+
+    def __iter__(self) -> Iterator[Result]:
+        return iter(self._results)
+
+    def __repr__(self) -> str:
+        failed = len(self.failed)
+        return f"<fluximage.Batch {len(self)} results, {failed} failed, session_id={self.session_id!r}>"
+
+    @property
+    def ok(self) -> bool:
+        """Whether every image was optimized."""
+        return all(r.ok for r in self._results)
+
+    @property
+    def failed(self) -> List[Result]:
+        """The results whose image failed."""
+        return [r for r in self._results if not r.ok]
+
+    # Lifetime
+    def close(self) -> None:
+        """Frees the batch; its results can then no longer be read or saved."""
+        self._handle.close()
+
+    def __enter__(self) -> "Batch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 # ----- the client ------------------------------------------------------------------------------
 
