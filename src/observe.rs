@@ -389,7 +389,7 @@ mod tests {
     #[test]
     fn a_worker_panic_keeps_its_message() {
         let transfer = Arc::new(Transfer::default());
-        let mut obs = Observer::none().with_cancel(CancelToken::new());
+        let mut obs = Observer::none().with_tick(|| true); // a callback: the job runs on a worker
         let e = run(&mut obs, &transfer, 0, || -> Result<()> { panic!("the disk is made of cheese") }).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Internal);
         assert!(e.message().contains("the disk is made of cheese"), "{}", e.message());

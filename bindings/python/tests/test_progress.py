@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -107,6 +108,24 @@ CHILD = textwrap.dedent(
             client.compress(png(), progress=lambda done, total: None)
         elif what == "usage":
             client.usage()
+        elif what == "compress-wakeup":
+            # An asyncio loop's wakeup fd, say: the call must keep it, and still stop on Ctrl-C.
+            import signal, socket
+            mine, _ = socket.socketpair()
+            mine.setblocking(False)
+            signal.set_wakeup_fd(mine.fileno())
+            try:
+                client.compress(png())
+            finally:
+                if signal.set_wakeup_fd(-1) == mine.fileno():
+                    print("wakeup fd kept", flush=True)
+        elif what == "compress-handler":
+            # A SIGINT handler that returns: the call starts again (PEP 475) and succeeds.
+            import signal
+            seen = []
+            signal.signal(signal.SIGINT, lambda *_: seen.append(1))
+            batch = client.compress(png())
+            print("handled %d, ok %s" % (len(seen), batch.ok), flush=True)
     except KeyboardInterrupt:
         print("interrupted after %.2f s" % (time.monotonic() - start), flush=True)
         raise
@@ -115,8 +134,9 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("what", ["compress", "compress-progress", "usage"])
-def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
+def _interrupt_child(emu: Emulator, what: str) -> Tuple[str, str, float, int]:
+    """Runs CHILD doing `what` against a stalled answer, sends it SIGINT inside the stall;
+    returns its stdout, stderr, the seconds it took to end after the signal, and its status."""
     path = "usage" if what == "usage" else "compress"
     emu.fault("stall", delay_ms=20000, path=path)
     code = CHILD.format(
@@ -139,11 +159,43 @@ def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+    return out, err, elapsed, child.returncode
+
+
+@pytest.mark.parametrize("what", ["compress", "compress-progress", "usage", "compress-wakeup"])
+def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
+    out, err, elapsed, returncode = _interrupt_child(emu, what)
     assert "interrupted after" in out, (out, err)
     assert elapsed < 2.0, f"the child took {elapsed:.2f} s to stop after SIGINT"
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert "Exception ignored" not in err
-    assert child.returncode == -signal.SIGINT  # Python's exit after an uncaught KeyboardInterrupt
+    assert returncode == -signal.SIGINT  # Python's exit after an uncaught KeyboardInterrupt
+    if what.startswith("compress"):
+        # The interrupted call closed its connection: the stalled answer charged nothing.
+        assert emu.stats()["credits"].get(AGENCY_KEY, {"compress": 0})["compress"] == 0
+    if what == "compress-wakeup":
+        assert "wakeup fd kept" in out, (out, err)
+
+
+def test_a_sigint_handler_that_returns_lets_the_call_start_again(emu: Emulator) -> None:
+    out, err, _, returncode = _interrupt_child(emu, "compress-handler")
+    assert returncode == 0, (out, err)
+    assert "handled 1, ok True" in out, (out, err)
+
+
+def test_calls_leave_the_wakeup_fd_as_they_found_it(client: fluximage.Client) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    assert client.compress(png()).ok
+    assert signal.set_wakeup_fd(-1) == -1  # none before, none after
+    theirs, other = socket.socketpair()
+    with theirs, other:
+        theirs.setblocking(False)
+        signal.set_wakeup_fd(theirs.fileno())
+        try:
+            batch = client.compress(png())
+            assert batch[0].read()
+        finally:
+            assert signal.set_wakeup_fd(-1) == theirs.fileno()
 
 
 def test_tick_runs_while_the_server_works_and_can_cancel(

@@ -379,13 +379,11 @@ class _Signals:
         if old != -1:
             signal.set_wakeup_fd(old)  # theirs (an asyncio loop's): put it back, untouched
             return False
-        with self.lock:
-            self.armed = True
+        self.armed = True
         return True
 
     def disarm(self) -> None:
-        with self.lock:
-            self.armed = False
+        self.armed = False
         signal.set_wakeup_fd(-1)
 
     def renew(self) -> None:
@@ -401,18 +399,17 @@ class _Signals:
 
 
 _signals: Optional[_Signals] = None
-_signals_pid = 0
 
 
 def _main_signals() -> _Signals:
-    global _signals, _signals_pid
-    if _signals is None or _signals_pid != os.getpid():
-        # A forked child has the pipe but not the thread: make its own.
-        _signals, _signals_pid = _Signals(), os.getpid()
+    global _signals
+    if _signals is None:
+        _signals = _Signals()
     return _signals
 
 
 def _after_fork() -> None:
+    # A forked child has the pipe but not the thread: it makes its own when it needs one.
     global _signals
     if _signals is not None:
         try:
@@ -468,8 +465,7 @@ def direct(
                     lib.flx_options_set_cancel(options, sig.flag)
                 while True:
                     status = call(sig.defaults if options is None else options)
-                    if status not in _DONE:
-                        last = LastError(status)
+                    last = None if status in _DONE else LastError(status)
                     if status != _lib.FLX_CANCELLED or not sig.fired:
                         break
                     # A signal arrived: its handler runs now, and its exception (Ctrl-C's

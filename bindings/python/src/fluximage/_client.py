@@ -263,6 +263,26 @@ def _format_number(fmt: str) -> int:
 
 # ----- results ---------------------------------------------------------------------------------
 
+#: Result fields read with flx_batch_str / flx_batch_num (the others: error, expires_at).
+_STR_FIELDS = {
+    "input": _lib.FIELD_INPUT,
+    "name": _lib.FIELD_NAME,
+    "original_name": _lib.FIELD_ORIGINAL_NAME,
+    "format": _lib.FIELD_FORMAT,
+    "url": _lib.FIELD_URL,
+    "alt_text": _lib.FIELD_ALT_TEXT,
+    "seo_name": _lib.FIELD_SEO_NAME,
+}
+_NUM_FIELDS = {
+    "size": _lib.FIELD_SIZE,
+    "original_size": _lib.FIELD_ORIGINAL_SIZE,
+    "width": _lib.FIELD_WIDTH,
+    "height": _lib.FIELD_HEIGHT,
+}
+_FIELDS = frozenset([*_STR_FIELDS, *_NUM_FIELDS, "error", "expires_at"])
+#: Fields read anew on each use: a download adds what the server did not say.
+_LIVE_FIELDS = frozenset(["width", "height"])
+
 
 @dataclass(frozen=True)
 class Result:
@@ -287,7 +307,10 @@ class Result:
     original_size: Optional[int]
     """Size of the upload in bytes."""
     width: Optional[int]
+    """Pixels, as the server said or, when it did not, as read from the image's header once
+    the result was downloaded (``None`` until then)."""
     height: Optional[int]
+    """As ``width``."""
     url: Optional[str] = field(repr=False)
     """The signed download URL: anyone holding it can download the result until it expires,
     so log it no more than a password."""
@@ -295,6 +318,18 @@ class Result:
     alt_text: Optional[str]
     seo_name: Optional[str]
     _batch: "_Items" = field(repr=False, compare=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # A result made by a batch reads each field from the C batch on first use: most
+        # programs look at a few (``ok``, ``name``) before downloading.
+        d = self.__dict__
+        items = d.get("_batch")
+        if items is None or name not in _FIELDS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = items._field(d["index"], name)
+        if name not in _LIVE_FIELDS:
+            d[name] = value  # a frozen dataclass: set once, never changed
+        return value
 
     @property
     def ok(self) -> bool:
@@ -346,9 +381,8 @@ class Result:
     def dimensions(self) -> Optional[Tuple[int, int]]:
         """``(width, height)`` as the server said or, when it did not, as read from the
         image's header once it was saved or read; ``None`` while unknown."""
-        if self.width is not None and self.height is not None:
-            return (self.width, self.height)
-        return self._batch._dimensions(self.index)
+        w, h = self.width, self.height
+        return None if w is None or h is None else (w, h)
 
 
 class _Items:
@@ -356,48 +390,49 @@ class _Items:
     Results refer to this rather than to their :class:`Batch`, so that a batch and its
     results form no reference cycle and are freed as soon as the last of them is dropped."""
 
-    __slots__ = ("_client", "_handle", "_finalizer", "__weakref__")
+    __slots__ = ("_client", "_handle", "_closed", "__weakref__")
 
     def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
         self._client = client
         self._handle = _call.Handle(ptr, _lib.lib.flx_batch_free, "batch")
-        self._finalizer = weakref.finalize(self, self._handle.close)
+        self._closed = False  # Batch.close(): no more downloads
+        weakref.finalize(self, self._handle.close)
 
-    def _read(self, ptr: "_Pointer[_lib.flx_batch]", i: int) -> Result:
-        text, num = _lib.lib.flx_batch_str, _lib.lib.flx_batch_num
+    def _result(self, i: int) -> Result:
+        """Result ``i``, whose fields are read when first used (see Result.__getattr__)."""
+        r = object.__new__(Result)
+        r.__dict__.update(index=i, _batch=self)
+        return r
 
-        def s(f: int) -> Optional[str]:
-            raw = text(ptr, i, f)
-            return None if raw is None else raw.decode("utf-8", "replace")
-
-        def n(f: int) -> Optional[int]:
-            v: int = num(ptr, i, f)
-            return None if v < 0 else v
-
-        status = _lib.lib.flx_batch_status(ptr, i)
-        error = None
-        if status != _lib.FLX_OK:
-            error = make_error(
-                status, _str(_lib.lib.flx_batch_error(ptr, i)) or "", n(_lib.FIELD_HTTP_STATUS)
+    def _field(self, i: int, name: str) -> Any:
+        # The C batch lives as long as this object, which every result refers to.
+        ptr = self._handle._ptr
+        lib = _lib.lib
+        code = _STR_FIELDS.get(name)
+        if code is not None:
+            raw: Optional[bytes] = lib.flx_batch_str(ptr, i, code)
+            text = None if raw is None else raw.decode("utf-8", "replace")
+            return (text or "") if name == "input" else text
+        if name == "error":
+            status = lib.flx_batch_status(ptr, i)
+            if status == _lib.FLX_OK:
+                return None
+            return make_error(
+                status,
+                _str(lib.flx_batch_error(ptr, i)) or "",
+                _num(lib.flx_batch_num(ptr, i, _lib.FIELD_HTTP_STATUS)),
             )
-        expires = n(_lib.FIELD_EXPIRES_UNIX)
-        return Result(
-            index=i,
-            input=s(_lib.FIELD_INPUT) or "",
-            error=error,
-            name=s(_lib.FIELD_NAME),
-            original_name=s(_lib.FIELD_ORIGINAL_NAME),
-            format=s(_lib.FIELD_FORMAT),
-            size=n(_lib.FIELD_SIZE),
-            original_size=n(_lib.FIELD_ORIGINAL_SIZE),
-            width=n(_lib.FIELD_WIDTH),
-            height=n(_lib.FIELD_HEIGHT),
-            url=s(_lib.FIELD_URL),
-            expires_at=None if expires is None else datetime.fromtimestamp(expires, timezone.utc),
-            alt_text=s(_lib.FIELD_ALT_TEXT),
-            seo_name=s(_lib.FIELD_SEO_NAME),
-            _batch=self,
-        )
+        if name == "expires_at":
+            expires = _num(lib.flx_batch_num(ptr, i, _lib.FIELD_EXPIRES_UNIX))
+            return None if expires is None else datetime.fromtimestamp(expires, timezone.utc)
+        return _num(lib.flx_batch_num(ptr, i, _NUM_FIELDS[name]))
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise make_error(_lib.FLX_INVALID_ARGUMENT, "the batch is closed")
 
     # Downloads
     def _fetch(
@@ -405,6 +440,7 @@ class _Items:
     ) -> bytes:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
+        self._check_open()
         client, batch = self._client._begin([self._handle])
 
         def call(opts: Any) -> int:
@@ -437,6 +473,7 @@ class _Items:
             raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
         raw = _path(path)
         written = ctypes.c_char_p()
+        self._check_open()
         client, batch = self._client._begin([self._handle])
 
         def call(opts: Any) -> int:
@@ -457,15 +494,6 @@ class _Items:
         finally:
             discard()
 
-    def _dimensions(self, i: int) -> Optional[Tuple[int, int]]:
-        ptr = self._handle.acquire()
-        try:
-            w = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_WIDTH))
-            h = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_HEIGHT))
-        finally:
-            self._handle.release()
-        return None if w is None or h is None else (w, h)
-
 
 
 class Batch(Sequence[Result]):
@@ -473,20 +501,22 @@ class Batch(Sequence[Result]):
     order. Close it (or use it as a context manager) to free it early; it is also freed when
     garbage-collected (once neither it nor any of its results is referenced).
 
-    Attributes:
-        session_id: the session the server grouped the results under, or ``None``.
-        raw_json: the server's answer as received (a JSON array of answers when the batch
-            needed several requests); nothing the server sent is lost.
     """
 
     def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
         self._items = items = _Items(client, ptr)
-        self._handle = items._handle
-        self.session_id: Optional[str] = _str(_lib.lib.flx_batch_session_id(ptr))
-        self.raw_json: str = _str(_lib.lib.flx_batch_json(ptr)) or ""
-        self._results: List[Result] = [
-            items._read(ptr, i) for i in range(_lib.lib.flx_batch_len(ptr))
-        ]
+        self._results: List[Result] = [items._result(i) for i in range(_lib.lib.flx_batch_len(ptr))]
+
+    @property
+    def session_id(self) -> Optional[str]:
+        """The session the server grouped the results under, or ``None``."""
+        return _str(_lib.lib.flx_batch_session_id(self._items._handle._ptr))
+
+    @property
+    def raw_json(self) -> str:
+        """The server's answer as received (a JSON array of answers when the batch needed
+        several requests); nothing the server sent is lost."""
+        return _str(_lib.lib.flx_batch_json(self._items._handle._ptr)) or ""
 
     # Sequence
     def __len__(self) -> int:
@@ -520,8 +550,10 @@ class Batch(Sequence[Result]):
 
     # Lifetime
     def close(self) -> None:
-        """Frees the batch; its results can then no longer be read or saved."""
-        self._handle.close()
+        """Ends the batch: its results can then no longer be read or saved (downloaded).
+        Their fields stay readable; the memory is freed once neither the batch nor any of
+        its results is referenced."""
+        self._items.close()
 
     def __enter__(self) -> "Batch":
         return self
@@ -721,10 +753,17 @@ class Client:
             else:
                 slot.path = _path(item)
         out = _lib.BatchP()
-        opts = _merge(options, dict(
-            format=format, quality=quality, max_width=max_width, max_height=max_height,
-            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
-        ))
+        opts = options
+        if not (
+            options is None and format is None and quality is None and max_width is None
+            and max_height is None and session_id is None and watermark is None
+            and alt_text is None and seo_rename is None
+        ):
+            opts = _merge(options, dict(
+                format=format, quality=quality, max_width=max_width, max_height=max_height,
+                session_id=session_id, watermark=watermark, alt_text=alt_text,
+                seo_rename=seo_rename,
+            ))
         (client,) = self._begin()
 
         def call(c_options: Any) -> int:
