@@ -36,7 +36,8 @@ impl CancelToken {
     }
 
     /// Asks every call watching this token to stop; they end with `Cancelled`, and their
-    /// connections are closed so that the server stops the work. Irreversible.
+    /// connections are closed so that the server stops the work. A call still opening a
+    /// connection ends when the connect does (at most the connect timeout). Irreversible.
     pub fn cancel(&self) {
         self.0.cancelled.store(true, Ordering::SeqCst);
         for transfer in self.0.live.lock().unwrap_or_else(|p| p.into_inner()).iter() {
