@@ -451,7 +451,7 @@ def direct(
             if status not in _DONE:
                 last = LastError(status)  # read on this thread, right after the call
         else:
-            sig = _main_signals()
+            sig = _signals or _main_signals()
             if not sig.arm():
                 fresh, options = options, None
                 if fresh is None:

@@ -249,6 +249,11 @@ def _str(raw: Optional[bytes]) -> Optional[str]:
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
+def _null(p: Any) -> None:
+    """Sets the pointer variable ``p`` to NULL (after freeing what it pointed to)."""
+    ctypes.memset(ctypes.addressof(p), 0, ctypes.sizeof(p))
+
+
 def _num(value: int) -> Optional[int]:
     return None if value < 0 else int(value)
 
@@ -390,13 +395,17 @@ class _Items:
     Results refer to this rather than to their :class:`Batch`, so that a batch and its
     results form no reference cycle and are freed as soon as the last of them is dropped."""
 
-    __slots__ = ("_client", "_handle", "_closed", "__weakref__")
+    __slots__ = ("_client", "_ptr", "_closed")
 
     def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
         self._client = client
-        self._handle = _call.Handle(ptr, _lib.lib.flx_batch_free, "batch")
+        self._ptr: "Optional[_Pointer[_lib.flx_batch]]" = ptr  # freed with this object
         self._closed = False  # Batch.close(): no more downloads
-        weakref.finalize(self, self._handle.close)
+
+    def __del__(self, _free: Callable[[Any], None] = _lib.lib.flx_batch_free) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            _free(ptr)
 
     def _result(self, i: int) -> Result:
         """Result ``i``, whose fields are read when first used (see Result.__getattr__)."""
@@ -406,7 +415,7 @@ class _Items:
 
     def _field(self, i: int, name: str) -> Any:
         # The C batch lives as long as this object, which every result refers to.
-        ptr = self._handle._ptr
+        ptr = self._ptr
         lib = _lib.lib
         code = _STR_FIELDS.get(name)
         if code is not None:
@@ -441,7 +450,7 @@ class _Items:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
         self._check_open()
-        client, batch = self._client._begin([self._handle])
+        (client,), batch = self._client._begin(), self._ptr
 
         def call(opts: Any) -> int:
             return int(
@@ -453,8 +462,9 @@ class _Items:
         def discard() -> None:
             if data:
                 _lib.lib.flx_bytes_free(data, length.value)
+                _null(data)
 
-        self._client._run(call, None, [self._handle], progress, discard, None, tick)
+        self._client._run(call, None, (), progress, discard, None, tick)
         try:
             return ctypes.string_at(data, length.value)
         finally:
@@ -474,7 +484,7 @@ class _Items:
         raw = _path(path)
         written = ctypes.c_char_p()
         self._check_open()
-        client, batch = self._client._begin([self._handle])
+        (client,), batch = self._client._begin(), self._ptr
 
         def call(opts: Any) -> int:
             return int(
@@ -486,7 +496,7 @@ class _Items:
                 _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
                 written.value = None
 
-        self._client._run(call, None, [self._handle], progress, discard, None, tick)
+        self._client._run(call, None, (), progress, discard, None, tick)
         try:
             if written.value is None:
                 raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
@@ -510,13 +520,13 @@ class Batch(Sequence[Result]):
     @property
     def session_id(self) -> Optional[str]:
         """The session the server grouped the results under, or ``None``."""
-        return _str(_lib.lib.flx_batch_session_id(self._items._handle._ptr))
+        return _str(_lib.lib.flx_batch_session_id(self._items._ptr))
 
     @property
     def raw_json(self) -> str:
         """The server's answer as received (a JSON array of answers when the batch needed
         several requests); nothing the server sent is lost."""
-        return _str(_lib.lib.flx_batch_json(self._items._handle._ptr)) or ""
+        return _str(_lib.lib.flx_batch_json(self._items._ptr)) or ""
 
     # Sequence
     def __len__(self) -> int:
@@ -774,7 +784,9 @@ class Client:
             )
 
         def discard() -> None:
-            _lib.lib.flx_batch_free(out)
+            if out:
+                _lib.lib.flx_batch_free(out)
+                _null(out)
 
         def adopt(error: Error) -> None:
             # Every image failed: the error says how, its batch says why for each input.
@@ -937,7 +949,9 @@ class Client:
             return int(_lib.lib.flx_usage_get(client, opts, ctypes.byref(out)))
 
         def discard() -> None:
-            _lib.lib.flx_usage_free(out)
+            if out:
+                _lib.lib.flx_usage_free(out)
+                _null(out)
 
         self._run(call, None, [], None, discard)
         try:
