@@ -305,6 +305,7 @@ def run(
 # ----- calls without callbacks -------------------------------------------------------------------
 
 _MAIN = threading.main_thread().ident
+_get_ident = threading.get_ident
 _DONE = (_lib.FLX_OK, _lib.FLX_PARTIAL)
 
 
@@ -423,10 +424,23 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+def _fresh_options(apply: Optional[Callable[[Any], None]]) -> Any:
+    options = _lib.lib.flx_options_new()
+    if not options:
+        raise LastError(_lib.FLX_INTERNAL).error()
+    if apply is not None:
+        try:
+            apply(options)
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            raise
+    return options
+
+
 def direct(
     call: Callable[[Any], int],
     apply: Optional[Callable[[Any], None]],
-    handles: Sequence[Handle],
+    handle: Handle,
     discard: Callable[[], None],
     adopt: Optional[Callable[[Any], None]] = None,
 ) -> int:
@@ -434,58 +448,48 @@ def direct(
     (FLX_OK or FLX_PARTIAL); other statuses are raised as in :func:`run`.
 
     ``apply``, when given, sets the call's options on fresh flx_options (made and freed here);
-    without it the call gets the library's defaults. ``handles`` are acquired already and are
+    without it the call gets the library's defaults. ``handle`` is acquired already and is
     released here. On the main thread Ctrl-C cancels the call (see the module's docstring).
     """
-    lib = _lib.lib
     options = None
-    last: Optional[LastError] = None
+    sig = None
+    release = True
     try:
         if apply is not None:
-            options = lib.flx_options_new()
-            if not options:
-                raise LastError(_lib.FLX_INTERNAL).error()
-            apply(options)
-        if threading.get_ident() != _MAIN:
-            status = call(options)  # no KeyboardInterrupt reaches this thread: nothing to watch
-            if status not in _DONE:
-                last = LastError(status)  # read on this thread, right after the call
-        else:
+            options = _fresh_options(apply)
+        if _get_ident() == _MAIN:
             sig = _signals or _main_signals()
             if not sig.arm():
-                fresh, options = options, None
-                if fresh is None:
-                    fresh = lib.flx_options_new()
-                    if not fresh:
-                        raise LastError(_lib.FLX_INTERNAL).error()
-                taken, handles = handles, ()
-                return run(call, fresh, taken, None, discard, adopt)
-            try:
+                # Someone else's wakeup fd: wait in Python while a helper thread makes the call.
+                sig, release = None, False
+                fresh, options = options if options is not None else _fresh_options(None), None
+                return run(call, fresh, [handle], None, discard, adopt)
+            if options is not None:
+                _lib.lib.flx_options_set_cancel(options, sig.flag)
+            status = call(sig.defaults if options is None else options)
+            while status == _lib.FLX_CANCELLED and sig.fired:
+                # A signal arrived: its handler runs now, and its exception (Ctrl-C's
+                # KeyboardInterrupt) propagates. One that returns lets the call start again.
+                discard()
+                _check_signals()
+                sig.renew()
                 if options is not None:
-                    lib.flx_options_set_cancel(options, sig.flag)
-                while True:
-                    status = call(sig.defaults if options is None else options)
-                    last = None if status in _DONE else LastError(status)
-                    if status != _lib.FLX_CANCELLED or not sig.fired:
-                        break
-                    # A signal arrived: its handler runs now, and its exception (Ctrl-C's
-                    # KeyboardInterrupt) propagates. One that returns lets the call start again.
-                    discard()
-                    _check_signals()
-                    sig.renew()
-                    if options is not None:
-                        lib.flx_options_set_cancel(options, sig.flag)
-            finally:
-                sig.disarm()
-                if sig.fired:
-                    sig.renew()
+                    _lib.lib.flx_options_set_cancel(options, sig.flag)
+                status = call(sig.defaults if options is None else options)
+        else:
+            status = call(options)  # no KeyboardInterrupt reaches this thread: nothing to watch
+        if status in _DONE:
+            return status
+        last = LastError(status)  # read on this thread, right after the call
     finally:
+        if sig is not None:
+            sig.disarm()
+            if sig.fired:
+                sig.renew()
         if options is not None:
-            lib.flx_options_free(options)
-        for h in handles:
-            h.release()
-    if last is None:
-        return status
+            _lib.lib.flx_options_free(options)
+        if release:
+            handle.release()
     error = last.error()
     if adopt is None:
         discard()

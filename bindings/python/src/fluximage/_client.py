@@ -339,7 +339,8 @@ class Result:
     @property
     def ok(self) -> bool:
         """Whether this image was optimized."""
-        return self.error is None
+        d = self.__dict__
+        return (d["error"] if "error" in d else self.error) is None
 
     @property
     def savings(self) -> Optional[float]:
@@ -465,10 +466,11 @@ class _Items:
                 _null(data)
 
         self._client._run(call, None, (), progress, discard, None, tick)
+        n = length.value
         try:
-            return ctypes.string_at(data, length.value)
+            return ctypes.string_at(data, n)
         finally:
-            discard()
+            _lib.lib.flx_bytes_free(data, n)
 
     def _save(
         self,
@@ -699,9 +701,9 @@ class Client:
     ) -> int:
         """Runs ``call(options)`` with flx_options made from ``opts`` (``None``: the defaults)
         and releases the client and ``handles``, acquired by :meth:`_begin`."""
+        if progress is None and tick is None and waker is None and not handles:
+            return _call.direct(call, None if opts is None else opts._apply, self._handle, discard, adopt)
         taken = [self._handle, *handles]
-        if progress is None and tick is None and waker is None:
-            return _call.direct(call, None if opts is None else opts._apply, taken, discard, adopt)
         try:
             options = _new_options(opts)
         except BaseException:
