@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+import sys
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -237,6 +238,23 @@ def _ms(name: str, seconds: Optional[float]) -> int:
 
 def _path(p: Union[StrPath, bytes]) -> bytes:
     return os.fsencode(os.fspath(p))
+
+
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _plain_paths(inputs: Any) -> Optional[List[bytes]]:
+    """``inputs`` encoded as by :func:`_path` when they are all ``str`` paths, else ``None``."""
+    if type(inputs) is str:
+        inputs = (inputs,)
+    elif type(inputs) is not list and type(inputs) is not tuple:
+        return None
+    out = []
+    for p in inputs:
+        if type(p) is not str:
+            return None
+        out.append(p.encode(_FS_ENCODING, _FS_ERRORS))
+    return out
 
 
 def _text(s: str) -> bytes:
@@ -751,19 +769,27 @@ class Client:
         :class:`AuthenticationError`, or :class:`FileError` when no file could be read), and
         the exception's ``batch`` says why each one failed.
         """
-        items = self._inputs(inputs)
-        array = (_lib.flx_input * len(items))()
+        paths = _plain_paths(inputs)
         keep: List[object] = []
-        for slot, item in zip(array, items):
-            if isinstance(item, NamedBytes):
-                data = bytes(item.data)
-                buf = ctypes.c_char_p(data)
-                keep.append((data, buf))
-                slot.data = ctypes.cast(buf, _lib.BytesP)
-                slot.len = len(data)
-                slot.name = _text(item.name)
-            else:
-                slot.path = _path(item)
+        if paths is not None:  # the common case, made with less work: flx_compress()
+            n = len(paths)
+            array: Any = (ctypes.c_char_p * n)(*paths)
+            compress = _lib.lib.flx_compress
+        else:
+            items = self._inputs(inputs)
+            n = len(items)
+            array = (_lib.flx_input * n)()
+            compress = _lib.lib.flx_compress_inputs
+            for slot, item in zip(array, items):
+                if isinstance(item, NamedBytes):
+                    data = bytes(item.data)
+                    buf = ctypes.c_char_p(data)
+                    keep.append((data, buf))
+                    slot.data = ctypes.cast(buf, _lib.BytesP)
+                    slot.len = len(data)
+                    slot.name = _text(item.name)
+                else:
+                    slot.path = _path(item)
         out = _lib.BatchP()
         opts = options
         if not (
@@ -781,9 +807,7 @@ class Client:
         def call(c_options: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
             assert keep is not None
-            return int(
-                _lib.lib.flx_compress_inputs(client, array, len(items), c_options, ctypes.byref(out))
-            )
+            return int(compress(client, array, n, c_options, ctypes.byref(out)))
 
         def discard() -> None:
             if out:
