@@ -358,7 +358,8 @@ class Result:
     def ok(self) -> bool:
         """Whether this image was optimized."""
         d = self.__dict__
-        return (d["error"] if "error" in d else self.error) is None
+        # Straight to __getattr__ the first time: a plain lookup would fail first.
+        return (d["error"] if "error" in d else self.__getattr__("error")) is None
 
     @property
     def savings(self) -> Optional[float]:
@@ -469,7 +470,7 @@ class _Items:
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
         self._check_open()
-        (client,), batch = self._client._begin(), self._ptr
+        client, batch = self._client._handle.acquire(), self._ptr
 
         def call(opts: Any) -> int:
             return int(
@@ -533,9 +534,14 @@ class Batch(Sequence[Result]):
 
     """
 
-    def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
+    def __init__(
+        self, client: "Client", ptr: "_Pointer[_lib.flx_batch]", n: Optional[int] = None
+    ) -> None:
+        # `n`, when given, is the number of inputs: a batch has one item per input.
         self._items = items = _Items(client, ptr)
-        self._results: List[Result] = [items._result(i) for i in range(_lib.lib.flx_batch_len(ptr))]
+        if n is None:
+            n = _lib.lib.flx_batch_len(ptr)
+        self._results: List[Result] = [items._result(i) for i in range(n)]
 
     @property
     def session_id(self) -> Optional[str]:
@@ -817,11 +823,11 @@ class Client:
         def adopt(error: Error) -> None:
             # Every image failed: the error says how, its batch says why for each input.
             if out:
-                error.batch = Batch(self, out)
+                error.batch = Batch(self, out, n)
 
-        self._run(call, opts, [], progress, discard, adopt, tick)
+        self._run(call, opts, (), progress, discard, adopt, tick)
         try:
-            return Batch(self, out)
+            return Batch(self, out, n)
         except BaseException:
             discard()
             raise
