@@ -126,6 +126,14 @@ CHILD = textwrap.dedent(
             signal.signal(signal.SIGINT, lambda *_: seen.append(1))
             batch = client.compress(png())
             print("handled %d, ok %s" % (len(seen), batch.ok), flush=True)
+        elif what == "compress-storm":
+            # Signal after signal whose handler returns: the call gives up after a few restarts.
+            import signal
+            signal.signal(signal.SIGINT, lambda *_: None)
+            try:
+                client.compress(png())
+            except fluximage.CancelledError as e:
+                print("gave up: %s" % e, flush=True)
     except KeyboardInterrupt:
         print("interrupted after %.2f s" % (time.monotonic() - start), flush=True)
         raise
@@ -181,6 +189,32 @@ def test_a_sigint_handler_that_returns_lets_the_call_start_again(emu: Emulator) 
     out, err, _, returncode = _interrupt_child(emu, "compress-handler")
     assert returncode == 0, (out, err)
     assert "handled 1, ok True" in out, (out, err)
+
+
+def test_a_signal_storm_ends_the_call_instead_of_restarting_it_for_ever(emu: Emulator) -> None:
+    emu.fault("stall", delay_ms=20000, count=30)
+    code = CHILD.format(
+        tests=str(Path(__file__).parent), key=AGENCY_KEY, base=emu.base_url, what="compress-storm"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        assert ready and child.stdout.readline().strip() == "ready"
+        for _ in range(40):  # bounded: the child gives up after 11
+            time.sleep(0.3)  # the restarted call is stalled again by now
+            if child.poll() is not None:
+                break
+            child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "gave up: cancelled: interrupted by 11 signals" in out, (out, err)
+    assert child.returncode == 0, err
 
 
 def test_calls_leave_the_wakeup_fd_as_they_found_it(client: fluximage.Client) -> None:

@@ -7,7 +7,7 @@ handler writes to it even while the main thread is inside the C call, and the wa
 triggers the call's cancel flag, which closes its connection. The call returns
 ``FLX_CANCELLED``, the Python handler runs (``KeyboardInterrupt``) and its exception
 propagates. A handler that does not raise lets the call start again, as Python does for an
-interrupted system call (PEP 475). When someone else holds the wakeup fd (an asyncio loop),
+interrupted system call (PEP 475), at most ``_MAX_RESTARTS`` times. When someone else holds the wakeup fd (an asyncio loop),
 the call takes the helper-thread path below instead.
 
 Why not simply hand the user's callable to the library as its progress callback? Because a
@@ -311,12 +311,15 @@ _DONE = (_lib.FLX_OK, _lib.FLX_PARTIAL)
 
 def _check_signals() -> None:
     """Runs the Python handlers of signals that arrived during a C call, here, so that their
-    exception (``KeyboardInterrupt``) is raised here."""
+    exception (``KeyboardInterrupt``) is raised here. (Without ``ctypes.pythonapi`` they run
+    at the next function call anyway.)"""
     if _check_signals_c is not None:
         _check_signals_c()  # ctypes raises the exception a handler set
-    else:  # not CPython: entering a Python function runs them on the next instruction
-        pass
 
+
+#: How often one call starts again after signals whose handlers returned, before it gives up
+#: with CancelledError (a signal storm must not upload the same images for ever).
+_MAX_RESTARTS = 10
 
 try:
     _check_signals_c: Optional[Callable[[], int]] = ctypes.pythonapi.PyErr_CheckSignals
@@ -384,7 +387,8 @@ class _Signals:
         return True
 
     def disarm(self) -> None:
-        self.armed = False
+        with self.lock:  # after this the watcher triggers nothing, so `fired` is final
+            self.armed = False
         signal.set_wakeup_fd(-1)
 
     def renew(self) -> None:
@@ -461,17 +465,24 @@ def direct(
             sig = _signals or _main_signals()
             if not sig.arm():
                 # Someone else's wakeup fd: wait in Python while a helper thread makes the call.
-                sig, release = None, False
-                fresh, options = options if options is not None else _fresh_options(None), None
+                sig = None
+                fresh = options if options is not None else _fresh_options(None)
+                options, release = None, False  # run() frees and releases them
                 return run(call, fresh, [handle], None, discard, adopt)
             if options is not None:
                 _lib.lib.flx_options_set_cancel(options, sig.flag)
             status = call(sig.defaults if options is None else options)
+            restarts = 0
             while status == _lib.FLX_CANCELLED and sig.fired:
                 # A signal arrived: its handler runs now, and its exception (Ctrl-C's
                 # KeyboardInterrupt) propagates. One that returns lets the call start again.
                 discard()
                 _check_signals()
+                restarts += 1
+                if restarts > _MAX_RESTARTS:
+                    raise CancelledError(
+                        f"cancelled: interrupted by {restarts} signals", status=_lib.FLX_CANCELLED
+                    )
                 sig.renew()
                 if options is not None:
                     _lib.lib.flx_options_set_cancel(options, sig.flag)
