@@ -458,8 +458,11 @@ def test_dimensions_come_from_the_image_when_the_server_omits_them(tmp_path: Pat
             r = c.compress(png(37, 23), format="png")[0]
             assert r.width is None and r.dimensions is None
             assert r.format == "png"
+            before = hash(r)
             r.save(tmp_path)
             assert r.dimensions == (37, 23)
+            # Fields, once read, stay as they were: the result is still equal to itself.
+            assert r.width is None and hash(r) == before
     finally:
         emu.stop()
 

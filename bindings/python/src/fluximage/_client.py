@@ -303,8 +303,6 @@ _NUM_FIELDS = {
     "height": _lib.FIELD_HEIGHT,
 }
 _FIELDS = frozenset([*_STR_FIELDS, *_NUM_FIELDS, "error", "expires_at"])
-#: Fields read anew on each use: a download adds what the server did not say.
-_LIVE_FIELDS = frozenset(["width", "height"])
 
 
 @dataclass(frozen=True)
@@ -330,8 +328,8 @@ class Result:
     original_size: Optional[int]
     """Size of the upload in bytes."""
     width: Optional[int]
-    """Pixels, as the server said or, when it did not, as read from the image's header once
-    the result was downloaded (``None`` until then)."""
+    """Pixels as the server said; when it did not, ``None``, or the image header's figure if
+    the result was downloaded before this field was first read (see :attr:`dimensions`)."""
     height: Optional[int]
     """As ``width``."""
     url: Optional[str] = field(repr=False)
@@ -350,8 +348,7 @@ class Result:
         if items is None or name not in _FIELDS:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         value = items._field(d["index"], name)
-        if name not in _LIVE_FIELDS:
-            d[name] = value  # a frozen dataclass: set once, never changed
+        d[name] = value  # a frozen dataclass: set once, never changed (its hash stays)
         return value
 
     @property
@@ -407,6 +404,8 @@ class Result:
         """``(width, height)`` as the server said or, when it did not, as read from the
         image's header once it was saved or read; ``None`` while unknown."""
         w, h = self.width, self.height
+        if w is None or h is None:  # read again: a download may have found them since
+            w, h = self._batch._field(self.index, "width"), self._batch._field(self.index, "height")
         return None if w is None or h is None else (w, h)
 
 
