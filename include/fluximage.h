@@ -1020,8 +1020,11 @@ enum flx_status flx_options_set_tick(struct flx_options *options, flx_tick_fn ti
 
 /**
  * Attaches a cancel flag: triggering it ends the calls using these options with
- * FLX_CANCELLED within about 100 ms. The options keep their own reference, so `cancel` may be
- * freed before them. NULL detaches it.
+ * FLX_CANCELLED within about 100 ms, and closes their connections so that the server stops
+ * the work (and bills nothing more). A call without a progress or tick callback runs on the
+ * calling thread, and the trigger closes its connections itself; one still opening a
+ * connection ends when the connect does (at most the connect timeout, 10 s by default). The
+ * options keep their own reference, so `cancel` may be freed before them. NULL detaches it.
  */
 enum flx_status flx_options_set_cancel(struct flx_options *options,
                                        const struct flx_cancel *cancel);
@@ -1032,8 +1035,8 @@ enum flx_status flx_options_set_cancel(struct flx_options *options,
 struct flx_cancel *flx_cancel_new(void);
 
 /**
- * Triggers the flag, from any thread; calls watching it end with FLX_CANCELLED. Irreversible:
- * make a new flag for the next call.
+ * Triggers the flag, from any thread; calls watching it end with FLX_CANCELLED, their
+ * connections closed. Irreversible: make a new flag for the next call.
  */
 enum flx_status flx_cancel_trigger(const struct flx_cancel *cancel);
 

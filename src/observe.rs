@@ -1,12 +1,13 @@
-//! Progress and cancellation: long calls run on a worker thread while the calling thread
-//! watches, so the caller's callback always runs on the caller's own thread and a cancel takes
-//! effect within one tick, even while the server is still thinking.
+//! Progress and cancellation: a call with a callback runs on a worker thread while the calling
+//! thread watches, so the caller's callback always runs on the caller's own thread and a cancel
+//! takes effect within one tick, even while the server is still thinking. A call watched only
+//! by a cancel token runs on the caller's thread; the token stops it by closing its connections.
 
 use crate::error::{Error, Result};
 use crate::multipart::Transfer;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the watching thread checks for a cancel and for new progress: the callback is
@@ -14,8 +15,19 @@ use std::time::{Duration, Instant};
 pub const TICK: Duration = Duration::from_millis(50);
 
 /// A flag that stops a call from any thread. Clones share the flag.
+///
+/// The token knows the calls running under it (see [`run`]), so that [`CancelToken::cancel`]
+/// stops them itself: it flags each one and shuts its connections. A call watched only by a
+/// token therefore runs on the caller's own thread, with no worker to hand it to.
 #[derive(Clone, Debug, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<TokenState>);
+
+#[derive(Debug, Default)]
+struct TokenState {
+    cancelled: AtomicBool,
+    /// The calls running under this token now.
+    live: Mutex<Vec<Arc<Transfer>>>,
+}
 
 impl CancelToken {
     /// A token that has not been triggered.
@@ -23,14 +35,44 @@ impl CancelToken {
         CancelToken::default()
     }
 
-    /// Asks every call watching this token to stop; they end with `Cancelled`. Irreversible.
+    /// Asks every call watching this token to stop; they end with `Cancelled`, and their
+    /// connections are closed so that the server stops the work. A call still opening a
+    /// connection ends when the connect does (at most the connect timeout). Irreversible.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancelled.store(true, Ordering::SeqCst);
+        for transfer in self.0.live.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            crate::conn::cancel(transfer);
+        }
     }
 
     /// Whether [`CancelToken::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Lists `transfer` as running under this token until the guard is dropped.
+    fn attach(&self, transfer: &Arc<Transfer>) -> Attached<'_> {
+        self.0.live.lock().unwrap_or_else(|p| p.into_inner()).push(transfer.clone());
+        // After listing it: a cancel either saw the transfer or is seen here.
+        if self.is_cancelled() {
+            crate::conn::cancel(transfer);
+        }
+        Attached { token: self, transfer: transfer.clone() }
+    }
+}
+
+/// See [`CancelToken::attach`].
+struct Attached<'a> {
+    token: &'a CancelToken,
+    transfer: Arc<Transfer>,
+}
+
+impl Drop for Attached<'_> {
+    fn drop(&mut self) {
+        let mut live = self.token.0.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(i) = live.iter().position(|t| Arc::ptr_eq(t, &self.transfer)) {
+            live.swap_remove(i);
+        }
     }
 }
 
@@ -93,10 +135,6 @@ impl<'a> Observer<'a> {
         }
     }
 
-    fn is_passive(&self) -> bool {
-        self.progress.is_none() && self.cancel.is_none() && self.tick.is_none()
-    }
-
     /// Calls the tick callback and reports progress; `false` when the caller wants to stop.
     fn tick(&mut self, transfer: &Transfer, total: u64) -> bool {
         if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
@@ -124,17 +162,32 @@ impl<'a> Observer<'a> {
     }
 }
 
-/// Runs `job`, watched by `obs`. Without a callback or token the job runs inline. Otherwise it
-/// runs on a worker thread and this thread ticks until it ends or the caller cancels; then the
-/// transfer is flagged so the worker stops at its next read, and `Cancelled` is returned at once.
+/// Runs `job`, watched by `obs`. Without a callback the job runs inline: unwatched, or listed
+/// with its cancel token, whose `cancel` flags the transfer and shuts its connections (a read
+/// blocked on the server's answer then ends at once). With a callback it runs on a worker
+/// thread and this thread ticks until it ends or the caller cancels; then the transfer is
+/// flagged so the worker stops at its next read, and `Cancelled` is returned at once.
 pub(crate) fn run<T: Send + 'static>(
     obs: &mut Observer,
     transfer: &Arc<Transfer>,
     total: u64,
     job: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    if obs.is_passive() {
-        return job();
+    if obs.progress.is_none() && obs.tick.is_none() {
+        let Some(token) = &obs.cancel else {
+            return job();
+        };
+        let _listed = token.attach(transfer);
+        if transfer.cancelled.load(Ordering::SeqCst) {
+            return Err(Error::cancelled());
+        }
+        let out = job();
+        // Whatever the job made of its shut connections (a network error, a batch of failed
+        // items), a cancelled call reports the cancel.
+        if transfer.cancelled.load(Ordering::SeqCst) {
+            return Err(Error::cancelled());
+        }
+        return out;
     }
     if !obs.tick(transfer, total) {
         return Err(Error::cancelled());
@@ -297,9 +350,48 @@ mod tests {
     }
 
     #[test]
+    fn a_call_watched_only_by_a_token_runs_inline_and_the_token_stops_it() {
+        let transfer = Arc::new(Transfer::default());
+        let token = CancelToken::new();
+        let remote = token.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(TICK);
+            remote.cancel();
+        });
+        let caller = std::thread::current().id();
+        let t = transfer.clone();
+        let mut obs = Observer::none().with_cancel(token.clone());
+        let e = run(&mut obs, &transfer, 0, move || {
+            assert_eq!(std::thread::current().id(), caller, "ran on another thread");
+            for _ in 0..500 {
+                if t.cancelled.load(Ordering::SeqCst) {
+                    return Ok(true); // what a job makes of its shut connections does not matter
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(false)
+        })
+        .unwrap_err();
+        canceller.join().unwrap();
+        assert_eq!(e.kind(), crate::ErrorKind::Cancelled);
+        assert!(token.0.live.lock().unwrap().is_empty(), "the call is still listed after it ended");
+
+        // A call started under a triggered token does not run at all.
+        let ran = Arc::new(AtomicBool::new(false));
+        let r = ran.clone();
+        let e = run(&mut obs, &Arc::new(Transfer::default()), 0, move || {
+            r.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Cancelled);
+        assert!(!ran.load(Ordering::SeqCst));
+    }
+
+    #[test]
     fn a_worker_panic_keeps_its_message() {
         let transfer = Arc::new(Transfer::default());
-        let mut obs = Observer::none().with_cancel(CancelToken::new());
+        let mut obs = Observer::none().with_tick(|| true); // a callback: the job runs on a worker
         let e = run(&mut obs, &transfer, 0, || -> Result<()> { panic!("the disk is made of cheese") }).unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Internal);
         assert!(e.message().contains("the disk is made of cheese"), "{}", e.message());

@@ -57,8 +57,8 @@ mod tests {
     fn child_panics_inside_the_boundary() {
         let s: flx_status = crate::ffi::entry(|| -> Result<flx_status, Error> { panic!("boom-on-caller") });
         assert_eq!(s, flx_status::FLX_INTERNAL);
-        let token = crate::CancelToken::new();
-        let mut obs = crate::Observer::none().with_cancel(token);
+        // A tick callback makes the call run on a worker (a cancel token alone runs it inline).
+        let mut obs = crate::Observer::none().with_tick(|| true);
         let transfer = std::sync::Arc::new(crate::multipart::Transfer::default());
         let s: flx_status = crate::ffi::entry(|| -> Result<flx_status, Error> {
             crate::observe::run(&mut obs, &transfer, 0, || -> crate::Result<()> { panic!("boom-on-worker") })?;

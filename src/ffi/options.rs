@@ -335,8 +335,11 @@ pub extern "C" fn flx_options_set_tick(options: *mut flx_options, tick: flx_tick
 }
 
 /// Attaches a cancel flag: triggering it ends the calls using these options with
-/// FLX_CANCELLED within about 100 ms. The options keep their own reference, so `cancel` may be
-/// freed before them. NULL detaches it.
+/// FLX_CANCELLED within about 100 ms, and closes their connections so that the server stops
+/// the work (and bills nothing more). A call without a progress or tick callback runs on the
+/// calling thread, and the trigger closes its connections itself; one still opening a
+/// connection ends when the connect does (at most the connect timeout, 10 s by default). The
+/// options keep their own reference, so `cancel` may be freed before them. NULL detaches it.
 #[no_mangle]
 pub extern "C" fn flx_options_set_cancel(options: *mut flx_options, cancel: *const flx_cancel) -> flx_status {
     ffi_entry!({
@@ -352,8 +355,8 @@ pub extern "C" fn flx_cancel_new() -> *mut flx_cancel {
     ffi_entry!({ Ok(into_raw(flx_cancel { token: CancelToken::new() })) })
 }
 
-/// Triggers the flag, from any thread; calls watching it end with FLX_CANCELLED. Irreversible:
-/// make a new flag for the next call.
+/// Triggers the flag, from any thread; calls watching it end with FLX_CANCELLED, their
+/// connections closed. Irreversible: make a new flag for the next call.
 #[no_mangle]
 pub extern "C" fn flx_cancel_trigger(cancel: *const flx_cancel) -> flx_status {
     ffi_entry!({

@@ -56,6 +56,22 @@ def test_single_path_input(client: fluximage.Client, tmp_path: Path) -> None:
     assert len(batch) == 1 and batch[0].name == "one.webp"
 
 
+def test_str_paths_and_path_objects_give_the_same_batch(
+    client: fluximage.Client, tmp_path: Path
+) -> None:
+    # A list or tuple of str paths takes a shorter way into the library than other inputs.
+    a, b = tmp_path / "café.png", tmp_path / "b.png"
+    a.write_bytes(png())
+    b.write_bytes(png(20, 10))
+    for given in ([str(a), str(b)], (str(a), str(b)), str(a), [a, b], [str(a), b]):
+        batch = client.compress(given)
+        assert [r.input for r in batch] == [str(a), str(b)][: len(batch)], given
+        assert [r.name for r in batch] == ["café.webp", "b.webp"][: len(batch)], given
+        assert batch.ok and batch[0].read()[:4] == b"RIFF"
+    with pytest.raises(fluximage.InvalidArgumentError):
+        client.compress([])
+
+
 def test_quality_changes_the_size(client: fluximage.Client) -> None:
     src = png(96, 96, noise=120)
     low = client.compress(src, format="jpg", quality=40)[0]
@@ -442,8 +458,11 @@ def test_dimensions_come_from_the_image_when_the_server_omits_them(tmp_path: Pat
             r = c.compress(png(37, 23), format="png")[0]
             assert r.width is None and r.dimensions is None
             assert r.format == "png"
+            before = hash(r)
             r.save(tmp_path)
             assert r.dimensions == (37, 23)
+            # Fields, once read, stay as they were: the result is still equal to itself.
+            assert r.width is None and hash(r) == before
     finally:
         emu.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import select
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -107,6 +108,32 @@ CHILD = textwrap.dedent(
             client.compress(png(), progress=lambda done, total: None)
         elif what == "usage":
             client.usage()
+        elif what == "compress-wakeup":
+            # An asyncio loop's wakeup fd, say: the call must keep it, and still stop on Ctrl-C.
+            import signal, socket
+            mine, _ = socket.socketpair()
+            mine.setblocking(False)
+            signal.set_wakeup_fd(mine.fileno())
+            try:
+                client.compress(png())
+            finally:
+                if signal.set_wakeup_fd(-1) == mine.fileno():
+                    print("wakeup fd kept", flush=True)
+        elif what == "compress-handler":
+            # A SIGINT handler that returns: the call starts again (PEP 475) and succeeds.
+            import signal
+            seen = []
+            signal.signal(signal.SIGINT, lambda *_: seen.append(1))
+            batch = client.compress(png())
+            print("handled %d, ok %s" % (len(seen), batch.ok), flush=True)
+        elif what == "compress-storm":
+            # Signal after signal whose handler returns: the call gives up after a few restarts.
+            import signal
+            signal.signal(signal.SIGINT, lambda *_: None)
+            try:
+                client.compress(png())
+            except fluximage.CancelledError as e:
+                print("gave up: %s" % e, flush=True)
     except KeyboardInterrupt:
         print("interrupted after %.2f s" % (time.monotonic() - start), flush=True)
         raise
@@ -115,8 +142,9 @@ CHILD = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("what", ["compress", "compress-progress", "usage"])
-def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
+def _interrupt_child(emu: Emulator, what: str) -> Tuple[str, str, float, int]:
+    """Runs CHILD doing `what` against a stalled answer, sends it SIGINT inside the stall;
+    returns its stdout, stderr, the seconds it took to end after the signal, and its status."""
     path = "usage" if what == "usage" else "compress"
     emu.fault("stall", delay_ms=20000, path=path)
     code = CHILD.format(
@@ -139,11 +167,69 @@ def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+    return out, err, elapsed, child.returncode
+
+
+@pytest.mark.parametrize("what", ["compress", "compress-progress", "usage", "compress-wakeup"])
+def test_ctrl_c_stops_a_long_call(emu: Emulator, what: str) -> None:
+    out, err, elapsed, returncode = _interrupt_child(emu, what)
     assert "interrupted after" in out, (out, err)
     assert elapsed < 2.0, f"the child took {elapsed:.2f} s to stop after SIGINT"
     assert err.rstrip().endswith("KeyboardInterrupt"), err
     assert "Exception ignored" not in err
-    assert child.returncode == -signal.SIGINT  # Python's exit after an uncaught KeyboardInterrupt
+    assert returncode == -signal.SIGINT  # Python's exit after an uncaught KeyboardInterrupt
+    if what.startswith("compress"):
+        # The interrupted call closed its connection: the stalled answer charged nothing.
+        assert emu.stats()["credits"].get(AGENCY_KEY, {"compress": 0})["compress"] == 0
+    if what == "compress-wakeup":
+        assert "wakeup fd kept" in out, (out, err)
+
+
+def test_a_sigint_handler_that_returns_lets_the_call_start_again(emu: Emulator) -> None:
+    out, err, _, returncode = _interrupt_child(emu, "compress-handler")
+    assert returncode == 0, (out, err)
+    assert "handled 1, ok True" in out, (out, err)
+
+
+def test_a_signal_storm_ends_the_call_instead_of_restarting_it_for_ever(emu: Emulator) -> None:
+    emu.fault("stall", delay_ms=20000, count=30)
+    code = CHILD.format(
+        tests=str(Path(__file__).parent), key=AGENCY_KEY, base=emu.base_url, what="compress-storm"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        ready, _, _ = select.select([child.stdout], [], [], 30)
+        assert ready and child.stdout.readline().strip() == "ready"
+        for _ in range(40):  # bounded: the child gives up after 11
+            time.sleep(0.3)  # the restarted call is stalled again by now
+            if child.poll() is not None:
+                break
+            child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=10)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "gave up: cancelled: interrupted by 11 signals" in out, (out, err)
+    assert child.returncode == 0, err
+
+
+def test_calls_leave_the_wakeup_fd_as_they_found_it(client: fluximage.Client) -> None:
+    assert threading.current_thread() is threading.main_thread()
+    assert client.compress(png()).ok
+    assert signal.set_wakeup_fd(-1) == -1  # none before, none after
+    theirs, other = socket.socketpair()
+    with theirs, other:
+        theirs.setblocking(False)
+        signal.set_wakeup_fd(theirs.fileno())
+        try:
+            batch = client.compress(png())
+            assert batch[0].read()
+        finally:
+            assert signal.set_wakeup_fd(-1) == theirs.fileno()
 
 
 def test_tick_runs_while_the_server_works_and_can_cancel(

@@ -1,21 +1,34 @@
-"""Running one long C call so that Ctrl-C and exceptions from callbacks stop it promptly.
+"""Running one C call so that Ctrl-C and exceptions from callbacks stop it promptly.
+
+A call without callbacks (:func:`direct`) runs the C function on the calling thread. Only the
+main thread receives ``KeyboardInterrupt``; there, for the call's duration, the wakeup fd of
+the :mod:`signal` module points at a pipe that a watcher thread reads: Python's C-level signal
+handler writes to it even while the main thread is inside the C call, and the watcher then
+triggers the call's cancel flag, which closes its connection. The call returns
+``FLX_CANCELLED``, the Python handler runs (``KeyboardInterrupt``) and its exception
+propagates. A handler that does not raise lets the call start again, as Python does for an
+interrupted system call (PEP 475), at most ``_MAX_RESTARTS`` times. When someone else holds the wakeup fd (an asyncio loop),
+the call takes the helper-thread path below instead.
 
 Why not simply hand the user's callable to the library as its progress callback? Because a
 ``KeyboardInterrupt`` from Ctrl-C would then be raised where no ``try`` can catch it: a Python
 signal handler runs at the first instruction of the next Python function entered, which is the
 callback itself, before its body starts. ctypes then prints the exception as "ignored" and the
-call goes on. So the C call runs on a helper thread, with a cancel flag and (when the caller
-gave one) a progress callback that only records numbers; the calling thread waits in Python,
-where Ctrl-C is an ordinary exception, calls the user's ``progress`` when the library reports
-new figures (the library reports at most 20 times a second, and only changes), and on any
-exception triggers the cancel flag, waits for the C call to return, then re-raises. The waiter
-sleeps on an event that the report and the end of the call set: no polling.
+call goes on. So a call with callbacks (:func:`run`) runs on a helper thread, with a cancel
+flag and (when the caller gave one) a progress callback that only records numbers; the calling
+thread waits in Python, where Ctrl-C is an ordinary exception, calls the user's ``progress``
+when the library reports new figures (the library reports at most 20 times a second, and only
+changes), and on any exception triggers the cancel flag, waits for the C call to return, then
+re-raises. The waiter sleeps on an event that the report and the end of the call set: no
+polling.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import queue
+import signal
 import threading
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -287,3 +300,214 @@ def run(
         discard()
         raise
     return box.status
+
+
+# ----- calls without callbacks -------------------------------------------------------------------
+
+_MAIN = threading.main_thread().ident
+_get_ident = threading.get_ident
+_DONE = (_lib.FLX_OK, _lib.FLX_PARTIAL)
+
+
+def _check_signals() -> None:
+    """Runs the Python handlers of signals that arrived during a C call, here, so that their
+    exception (``KeyboardInterrupt``) is raised here. (Without ``ctypes.pythonapi`` they run
+    at the next function call anyway.)"""
+    if _check_signals_c is not None:
+        _check_signals_c()  # ctypes raises the exception a handler set
+
+
+#: How often one call starts again after signals whose handlers returned, before it gives up
+#: with CancelledError (a signal storm must not upload the same images for ever).
+_MAX_RESTARTS = 10
+
+try:
+    _check_signals_c: Optional[Callable[[], int]] = ctypes.pythonapi.PyErr_CheckSignals
+    ctypes.pythonapi.PyErr_CheckSignals.restype = ctypes.c_int
+    ctypes.pythonapi.PyErr_CheckSignals.argtypes = []
+except (AttributeError, OSError):
+    _check_signals_c = None
+
+
+class _Signals:
+    """The main thread's Ctrl-C for calls made on it directly: a pipe for the signal module's
+    wakeup fd, a thread that waits on it, and the cancel flag (with default options carrying
+    it) that the thread triggers. The flag is kept from call to call until it is triggered."""
+
+    def __init__(self) -> None:
+        lib = _lib.lib
+        self.lock = threading.Lock()
+        self.armed = False  # a call is running on the main thread with our wakeup fd
+        self.fired = False  # the watcher triggered the flag during that call
+        self.flag: Any = None
+        self.defaults: Any = None
+        self.r, self.w = os.pipe()
+        try:
+            os.set_blocking(self.w, False)  # required by signal.set_wakeup_fd
+            self.flag = lib.flx_cancel_new()
+            self.defaults = lib.flx_options_new()
+            if not self.flag or not self.defaults:
+                raise LastError(_lib.FLX_INTERNAL).error()
+            lib.flx_options_set_cancel(self.defaults, self.flag)
+            threading.Thread(target=self._watch, name="fluximage-signals", daemon=True).start()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        os.close(self.r)
+        os.close(self.w)
+        _lib.lib.flx_options_free(self.defaults)
+        _lib.lib.flx_cancel_free(self.flag)
+
+    def _watch(self) -> None:
+        r = self.r
+        while True:
+            try:
+                data = os.read(r, 64)
+            except OSError:  # closed: a forked child's copy
+                return
+            if not data:
+                return
+            with self.lock:
+                if self.armed and not self.fired:
+                    self.fired = True
+                    _lib.lib.flx_cancel_trigger(self.flag)
+
+    def arm(self) -> bool:
+        """Points the wakeup fd at our pipe; False (nothing changed) when someone else holds it."""
+        try:
+            old = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False)
+        except ValueError:  # not the main interpreter's main thread
+            return False
+        if old != -1:
+            signal.set_wakeup_fd(old)  # theirs (an asyncio loop's): put it back, untouched
+            return False
+        self.armed = True
+        return True
+
+    def disarm(self) -> None:
+        with self.lock:  # after this the watcher triggers nothing, so `fired` is final
+            self.armed = False
+        signal.set_wakeup_fd(-1)
+
+    def renew(self) -> None:
+        """A fresh flag after one was triggered (flags are irreversible)."""
+        lib = _lib.lib
+        with self.lock:
+            flag = lib.flx_cancel_new()
+            if not flag:
+                raise LastError(_lib.FLX_INTERNAL).error()
+            lib.flx_options_set_cancel(self.defaults, flag)
+            lib.flx_cancel_free(self.flag)
+            self.flag, self.fired = flag, False
+
+
+_signals: Optional[_Signals] = None
+
+
+def _main_signals() -> _Signals:
+    global _signals
+    if _signals is None:
+        _signals = _Signals()
+    return _signals
+
+
+def _after_fork() -> None:
+    # A forked child has the pipe but not the thread: it makes its own when it needs one.
+    global _signals
+    if _signals is not None:
+        try:
+            os.close(_signals.r)
+            os.close(_signals.w)
+        except OSError:
+            pass
+        _signals = None  # its C objects stay allocated: the parent's, never freed here
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _fresh_options(apply: Optional[Callable[[Any], None]]) -> Any:
+    options = _lib.lib.flx_options_new()
+    if not options:
+        raise LastError(_lib.FLX_INTERNAL).error()
+    if apply is not None:
+        try:
+            apply(options)
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            raise
+    return options
+
+
+def direct(
+    call: Callable[[Any], int],
+    apply: Optional[Callable[[Any], None]],
+    handle: Handle,
+    discard: Callable[[], None],
+    adopt: Optional[Callable[[Any], None]] = None,
+) -> int:
+    """Runs ``call(options)`` on this thread, without callbacks, and returns its status
+    (FLX_OK or FLX_PARTIAL); other statuses are raised as in :func:`run`.
+
+    ``apply``, when given, sets the call's options on fresh flx_options (made and freed here);
+    without it the call gets the library's defaults. ``handle`` is acquired already and is
+    released here. On the main thread Ctrl-C cancels the call (see the module's docstring).
+    """
+    options = None
+    sig = None
+    release = True
+    try:
+        if apply is not None:
+            options = _fresh_options(apply)
+        if _get_ident() == _MAIN:
+            sig = _signals or _main_signals()
+            if not sig.arm():
+                # Someone else's wakeup fd: wait in Python while a helper thread makes the call.
+                sig = None
+                fresh = options if options is not None else _fresh_options(None)
+                options, release = None, False  # run() frees and releases them
+                return run(call, fresh, [handle], None, discard, adopt)
+            if options is not None:
+                _lib.lib.flx_options_set_cancel(options, sig.flag)
+            status = call(sig.defaults if options is None else options)
+            restarts = 0
+            while status == _lib.FLX_CANCELLED and sig.fired:
+                # A signal arrived: its handler runs now, and its exception (Ctrl-C's
+                # KeyboardInterrupt) propagates. One that returns lets the call start again.
+                discard()
+                _check_signals()
+                restarts += 1
+                if restarts > _MAX_RESTARTS:
+                    raise CancelledError(
+                        f"cancelled: interrupted by {restarts} signals", status=_lib.FLX_CANCELLED
+                    )
+                sig.renew()
+                if options is not None:
+                    _lib.lib.flx_options_set_cancel(options, sig.flag)
+                status = call(sig.defaults if options is None else options)
+        else:
+            status = call(options)  # no KeyboardInterrupt reaches this thread: nothing to watch
+        if status in _DONE:
+            return status
+        last = LastError(status)  # read on this thread, right after the call
+    finally:
+        if sig is not None:
+            sig.disarm()
+            if sig.fired:
+                sig.renew()
+        if options is not None:
+            _lib.lib.flx_options_free(options)
+        if release:
+            handle.release()
+    error = last.error()
+    if adopt is None:
+        discard()
+    else:
+        try:
+            adopt(error)
+        except BaseException:
+            discard()
+            raise
+    raise error

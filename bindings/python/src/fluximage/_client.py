@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import os
+import sys
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -163,13 +164,28 @@ class CompressOptions:
             check(lib.flx_options_set_ai(options, bool(self.alt_text), bool(self.seo_rename)))
 
 
-def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> "CompressOptions":
-    """``options`` (or the defaults) with the keyword arguments that were given."""
-    base = options if options is not None else CompressOptions()
-    if not isinstance(base, CompressOptions):
-        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(base).__name__})")
+def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> Optional["CompressOptions"]:
+    """``options`` with the keyword arguments that were given; ``None`` for the defaults."""
+    if options is not None and not isinstance(options, CompressOptions):
+        raise _invalid(f"options must be a fluximage.CompressOptions (got {type(options).__name__})")
     changes = {k: v for k, v in given.items() if v is not None}
-    return dataclasses.replace(base, **changes) if changes else base
+    if not changes:
+        return options
+    return dataclasses.replace(options if options is not None else CompressOptions(), **changes)
+
+
+def _new_options(opts: Optional["CompressOptions"]) -> Any:
+    """Fresh flx_options with ``opts`` applied (the library's defaults for ``None``)."""
+    options = _lib.lib.flx_options_new()
+    if not options:
+        raise LastError(_lib.FLX_INTERNAL).error()
+    if opts is not None:
+        try:
+            opts._apply(options)
+        except BaseException:
+            _lib.lib.flx_options_free(options)
+            raise
+    return options
 
 
 @dataclass(frozen=True)
@@ -224,6 +240,23 @@ def _path(p: Union[StrPath, bytes]) -> bytes:
     return os.fsencode(os.fspath(p))
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _plain_paths(inputs: Any) -> Optional[List[bytes]]:
+    """``inputs`` encoded as by :func:`_path` when they are all ``str`` paths, else ``None``."""
+    if type(inputs) is str:
+        inputs = (inputs,)
+    elif type(inputs) is not list and type(inputs) is not tuple:
+        return None
+    out = []
+    for p in inputs:
+        if type(p) is not str:
+            return None
+        out.append(p.encode(_FS_ENCODING, _FS_ERRORS))
+    return out
+
+
 def _text(s: str) -> bytes:
     if "\0" in s:
         raise _invalid(f"{s!r} contains a NUL character")
@@ -232,6 +265,11 @@ def _text(s: str) -> bytes:
 
 def _str(raw: Optional[bytes]) -> Optional[str]:
     return None if raw is None else raw.decode("utf-8", "replace")
+
+
+def _null(p: Any) -> None:
+    """Sets the pointer variable ``p`` to NULL (after freeing what it pointed to)."""
+    ctypes.memset(ctypes.addressof(p), 0, ctypes.sizeof(p))
 
 
 def _num(value: int) -> Optional[int]:
@@ -247,6 +285,24 @@ def _format_number(fmt: str) -> int:
 
 
 # ----- results ---------------------------------------------------------------------------------
+
+#: Result fields read with flx_batch_str / flx_batch_num (the others: error, expires_at).
+_STR_FIELDS = {
+    "input": _lib.FIELD_INPUT,
+    "name": _lib.FIELD_NAME,
+    "original_name": _lib.FIELD_ORIGINAL_NAME,
+    "format": _lib.FIELD_FORMAT,
+    "url": _lib.FIELD_URL,
+    "alt_text": _lib.FIELD_ALT_TEXT,
+    "seo_name": _lib.FIELD_SEO_NAME,
+}
+_NUM_FIELDS = {
+    "size": _lib.FIELD_SIZE,
+    "original_size": _lib.FIELD_ORIGINAL_SIZE,
+    "width": _lib.FIELD_WIDTH,
+    "height": _lib.FIELD_HEIGHT,
+}
+_FIELDS = frozenset([*_STR_FIELDS, *_NUM_FIELDS, "error", "expires_at"])
 
 
 @dataclass(frozen=True)
@@ -272,19 +328,35 @@ class Result:
     original_size: Optional[int]
     """Size of the upload in bytes."""
     width: Optional[int]
+    """Pixels as the server said; when it did not, ``None``, or the image header's figure if
+    the result was downloaded before this field was first read (see :attr:`dimensions`)."""
     height: Optional[int]
+    """As ``width``."""
     url: Optional[str] = field(repr=False)
     """The signed download URL: anyone holding it can download the result until it expires,
     so log it no more than a password."""
     expires_at: Optional[datetime]
     alt_text: Optional[str]
     seo_name: Optional[str]
-    _batch: "Batch" = field(repr=False, compare=False)
+    _batch: "_Items" = field(repr=False, compare=False)
+
+    def __getattr__(self, name: str) -> Any:
+        # A result made by a batch reads each field from the C batch on first use: most
+        # programs look at a few (``ok``, ``name``) before downloading.
+        d = self.__dict__
+        items = d.get("_batch")
+        if items is None or name not in _FIELDS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = items._field(d["index"], name)
+        d[name] = value  # a frozen dataclass: set once, never changed (its hash stays)
+        return value
 
     @property
     def ok(self) -> bool:
         """Whether this image was optimized."""
-        return self.error is None
+        d = self.__dict__
+        # Straight to __getattr__ the first time: a plain lookup would fail first.
+        return (d["error"] if "error" in d else self.__getattr__("error")) is None
 
     @property
     def savings(self) -> Optional[float]:
@@ -331,65 +403,155 @@ class Result:
     def dimensions(self) -> Optional[Tuple[int, int]]:
         """``(width, height)`` as the server said or, when it did not, as read from the
         image's header once it was saved or read; ``None`` while unknown."""
-        if self.width is not None and self.height is not None:
-            return (self.width, self.height)
-        return self._batch._dimensions(self.index)
+        w, h = self.width, self.height
+        if w is None or h is None:  # read again: a download may have found them since
+            w, h = self._batch._field(self.index, "width"), self._batch._field(self.index, "height")
+        return None if w is None or h is None else (w, h)
+
+
+class _Items:
+    """What a batch's results need from it: the C batch, and the client to download with.
+    Results refer to this rather than to their :class:`Batch`, so that a batch and its
+    results form no reference cycle and are freed as soon as the last of them is dropped."""
+
+    __slots__ = ("_client", "_ptr", "_closed")
+
+    def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
+        self._client = client
+        self._ptr: "Optional[_Pointer[_lib.flx_batch]]" = ptr  # freed with this object
+        self._closed = False  # Batch.close(): no more downloads
+
+    def __del__(self, _free: Callable[[Any], None] = _lib.lib.flx_batch_free) -> None:
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            _free(ptr)
+
+    def _result(self, i: int) -> Result:
+        """Result ``i``, whose fields are read when first used (see Result.__getattr__)."""
+        r = object.__new__(Result)
+        r.__dict__.update(index=i, _batch=self)
+        return r
+
+    def _field(self, i: int, name: str) -> Any:
+        # The C batch lives as long as this object, which every result refers to.
+        ptr = self._ptr
+        lib = _lib.lib
+        code = _STR_FIELDS.get(name)
+        if code is not None:
+            raw: Optional[bytes] = lib.flx_batch_str(ptr, i, code)
+            text = None if raw is None else raw.decode("utf-8", "replace")
+            return (text or "") if name == "input" else text
+        if name == "error":
+            status = lib.flx_batch_status(ptr, i)
+            if status == _lib.FLX_OK:
+                return None
+            return make_error(
+                status,
+                _str(lib.flx_batch_error(ptr, i)) or "",
+                _num(lib.flx_batch_num(ptr, i, _lib.FIELD_HTTP_STATUS)),
+            )
+        if name == "expires_at":
+            expires = _num(lib.flx_batch_num(ptr, i, _lib.FIELD_EXPIRES_UNIX))
+            return None if expires is None else datetime.fromtimestamp(expires, timezone.utc)
+        return _num(lib.flx_batch_num(ptr, i, _NUM_FIELDS[name]))
+
+    def close(self) -> None:
+        self._closed = True
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise make_error(_lib.FLX_INVALID_ARGUMENT, "the batch is closed")
+
+    # Downloads
+    def _fetch(
+        self, i: int, progress: Optional[ProgressCallback], tick: Optional[TickCallback]
+    ) -> bytes:
+        data = _lib.BytesP()
+        length = ctypes.c_size_t(0)
+        self._check_open()
+        client, batch = self._client._handle.acquire(), self._ptr
+
+        def call(opts: Any) -> int:
+            return int(
+                _lib.lib.flx_batch_fetch(
+                    client, batch, i, opts, ctypes.byref(data), ctypes.byref(length)
+                )
+            )
+
+        def discard() -> None:
+            if data:
+                _lib.lib.flx_bytes_free(data, length.value)
+                _null(data)
+
+        self._client._run(call, None, (), progress, discard, None, tick)
+        n = length.value
+        try:
+            return ctypes.string_at(data, n)
+        finally:
+            _lib.lib.flx_bytes_free(data, n)
+
+    def _save(
+        self,
+        i: int,
+        path: StrPath,
+        exists: str,
+        progress: Optional[ProgressCallback],
+        tick: Optional[TickCallback],
+    ) -> Path:
+        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
+        if policy is None:
+            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
+        raw = _path(path)
+        written = ctypes.c_char_p()
+        self._check_open()
+        (client,), batch = self._client._begin(), self._ptr
+
+        def call(opts: Any) -> int:
+            return int(
+                _lib.lib.flx_batch_save(client, batch, i, raw, policy, opts, ctypes.byref(written))
+            )
+
+        def discard() -> None:
+            if written.value is not None:
+                _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
+                written.value = None
+
+        self._client._run(call, None, (), progress, discard, None, tick)
+        try:
+            if written.value is None:
+                raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
+            return Path(os.fsdecode(written.value))
+        finally:
+            discard()
+
 
 
 class Batch(Sequence[Result]):
     """The outcome of a :meth:`Client.compress` call: one :class:`Result` per input, in input
     order. Close it (or use it as a context manager) to free it early; it is also freed when
-    garbage-collected.
+    garbage-collected (once neither it nor any of its results is referenced).
 
-    Attributes:
-        session_id: the session the server grouped the results under, or ``None``.
-        raw_json: the server's answer as received (a JSON array of answers when the batch
-            needed several requests); nothing the server sent is lost.
     """
 
-    def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
-        self._client = client
-        self._handle = _call.Handle(ptr, _lib.lib.flx_batch_free, "batch")
-        self._finalizer = weakref.finalize(self, self._handle.close)
-        self.session_id: Optional[str] = _str(_lib.lib.flx_batch_session_id(ptr))
-        self.raw_json: str = _str(_lib.lib.flx_batch_json(ptr)) or ""
-        self._results: List[Result] = [
-            self._read(ptr, i) for i in range(int(_lib.lib.flx_batch_len(ptr)))
-        ]
+    def __init__(
+        self, client: "Client", ptr: "_Pointer[_lib.flx_batch]", n: Optional[int] = None
+    ) -> None:
+        # `n`, when given, is the number of inputs: a batch has one item per input.
+        self._items = items = _Items(client, ptr)
+        if n is None:
+            n = _lib.lib.flx_batch_len(ptr)
+        self._results: List[Result] = [items._result(i) for i in range(n)]
 
-    def _read(self, ptr: "_Pointer[_lib.flx_batch]", i: int) -> Result:
-        lib = _lib.lib
+    @property
+    def session_id(self) -> Optional[str]:
+        """The session the server grouped the results under, or ``None``."""
+        return _str(_lib.lib.flx_batch_session_id(self._items._ptr))
 
-        def s(f: int) -> Optional[str]:
-            return _str(lib.flx_batch_str(ptr, i, f))
-
-        def n(f: int) -> Optional[int]:
-            return _num(lib.flx_batch_num(ptr, i, f))
-
-        status = int(lib.flx_batch_status(ptr, i))
-        error = None
-        if status != _lib.FLX_OK:
-            error = make_error(
-                status, _str(lib.flx_batch_error(ptr, i)) or "", n(_lib.FIELD_HTTP_STATUS)
-            )
-        expires = n(_lib.FIELD_EXPIRES_UNIX)
-        return Result(
-            index=i,
-            input=s(_lib.FIELD_INPUT) or "",
-            error=error,
-            name=s(_lib.FIELD_NAME),
-            original_name=s(_lib.FIELD_ORIGINAL_NAME),
-            format=s(_lib.FIELD_FORMAT),
-            size=n(_lib.FIELD_SIZE),
-            original_size=n(_lib.FIELD_ORIGINAL_SIZE),
-            width=n(_lib.FIELD_WIDTH),
-            height=n(_lib.FIELD_HEIGHT),
-            url=s(_lib.FIELD_URL),
-            expires_at=None if expires is None else datetime.fromtimestamp(expires, timezone.utc),
-            alt_text=s(_lib.FIELD_ALT_TEXT),
-            seo_name=s(_lib.FIELD_SEO_NAME),
-            _batch=self,
-        )
+    @property
+    def raw_json(self) -> str:
+        """The server's answer as received (a JSON array of answers when the batch needed
+        several requests); nothing the server sent is lost."""
+        return _str(_lib.lib.flx_batch_json(self._items._ptr)) or ""
 
     # Sequence
     def __len__(self) -> int:
@@ -423,82 +585,16 @@ class Batch(Sequence[Result]):
 
     # Lifetime
     def close(self) -> None:
-        """Frees the batch; its results can then no longer be read or saved."""
-        self._handle.close()
+        """Ends the batch: its results can then no longer be read or saved (downloaded).
+        Their fields stay readable; the memory is freed once neither the batch nor any of
+        its results is referenced."""
+        self._items.close()
 
     def __enter__(self) -> "Batch":
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # Downloads
-    def _fetch(
-        self, i: int, progress: Optional[ProgressCallback], tick: Optional[TickCallback]
-    ) -> bytes:
-        data = _lib.BytesP()
-        length = ctypes.c_size_t(0)
-        client, batch, options = self._client._begin([self._handle])
-
-        def call(opts: Any) -> int:
-            return int(
-                _lib.lib.flx_batch_fetch(
-                    client, batch, i, opts, ctypes.byref(data), ctypes.byref(length)
-                )
-            )
-
-        def discard() -> None:
-            if data:
-                _lib.lib.flx_bytes_free(data, length.value)
-
-        self._client._run(call, options, [self._handle], progress, discard, None, tick)
-        try:
-            return ctypes.string_at(data, length.value)
-        finally:
-            discard()
-
-    def _save(
-        self,
-        i: int,
-        path: StrPath,
-        exists: str,
-        progress: Optional[ProgressCallback],
-        tick: Optional[TickCallback],
-    ) -> Path:
-        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
-        if policy is None:
-            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
-        raw = _path(path)
-        written = ctypes.c_char_p()
-        client, batch, options = self._client._begin([self._handle])
-
-        def call(opts: Any) -> int:
-            return int(
-                _lib.lib.flx_batch_save(client, batch, i, raw, policy, opts, ctypes.byref(written))
-            )
-
-        def discard() -> None:
-            if written.value is not None:
-                _lib.lib.flx_string_free(written)  # the library's pointer, not a copy
-                written.value = None
-
-        self._client._run(call, options, [self._handle], progress, discard, None, tick)
-        try:
-            if written.value is None:
-                raise make_error(_lib.FLX_INTERNAL, "the library wrote no path")
-            return Path(os.fsdecode(written.value))
-        finally:
-            discard()
-
-    def _dimensions(self, i: int) -> Optional[Tuple[int, int]]:
-        ptr = self._handle.acquire()
-        try:
-            w = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_WIDTH))
-            h = _num(_lib.lib.flx_batch_num(ptr, i, _lib.FIELD_HEIGHT))
-        finally:
-            self._handle.release()
-        return None if w is None or h is None else (w, h)
-
 
 # ----- the client ------------------------------------------------------------------------------
 
@@ -598,28 +694,27 @@ class Client:
         return f"<fluximage.Client {'closed' if self.closed else 'open'}>"
 
     # Plumbing shared by the calls
-    def _begin(self, handles: Sequence[_call.Handle]) -> Tuple[Any, ...]:
-        """Acquires the client and ``handles`` and makes fresh options: (client, *handles, options)."""
-        taken: List[_call.Handle] = []
+    def _begin(self, handles: Sequence[_call.Handle] = ()) -> Tuple[Any, ...]:
+        """Acquires the client and ``handles``: (client, *handles). :meth:`_run` releases them."""
+        client = self._handle.acquire()
+        if not handles:
+            return (client,)
+        taken: List[_call.Handle] = [self._handle]
         try:
-            ptrs = [self._handle.acquire()]
-            taken.append(self._handle)
+            ptrs = [client]
             for h in handles:
                 ptrs.append(h.acquire())
                 taken.append(h)
-            options = _lib.lib.flx_options_new()
-            if not options:
-                raise LastError(_lib.FLX_INTERNAL).error()
         except BaseException:
             for h in taken:
                 h.release()
             raise
-        return (*ptrs, options)
+        return tuple(ptrs)
 
     def _run(
         self,
         call: Callable[[Any], int],
-        options: Any,
+        opts: Optional[CompressOptions],
         handles: Sequence[_call.Handle],
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
@@ -627,18 +722,18 @@ class Client:
         tick: Optional[TickCallback] = None,
         waker: Optional[Callable[[Callable[[], None]], None]] = None,
     ) -> int:
-        return _call.run(call, options, [self._handle, *handles], progress, discard, adopt, tick, waker)
-
-    def _begin_with_options(self, opts: CompressOptions) -> Tuple[Any, Any]:
-        """Like :meth:`_begin` with no extra handles, with the compress options applied."""
-        client, options = self._begin([])
+        """Runs ``call(options)`` with flx_options made from ``opts`` (``None``: the defaults)
+        and releases the client and ``handles``, acquired by :meth:`_begin`."""
+        if progress is None and tick is None and waker is None and not handles:
+            return _call.direct(call, None if opts is None else opts._apply, self._handle, discard, adopt)
+        taken = [self._handle, *handles]
         try:
-            opts._apply(options)
+            options = _new_options(opts)
         except BaseException:
-            _lib.lib.flx_options_free(options)
-            self._handle.release()
+            for h in taken:
+                h.release()
             raise
-        return client, options
+        return _call.run(call, options, taken, progress, discard, adopt, tick, waker)
 
     # The API
     def compress(
@@ -679,44 +774,59 @@ class Client:
         :class:`AuthenticationError`, or :class:`FileError` when no file could be read), and
         the exception's ``batch`` says why each one failed.
         """
-        items = self._inputs(inputs)
-        array = (_lib.flx_input * len(items))()
+        paths = _plain_paths(inputs)
         keep: List[object] = []
-        for slot, item in zip(array, items):
-            if isinstance(item, NamedBytes):
-                data = bytes(item.data)
-                buf = ctypes.c_char_p(data)
-                keep.append((data, buf))
-                slot.data = ctypes.cast(buf, _lib.BytesP)
-                slot.len = len(data)
-                slot.name = _text(item.name)
-            else:
-                slot.path = _path(item)
+        if paths is not None:  # the common case, made with less work: flx_compress()
+            n = len(paths)
+            array: Any = (ctypes.c_char_p * n)(*paths)
+            compress = _lib.lib.flx_compress
+        else:
+            items = self._inputs(inputs)
+            n = len(items)
+            array = (_lib.flx_input * n)()
+            compress = _lib.lib.flx_compress_inputs
+            for slot, item in zip(array, items):
+                if isinstance(item, NamedBytes):
+                    data = bytes(item.data)
+                    buf = ctypes.c_char_p(data)
+                    keep.append((data, buf))
+                    slot.data = ctypes.cast(buf, _lib.BytesP)
+                    slot.len = len(data)
+                    slot.name = _text(item.name)
+                else:
+                    slot.path = _path(item)
         out = _lib.BatchP()
-        opts = _merge(options, dict(
-            format=format, quality=quality, max_width=max_width, max_height=max_height,
-            session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
-        ))
-        client, c_options = self._begin_with_options(opts)
+        opts = options
+        if not (
+            options is None and format is None and quality is None and max_width is None
+            and max_height is None and session_id is None and watermark is None
+            and alt_text is None and seo_rename is None
+        ):
+            opts = _merge(options, dict(
+                format=format, quality=quality, max_width=max_width, max_height=max_height,
+                session_id=session_id, watermark=watermark, alt_text=alt_text,
+                seo_rename=seo_rename,
+            ))
+        (client,) = self._begin()
 
-        def call(opts: Any) -> int:
+        def call(c_options: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
             assert keep is not None
-            return int(
-                _lib.lib.flx_compress_inputs(client, array, len(items), opts, ctypes.byref(out))
-            )
+            return int(compress(client, array, n, c_options, ctypes.byref(out)))
 
         def discard() -> None:
-            _lib.lib.flx_batch_free(out)
+            if out:
+                _lib.lib.flx_batch_free(out)
+                _null(out)
 
         def adopt(error: Error) -> None:
             # Every image failed: the error says how, its batch says why for each input.
             if out:
-                error.batch = Batch(self, out)
+                error.batch = Batch(self, out, n)
 
-        self._run(call, c_options, [], progress, discard, adopt, tick)
+        self._run(call, opts, (), progress, discard, adopt, tick)
         try:
-            return Batch(self, out)
+            return Batch(self, out, n)
         except BaseException:
             discard()
             raise
@@ -766,12 +876,12 @@ class Client:
             format=format, quality=quality, max_width=max_width, max_height=max_height,
             session_id=session_id, watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
         ))
-        client, c_options = self._begin_with_options(merged)
+        (client,) = self._begin()
 
-        def call(opts: Any) -> int:
-            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, opts))
+        def call(c_options: Any) -> int:
+            return int(_lib.lib.flx_compress_file(client, src_b, dst_b, c_options))
 
-        self._run(call, c_options, [], progress, lambda: None, None, tick)
+        self._run(call, merged, [], progress, lambda: None, None, tick)
         return Path(dst)
 
     def sync(
@@ -864,15 +974,17 @@ class Client:
     def usage(self) -> Usage:
         """Asks the server for the key's plan and credits (``GET /api/usage``)."""
         out = _lib.UsageP()
-        client, options = self._begin([])
+        (client,) = self._begin()
 
         def call(opts: Any) -> int:
             return int(_lib.lib.flx_usage_get(client, opts, ctypes.byref(out)))
 
         def discard() -> None:
-            _lib.lib.flx_usage_free(out)
+            if out:
+                _lib.lib.flx_usage_free(out)
+                _null(out)
 
-        self._run(call, options, [], None, discard)
+        self._run(call, None, [], None, discard)
         try:
             lib = _lib.lib
 

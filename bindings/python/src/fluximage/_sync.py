@@ -341,12 +341,11 @@ def sync(
     try:
         from ._client import CompressOptions  # here: _client imports this module
 
-        c, options = client._begin_with_options(
-            CompressOptions(
-                format=format, quality=quality, max_width=max_width, max_height=max_height,
-                watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
-            )
+        opts = CompressOptions(
+            format=format, quality=quality, max_width=max_width, max_height=max_height,
+            watermark=watermark, alt_text=alt_text, seo_rename=seo_rename,
         )
+        (c,) = client._begin()
 
         def call(opts: Any) -> int:
             return int(
@@ -356,7 +355,7 @@ def sync(
         def discard() -> None:
             lib.flx_sync_report_free(out_report)
 
-        client._run(call, options, [], watch, discard, waker=pokes.append)
+        client._run(call, opts, [], watch, discard, waker=pokes.append)
         try:
             if not deliver():
                 # Stopped on the last events: the work is done, so this only ends the call.

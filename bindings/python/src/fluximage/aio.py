@@ -56,6 +56,7 @@ from ._client import (
     Timeout,
     Usage,
     Watermark,
+    _new_options,
 )
 from ._errors import CancelledError, Error, LastError, make_error
 from ._sync import EventCallback, SyncReport
@@ -179,7 +180,7 @@ class _Core(Client):
     def _run(
         self,
         call: Callable[[Any], int],
-        options: Any,
+        opts: Any,
         handles: Sequence[Any],
         progress: Optional[Callable[[int, int], Any]],
         discard: Callable[[], None],
@@ -189,16 +190,18 @@ class _Core(Client):
     ) -> int:
         ticket: Optional[_Ticket] = getattr(_current, "ticket", None)
         if ticket is None:  # not from AsyncClient: behave like Client
-            return super()._run(call, options, handles, progress, discard, adopt, tick, waker)
+            return super()._run(call, opts, handles, progress, discard, adopt, tick, waker)
         # On the pool, the awaiting task's ticket watches the call: the event loop calls
         # `progress` every 50 ms (which also delivers sync events), so `tick` and `waker`,
         # made for a blocked calling thread, have nothing to do here.
         lib = _lib.lib
         taken = [self._handle, *handles]
         flag = None
+        options = None
         callback = None
         last: Optional[LastError] = None
         try:
+            options = _new_options(opts)
             flag = lib.flx_cancel_new()
             if not flag:
                 raise LastError(_lib.FLX_INTERNAL).error()
