@@ -112,6 +112,19 @@ def test_compress_save_read_and_usage(emu: Emulator, tmp_path: Path) -> None:
     assert emu.stats().charged == 2
 
 
+def test_compress_into_a_folder(emu: Emulator, tmp_path: Path) -> None:
+    src = tmp_path / "dog.png"
+    src.write_bytes(png(20, 20, seed=4))
+
+    async def main() -> AsyncBatch:
+        async with client(emu) as c:
+            return await c.compress([src], output_dir=tmp_path / "into", exists="rename")
+
+    batch = run(main)
+    assert batch[0].path == tmp_path / "into" / "dog.webp"
+    assert sniff(batch[0].path.read_bytes()) == "webp"
+
+
 def test_errors_are_the_same_exceptions_as_client(emu: Emulator) -> None:
     async def main() -> None:
         async with AsyncClient("flx_live_" + "0" * 40, base_url=emu.base_url) as c:
@@ -259,11 +272,6 @@ def test_cancelling_50_in_flight_tasks_leaves_no_thread_behind(emu: Emulator) ->
     assert wait_until(lambda: os_threads() <= before + 1, 25), (os_threads(), before)
 
 
-@pytest.mark.xfail(
-    reason="the core must close a cancelled call's connection (issue 21.4, branch harden); "
-    "the emulator's side (abandoned stalls are not charged) is merged",
-    strict=False,
-)
 def test_cancelling_50_in_flight_tasks_closes_their_connections_unbilled(emu: Emulator) -> None:
     asyncio.run(cancel_in_flight(emu, 50, delay_ms=3000))
     port = port_of(emu.base_url)

@@ -449,6 +449,38 @@ def test_save_into_a_missing_folder_creates_it(client: fluximage.Client, tmp_pat
         r.save(f"{tmp_path / 'plain'}/")
 
 
+def test_compress_into_a_folder_saves_during_the_call_and_spends_nothing_on_taken_names(
+    client: fluximage.Client, emu: Emulator, tmp_path: Path
+) -> None:
+    for name, seed in (("a.jpg", 1), ("b.jpg", 2)):
+        (tmp_path / name).write_bytes(png(seed=seed))
+    out = tmp_path / "out" / "deeper"
+    out.mkdir(parents=True)
+    (out / "b.webp").write_bytes(b"mine")
+    batch = client.compress([tmp_path / "a.jpg", str(tmp_path / "b.jpg")], output_dir=out)
+    assert batch[0].ok and batch[0].path == out / "a.webp"
+    assert sniff((out / "a.webp").read_bytes()) == "webp"
+    assert isinstance(batch[1].error, fluximage.ExistsError) and batch[1].path is None
+    assert "not sent" in str(batch[1].error)
+    assert (out / "b.webp").read_bytes() == b"mine"
+    assert emu.stats()["requests"]["compress"] == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.webp", "b.webp"]
+
+    # Every name taken: the call raises, nothing is sent, and the batch says why per input.
+    with pytest.raises(fluximage.ExistsError) as info:
+        client.compress([tmp_path / "a.jpg", tmp_path / "b.jpg"], output_dir=out)
+    assert info.value.batch is not None and all(r.path is None for r in info.value.batch)
+    assert emu.stats()["requests"]["compress"] == 1
+    renamed = client.compress([tmp_path / "a.jpg"], output_dir=out, exists="rename")
+    assert renamed[0].path == out / "a-2.webp"
+    with pytest.raises(fluximage.InvalidArgumentError, match="exists must be one of"):
+        client.compress(tmp_path / "a.jpg", output_dir=out, exists="replace")  # type: ignore[arg-type]
+    with pytest.raises(fluximage.InvalidArgumentError, match="output_dir is empty"):
+        client.compress(tmp_path / "a.jpg", output_dir="")
+    # Without output_dir nothing is saved during the call.
+    assert client.compress(tmp_path / "a.jpg")[0].path is None
+
+
 def test_dimensions_come_from_the_image_when_the_server_omits_them(tmp_path: Path) -> None:
     from conftest import start_emulator
 

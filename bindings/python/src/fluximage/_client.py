@@ -174,7 +174,27 @@ def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> Optio
     return dataclasses.replace(options if options is not None else CompressOptions(), **changes)
 
 
-def _new_options(opts: Optional["CompressOptions"]) -> Any:
+class _SaveInto:
+    """Compress options plus the folder :meth:`Client.compress` saves results into during
+    the call (flx_options_set_output)."""
+
+    __slots__ = ("_opts", "_folder", "_policy")
+
+    def __init__(self, opts: Optional["CompressOptions"], folder: StrPath, exists: str) -> None:
+        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
+        if policy is None:
+            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
+        if not os.fspath(folder):
+            raise _invalid('output_dir is empty; name a folder ("." for the current one)')
+        self._opts, self._folder, self._policy = opts, folder, policy
+
+    def _apply(self, options: Any) -> None:
+        if self._opts is not None:
+            self._opts._apply(options)
+        check(_lib.lib.flx_options_set_output(options, _path(self._folder), self._policy))
+
+
+def _new_options(opts: Optional[Union["CompressOptions", _SaveInto]]) -> Any:
     """Fresh flx_options with ``opts`` applied (the library's defaults for ``None``)."""
     options = _lib.lib.flx_options_new()
     if not options:
@@ -302,7 +322,7 @@ _NUM_FIELDS = {
     "width": _lib.FIELD_WIDTH,
     "height": _lib.FIELD_HEIGHT,
 }
-_FIELDS = frozenset([*_STR_FIELDS, *_NUM_FIELDS, "error", "expires_at"])
+_FIELDS = frozenset([*_STR_FIELDS, *_NUM_FIELDS, "error", "expires_at", "path"])
 
 
 @dataclass(frozen=True)
@@ -338,6 +358,9 @@ class Result:
     expires_at: Optional[datetime]
     alt_text: Optional[str]
     seo_name: Optional[str]
+    path: Optional[Path]
+    """The file :meth:`Client.compress` saved the result to (with ``output_dir``), or ``None``
+    when it saved none (``error`` says why)."""
     _batch: "_Items" = field(repr=False, compare=False)
 
     def __getattr__(self, name: str) -> Any:
@@ -450,6 +473,9 @@ class _Items:
                 _str(lib.flx_batch_error(ptr, i)) or "",
                 _num(lib.flx_batch_num(ptr, i, _lib.FIELD_HTTP_STATUS)),
             )
+        if name == "path":
+            saved: Optional[bytes] = lib.flx_batch_str(ptr, i, _lib.FIELD_PATH)
+            return None if saved is None else Path(os.fsdecode(saved))
         if name == "expires_at":
             expires = _num(lib.flx_batch_num(ptr, i, _lib.FIELD_EXPIRES_UNIX))
             return None if expires is None else datetime.fromtimestamp(expires, timezone.utc)
@@ -714,7 +740,7 @@ class Client:
     def _run(
         self,
         call: Callable[[Any], int],
-        opts: Optional[CompressOptions],
+        opts: Optional[Union[CompressOptions, _SaveInto]],
         handles: Sequence[_call.Handle],
         progress: Optional[ProgressCallback],
         discard: Callable[[], None],
@@ -751,6 +777,8 @@ class Client:
         seo_rename: Optional[bool] = None,
         progress: Optional[ProgressCallback] = None,
         tick: Optional[TickCallback] = None,
+        output_dir: Optional[StrPath] = None,
+        exists: Exists = "error",
     ) -> Batch:
         """Compresses images and returns a :class:`Batch` with one result per input, in order.
 
@@ -768,6 +796,18 @@ class Client:
                 cancel. An exception it raises cancels the call and is re-raised.
             tick: ``tick()`` is called on this thread about every 50 ms while the call runs
                 (see :data:`TickCallback`); return ``False`` to cancel.
+            output_dir: save each result into this folder as soon as its request answers,
+                while the next requests upload (on a slow link about the time of the upload
+                alone; saving afterwards costs a round trip per image). Before anything is
+                sent the folder is created and proved writable, and each result name (the
+                input's stem and the format's extension; not with ``seo_rename``) is checked
+                under ``exists`` as :meth:`Result.save` would: an input whose result could not
+                be saved fails on its own with :class:`ExistsError` (or
+                :class:`InvalidArgumentError` for its own input file) and is not sent, so it
+                costs nothing. ``result.path`` is the file written; progress then counts the
+                downloads too.
+            exists: with ``output_dir``: ``"error"`` (the default), ``"rename"`` or
+                ``"overwrite"``, as for :meth:`Result.save`.
 
         A file that cannot be read or decoded fails only its own result (``result.error``).
         When every image failed the call raises the first failure (e.g.
@@ -796,7 +836,7 @@ class Client:
                 else:
                     slot.path = _path(item)
         out = _lib.BatchP()
-        opts = options
+        opts: Optional[Union[CompressOptions, _SaveInto]] = options
         if not (
             options is None and format is None and quality is None and max_width is None
             and max_height is None and session_id is None and watermark is None
@@ -807,6 +847,8 @@ class Client:
                 session_id=session_id, watermark=watermark, alt_text=alt_text,
                 seo_rename=seo_rename,
             ))
+        if output_dir is not None:
+            opts = _SaveInto(opts if isinstance(opts, CompressOptions) else None, output_dir, exists)
         (client,) = self._begin()
 
         def call(c_options: Any) -> int:

@@ -65,6 +65,7 @@ FIELD_EXPIRES_AT = 4
 FIELD_ALT_TEXT = 5
 FIELD_SEO_NAME = 6
 FIELD_INPUT = 7
+FIELD_PATH = 8
 FIELD_ORIGINAL_SIZE = 100
 FIELD_SIZE = 101
 FIELD_WIDTH = 102
@@ -216,6 +217,7 @@ FUNCTIONS: Dict[str, Tuple[Any, Tuple[Any, ...]]] = {
     "flx_options_set_session_id": (c_int, (OptionsP, c_char_p)),
     "flx_options_set_watermark": (c_int, (OptionsP, c_char_p, c_uint32, c_uint32, c_int)),
     "flx_options_set_ai": (c_int, (OptionsP, c_bool, c_bool)),
+    "flx_options_set_output": (c_int, (OptionsP, c_char_p, c_int)),
     "flx_options_set_progress": (c_int, (OptionsP, PROGRESS_FN, c_void_p)),
     "flx_options_set_tick": (c_int, (OptionsP, TICK_FN, c_void_p)),
     "flx_options_set_cancel": (c_int, (OptionsP, CancelP)),

@@ -47,6 +47,7 @@ from ._call import TICK
 from ._client import (
     Batch,
     Client,
+    Exists,
     Format,
     Input,
     NamedBytes,
@@ -338,6 +339,11 @@ class AsyncResult:
         return self._result.seo_name
 
     @property
+    def path(self) -> Optional[Path]:
+        """The file the compress saved the result to (with ``output_dir``), or ``None``."""
+        return self._result.path
+
+    @property
     def savings(self) -> Optional[float]:
         """The fraction saved, ``1 - size / original_size``."""
         return self._result.savings
@@ -573,8 +579,11 @@ class AsyncClient:
         alt_text: bool = False,
         seo_rename: bool = False,
         progress: Optional[ProgressCallback] = None,
+        output_dir: Optional[StrPath] = None,
+        exists: Exists = "error",
     ) -> AsyncBatch:
-        """Compresses images; arguments and errors as :meth:`fluximage.Client.compress`.
+        """Compresses images; arguments and errors as :meth:`fluximage.Client.compress`
+        (``output_dir`` saves each result into that folder during the call).
         Returns an :class:`AsyncBatch`. ``progress(done, total)`` is called on the event loop."""
         items: Union[Input, List[Input]] = (
             inputs
@@ -595,6 +604,8 @@ class AsyncClient:
                 alt_text=alt_text,
                 seo_rename=seo_rename,
                 progress=progress,
+                output_dir=output_dir,
+                exists=exists,
             )
 
         return AsyncBatch(await self._call(run, progress), self)
