@@ -8,7 +8,8 @@ version). Where it comes from, in order:
   nothing and build a pure-Python package that finds the library at run time);
 - the repository's build tree, ``../../target/release/libfluximage.so`` (after ``make``);
 - in an sdist, the Rust crate shipped beside this file in ``rust/`` (the output of
-  ``cargo package``), built here with ``cargo build --release --locked``. This is a plain
+  ``cargo package``), built here as ``make lib`` builds it (``cargo rustc --crate-type cdylib
+  --features log-off``: the smaller library, see the Makefile). This is a plain
   ``cargo`` call rather than setuptools-rust or maturin on purpose: the library is a C shared
   library loaded with ctypes, not a CPython extension, and those tools name and tag it as one
   (an ABI-specific file name and a ``cp3X`` wheel tag), while the wheel is ``py3-none``.
@@ -70,7 +71,8 @@ def build_from_source() -> Path:
         )
     target = HERE / "rust" / "target"
     subprocess.run(
-        [cargo, "build", "--release", "--locked", "--lib",
+        [cargo, "rustc", "--release", "--locked", "--lib",
+         "--crate-type", "cdylib", "--features", "log-off",
          "--manifest-path", str(HERE / "rust" / "Cargo.toml"), "--target-dir", str(target)],
         check=True,
     )
