@@ -94,6 +94,7 @@ readme-test: lib emulator $(PC) $(PC_STATIC) python-install
 	    $(PYTHON) scripts/readme-blocks.py README.md bindings/python/README.md bindings/go/README.md
 
 rust-test:
+	$(CARGO) fmt --all -- --check
 	$(CARGO) test --locked --workspace
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 

@@ -73,14 +73,26 @@ impl Config {
     /// [`Client::new`] calls it.
     pub fn validate(&self) -> Result<()> {
         if self.retry.max_retries > MAX_RETRIES {
-            return Err(Error::invalid(format!("max_retries must be between 0 and {MAX_RETRIES} (got {})", self.retry.max_retries)));
+            return Err(Error::invalid(format!(
+                "max_retries must be between 0 and {MAX_RETRIES} (got {})",
+                self.retry.max_retries
+            )));
         }
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
-            return Err(Error::invalid(format!("concurrency must be between 1 and {MAX_CONCURRENCY} (got {})", self.concurrency)));
+            return Err(Error::invalid(format!(
+                "concurrency must be between 1 and {MAX_CONCURRENCY} (got {})",
+                self.concurrency
+            )));
         }
-        for (name, d) in [("connect timeout", self.connect_timeout), ("read timeout", self.read_timeout), ("total timeout", self.total_timeout)] {
+        for (name, d) in [
+            ("connect timeout", self.connect_timeout),
+            ("read timeout", self.read_timeout),
+            ("total timeout", self.total_timeout),
+        ] {
             if d.is_zero() {
-                return Err(Error::invalid(format!("the {name} must be greater than zero")));
+                return Err(Error::invalid(format!(
+                    "the {name} must be greater than zero"
+                )));
             }
         }
         Ok(())
@@ -128,7 +140,10 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("key", &self.key).field("base_url", &self.base).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("key", &self.key)
+            .field("base_url", &self.base)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,13 +169,28 @@ impl Item {
     /// Item `index` of a batch with no input file, whose saves share `files` (the fuzz targets
     /// build batches from answers without a server).
     #[cfg(feature = "fuzzing")]
-    pub(crate) fn unsent(index: usize, input: String, outcome: Result<ImageInfo>, files: Arc<BatchFiles>) -> Item {
-        Item { input, source: None, outcome, saved: None, index, files }
+    pub(crate) fn unsent(
+        index: usize,
+        input: String,
+        outcome: Result<ImageInfo>,
+        files: Arc<BatchFiles>,
+    ) -> Item {
+        Item {
+            input,
+            source: None,
+            outcome,
+            saved: None,
+            index,
+            files,
+        }
     }
 
     /// Why this item failed: its image, or the save of its result. `None` when it succeeded.
     pub fn error(&self) -> Option<&Error> {
-        self.outcome.as_ref().err().or_else(|| self.saved.as_ref().and_then(|s| s.as_ref().err()))
+        self.outcome
+            .as_ref()
+            .err()
+            .or_else(|| self.saved.as_ref().and_then(|s| s.as_ref().err()))
     }
 
     /// The position of this item in its batch (its input's position in the call).
@@ -210,16 +240,29 @@ impl Batch {
             return Ok(());
         };
         if self.failed() == self.items.len() {
-            let alike = self.items.iter().all(|i| i.error().map(Error::message) == Some(first.1.message()));
+            let alike = self
+                .items
+                .iter()
+                .all(|i| i.error().map(Error::message) == Some(first.1.message()));
             return Err(if alike {
                 first.1.clone()
             } else {
-                first.1.clone().context(format!("all {} images failed; first: {}", self.items.len(), first.0.input))
+                first.1.clone().context(format!(
+                    "all {} images failed; first: {}",
+                    self.items.len(),
+                    first.0.input
+                ))
             });
         }
         Err(Error::new(
             ErrorKind::Partial,
-            format!("{} of {} images failed; first: {}: {}", self.failed(), self.items.len(), first.0.input, first.1),
+            format!(
+                "{} of {} images failed; first: {}: {}",
+                self.failed(),
+                self.items.len(),
+                first.0.input,
+                first.1
+            ),
         ))
     }
 }
@@ -249,20 +292,24 @@ fn user_agent(suffix: Option<&str>) -> String {
 static PARENT_POOLS: Mutex<Vec<Agent>> = Mutex::new(Vec::new());
 
 /// The system's CA certificates, loaded once per process; `None` when the system has none.
-static SYSTEM_ROOTS: once_cell::sync::Lazy<Option<Vec<Certificate<'static>>>> = once_cell::sync::Lazy::new(|| {
-    let env_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    let candidates = env_file.into_iter().chain(
-        [
-            "/etc/ssl/certs/ca-certificates.crt",
-            "/etc/pki/tls/certs/ca-bundle.crt",
-            "/etc/ssl/ca-bundle.pem",
-            "/etc/ssl/cert.pem",
-            "/usr/local/etc/openssl/cert.pem",
-        ]
-        .map(PathBuf::from),
-    );
-    candidates.filter_map(|p| std::fs::read(p).ok()).map(|pem| pem_certs(&pem)).find(|c| !c.is_empty())
-});
+static SYSTEM_ROOTS: once_cell::sync::Lazy<Option<Vec<Certificate<'static>>>> =
+    once_cell::sync::Lazy::new(|| {
+        let env_file = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+        let candidates = env_file.into_iter().chain(
+            [
+                "/etc/ssl/certs/ca-certificates.crt",
+                "/etc/pki/tls/certs/ca-bundle.crt",
+                "/etc/ssl/ca-bundle.pem",
+                "/etc/ssl/cert.pem",
+                "/usr/local/etc/openssl/cert.pem",
+            ]
+            .map(PathBuf::from),
+        );
+        candidates
+            .filter_map(|p| std::fs::read(p).ok())
+            .map(|pem| pem_certs(&pem))
+            .find(|c| !c.is_empty())
+    });
 
 fn pem_certs(pem: &[u8]) -> Vec<Certificate<'static>> {
     ureq::tls::parse_pem(pem)
@@ -280,10 +327,14 @@ fn root_certs(ca_file: Option<&PathBuf>) -> Result<RootCerts> {
             None => RootCerts::WebPki,
         });
     };
-    let pem = std::fs::read(path).map_err(|e| Error::io(format!("CA file {}", path.display()), &e))?;
+    let pem =
+        std::fs::read(path).map_err(|e| Error::io(format!("CA file {}", path.display()), &e))?;
     let extra = pem_certs(&pem);
     if extra.is_empty() {
-        return Err(Error::invalid(format!("CA file {} holds no PEM certificate", path.display())));
+        return Err(Error::invalid(format!(
+            "CA file {} holds no PEM certificate",
+            path.display()
+        )));
     }
     let mut all = SYSTEM_ROOTS.clone().unwrap_or_default();
     all.extend(extra);
@@ -312,7 +363,16 @@ impl Client {
         config.validate()?;
         let roots = root_certs(config.ca_file.as_ref())?;
         let agent = build_agent(&config, roots.clone());
-        Ok(Client { inner: Arc::new(Inner { key, config, base, api_proxy, roots, agent: Mutex::new((std::process::id(), agent)) }) })
+        Ok(Client {
+            inner: Arc::new(Inner {
+                key,
+                config,
+                base,
+                api_proxy,
+                roots,
+                agent: Mutex::new((std::process::id(), agent)),
+            }),
+        })
     }
 
     /// The same key with a new configuration (a new connection pool).
@@ -336,8 +396,14 @@ impl Client {
         if guard.0 != pid {
             // Forked: the pooled connections belong to the parent. Keep them, unused, rather
             // than close them, since a TLS close from the child would end the parent's session.
-            let old = std::mem::replace(&mut guard.1, build_agent(&self.inner.config, self.inner.roots.clone()));
-            PARENT_POOLS.lock().unwrap_or_else(|p| p.into_inner()).push(old);
+            let old = std::mem::replace(
+                &mut guard.1,
+                build_agent(&self.inner.config, self.inner.roots.clone()),
+            );
+            PARENT_POOLS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(old);
             guard.0 = pid;
         }
         guard.1.clone()
@@ -359,7 +425,12 @@ impl Client {
     /// are checked the batch is always returned, with one item per input carrying its result
     /// or its own error, even when every image failed: [`Batch::status`] says how the call
     /// went. `Err` only for invalid options, no inputs, or a cancel.
-    pub fn compress(&self, inputs: &[Input], options: &CompressOptions, obs: &mut Observer) -> Result<Batch> {
+    pub fn compress(
+        &self,
+        inputs: &[Input],
+        options: &CompressOptions,
+        obs: &mut Observer,
+    ) -> Result<Batch> {
         self.compress_refusing(inputs, &[], options, None, obs)
     }
 
@@ -376,7 +447,14 @@ impl Client {
     /// no credit. Each item's [`Item::saved`] holds the file written or why the save failed;
     /// a result that could not be saved can still be saved elsewhere with [`Client::save`].
     /// Progress counts the downloads too, once their sizes are known.
-    pub fn compress_into(&self, inputs: &[Input], options: &CompressOptions, dir: &Path, policy: ExistsPolicy, obs: &mut Observer) -> Result<Batch> {
+    pub fn compress_into(
+        &self,
+        inputs: &[Input],
+        options: &CompressOptions,
+        dir: &Path,
+        policy: ExistsPolicy,
+        obs: &mut Observer,
+    ) -> Result<Batch> {
         self.compress_refusing(inputs, &[], options, Some((dir, policy)), obs)
     }
 
@@ -399,7 +477,9 @@ impl Client {
             crate::save::prepare_output_dir(dir)?;
         }
         let watermark = match &options.watermark {
-            Some(w) => Some(input::check(&Input::Path(w.path.clone())).map_err(|e| e.context("watermark"))?),
+            Some(w) => Some(
+                input::check(&Input::Path(w.path.clone())).map_err(|e| e.context("watermark"))?,
+            ),
             None => None,
         };
         let mut checked: Vec<Result<Checked>> = inputs
@@ -432,7 +512,10 @@ impl Client {
             target
         });
         let sendable: Vec<usize> = (0..inputs.len()).filter(|&i| checked[i].is_ok()).collect();
-        let chunks: Vec<Vec<usize>> = sendable.chunks(MAX_FILES_PER_REQUEST).map(<[usize]>::to_vec).collect();
+        let chunks: Vec<Vec<usize>> = sendable
+            .chunks(MAX_FILES_PER_REQUEST)
+            .map(<[usize]>::to_vec)
+            .collect();
         let plan = Arc::new(Plan {
             files: checked.iter().map(|c| c.as_ref().ok().cloned()).collect(),
             chunks,
@@ -441,13 +524,17 @@ impl Client {
             gate: Arc::default(),
             save,
         });
-        let total: u64 = (0..plan.chunks.len()).map(|c| plan.form(c).content_length()).sum();
+        let total: u64 = (0..plan.chunks.len())
+            .map(|c| plan.form(c).content_length())
+            .sum();
         let transfer = Arc::new(Transfer::default());
         let answers = if plan.chunks.is_empty() {
             Vec::new()
         } else {
             let (client, plan, t) = (self.clone(), plan.clone(), transfer.clone());
-            observe::run(obs, &transfer, total, move || Ok(client.run_chunks(&plan, &t)))?
+            observe::run(obs, &transfer, total, move || {
+                Ok(client.run_chunks(&plan, &t))
+            })?
         };
         let saved = match &plan.save {
             Some(s) => std::mem::take(&mut *s.saved.lock().unwrap_or_else(|p| p.into_inner())),
@@ -468,7 +555,11 @@ impl Client {
                 if c >= n {
                     break;
                 }
-                let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.send_chunk(plan, c, transfer) };
+                let r = if transfer.cancelled.load(Ordering::Relaxed) {
+                    Err(Error::cancelled())
+                } else {
+                    self.send_chunk(plan, c, transfer)
+                };
                 if let (Some(save), Ok((answer, _))) = (&plan.save, &r) {
                     // Saved before this worker takes the next request, while others upload.
                     self.save_chunk(save, &plan.chunks[c], answer, transfer);
@@ -490,7 +581,14 @@ impl Client {
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
             .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "a batch request was never run"))))
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::new(
+                        ErrorKind::Internal,
+                        "a batch request was never run",
+                    ))
+                })
+            })
             .collect()
     }
 
@@ -498,7 +596,11 @@ impl Client {
     fn send_chunk(&self, plan: &Plan, chunk: usize, transfer: &Arc<Transfer>) -> ChunkResult {
         let url = format!("{}/api/compress", self.inner.base);
         let policy = &self.inner.config.retry;
-        let names: Vec<&str> = plan.chunks[chunk].iter().filter_map(|&i| plan.files[i].as_ref()).map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = plan.chunks[chunk]
+            .iter()
+            .filter_map(|&i| plan.files[i].as_ref())
+            .map(|f| f.name.as_str())
+            .collect();
         let mut number = 0;
         loop {
             let form = plan.form(chunk);
@@ -510,17 +612,27 @@ impl Client {
             let result = self.send_api(&url, Some((content_type, len, reader)), transfer);
             let sent = attempt_bytes.load(Ordering::Relaxed);
             let result = result.and_then(|a| {
-                let parsed = response::parse_compress(&a.body, &names, plan.options.format.as_str())?;
+                let parsed =
+                    response::parse_compress(&a.body, &names, plan.options.format.as_str())?;
                 Ok((parsed, a.body))
             });
             match result {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let at = Attempt { number, idempotent: false, body_sent: sent >= len };
+                    let at = Attempt {
+                        number,
+                        idempotent: false,
+                        body_sent: sent >= len,
+                    };
                     // Progress restarts for the bytes sent again.
-                    transfer.done.fetch_sub(sent.min(transfer.done.load(Ordering::Relaxed)), Ordering::Relaxed);
+                    transfer.done.fetch_sub(
+                        sent.min(transfer.done.load(Ordering::Relaxed)),
+                        Ordering::Relaxed,
+                    );
                     match policy.delay(&e, at) {
-                        Some(wait) if !transfer.cancelled.load(Ordering::Relaxed) => observe::sleep(wait, transfer)?,
+                        Some(wait) if !transfer.cancelled.load(Ordering::Relaxed) => {
+                            observe::sleep(wait, transfer)?
+                        }
                         _ => return Err(e),
                     }
                 }
@@ -536,7 +648,14 @@ impl Client {
         loop {
             match self.send_api(&url, None, transfer) {
                 Ok(a) => return Ok(a),
-                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }) {
+                Err(e) => match self.inner.config.retry.delay(
+                    &e,
+                    Attempt {
+                        number,
+                        idempotent: true,
+                        body_sent: true,
+                    },
+                ) {
                     Some(wait) => observe::sleep(wait, transfer)?,
                     None => return Err(e),
                 },
@@ -565,7 +684,13 @@ impl Client {
                 .header("Content-Type", content_type)
                 .header("Content-Length", len.to_string())
                 .send(ureq::SendBody::from_owned_reader(reader)),
-            None => agent.get(url).config().proxy(self.inner.api_proxy.clone()).build().header("Authorization", self.inner.key.bearer()).call(),
+            None => agent
+                .get(url)
+                .config()
+                .proxy(self.inner.api_proxy.clone())
+                .build()
+                .header("Authorization", self.inner.key.bearer())
+                .call(),
         }
         .map_err(|e| Error::from_transport(e, "the API request"))?;
         check_cancelled(transfer)?;
@@ -575,9 +700,14 @@ impl Client {
             let mut err = answer_error(Target::Api, response);
             if (300..400).contains(&status) {
                 let to = location.map(|l| crate::url::join(url, &l));
-                let origin = to.as_deref().and_then(|l| Origin::parse(l, "the redirect").ok());
+                let origin = to
+                    .as_deref()
+                    .and_then(|l| Origin::parse(l, "the redirect").ok());
                 err = err.context(match origin {
-                    Some(o) => format!("redirect to {}://{}:{} refused (the key is never sent elsewhere)", o.scheme, o.host, o.port),
+                    Some(o) => format!(
+                        "redirect to {}://{}:{} refused (the key is never sent elsewhere)",
+                        o.scheme, o.host, o.port
+                    ),
                     None => "redirect refused (the key is never sent elsewhere)".to_string(),
                 });
             }
@@ -591,13 +721,18 @@ impl Client {
             .map_err(|e| match e {
                 ureq::Error::BodyExceedsLimit(_) => Error::new(
                     ErrorKind::Protocol,
-                    format!("the answer is larger than the {} MiB limit for JSON answers; not read", MAX_JSON_BYTES >> 20),
+                    format!(
+                        "the answer is larger than the {} MiB limit for JSON answers; not read",
+                        MAX_JSON_BYTES >> 20
+                    ),
                 ),
                 other => Error::from_transport(other, "reading the answer"),
             })?;
         // A server or proxy may reflect the request's headers: the key is scrubbed from the
         // answer before anything (messages, raw JSON, result fields) is taken from it.
-        Ok(Answer { body: crate::redact::scrub(&body) })
+        Ok(Answer {
+            body: crate::redact::scrub(&body),
+        })
     }
 
     /// Downloads a result into memory.
@@ -627,9 +762,22 @@ impl Client {
     /// Under every policy, results of one batch never replace each other and the item's own
     /// input file is never replaced. The file is written through a temporary file in the same
     /// folder, so an interrupted or failed save leaves nothing behind.
-    pub fn save(&self, item: &Item, path: &std::path::Path, policy: ExistsPolicy, obs: &mut Observer) -> Result<PathBuf> {
+    pub fn save(
+        &self,
+        item: &Item,
+        path: &std::path::Path,
+        policy: ExistsPolicy,
+        obs: &mut Observer,
+    ) -> Result<PathBuf> {
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
-        let dest = Destination::resolve(path, &image.name, item.source.as_deref(), item.index, policy, &item.files)?;
+        let dest = Destination::resolve(
+            path,
+            &image.name,
+            item.source.as_deref(),
+            item.index,
+            policy,
+            &item.files,
+        )?;
         let tmp = crate::download::temp_path_for(&dest.target);
         self.download_to_temp(image, &tmp, obs)?;
         dest.commit(&tmp)
@@ -638,15 +786,27 @@ impl Client {
     /// Compresses one file and writes the result to `output`, which the caller names and which
     /// is replaced when it exists (never when it is `input`). The output's folder is created
     /// when missing and proved writable before anything is uploaded.
-    pub fn compress_file(&self, input: &std::path::Path, output: &std::path::Path, options: &CompressOptions, obs: &mut Observer) -> Result<u64> {
+    pub fn compress_file(
+        &self,
+        input: &std::path::Path,
+        output: &std::path::Path,
+        options: &CompressOptions,
+        obs: &mut Observer,
+    ) -> Result<u64> {
         crate::download::check_output(output, input)?;
         let batch = self.compress(&[Input::Path(input.to_path_buf())], options, obs)?;
         let item = &batch.items[0];
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
         let tmp = crate::download::temp_path_for(output);
         let n = self.download_to_temp(image, &tmp, obs)?;
-        let moved = crate::download::keep_permissions(&tmp, output)
-            .and_then(|()| std::fs::rename(&tmp, output).map_err(|e| Error::io(format!("cannot move the result to {}", output.display()), &e)));
+        let moved = crate::download::keep_permissions(&tmp, output).and_then(|()| {
+            std::fs::rename(&tmp, output).map_err(|e| {
+                Error::io(
+                    format!("cannot move the result to {}", output.display()),
+                    &e,
+                )
+            })
+        });
         if moved.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
@@ -656,7 +816,12 @@ impl Client {
     /// Downloads `image` into the new temporary file `tmp`. On any failure `tmp` is removed
     /// before this returns: a cancelled call returns at once while its worker may still hold
     /// the file, so it is removed here as well as by the worker.
-    fn download_to_temp(&self, image: &ImageInfo, tmp: &std::path::Path, obs: &mut Observer) -> Result<u64> {
+    fn download_to_temp(
+        &self,
+        image: &ImageInfo,
+        tmp: &std::path::Path,
+        obs: &mut Observer,
+    ) -> Result<u64> {
         let client = self.clone();
         let (url, size) = (image.url.clone(), image.size);
         let transfer = Arc::new(Transfer::default());
@@ -672,18 +837,35 @@ impl Client {
     }
 
     /// Saves the results of one answered request into `save`'s folder, a few at a time.
-    fn save_chunk(&self, save: &SaveTarget, chunk: &[usize], answer: &response::CompressAnswer, transfer: &Arc<Transfer>) {
-        let jobs: Vec<(usize, &ImageInfo)> =
-            chunk.iter().zip(&answer.entries).filter_map(|(&i, e)| e.as_ref().ok().map(|info| (i, info))).collect();
+    fn save_chunk(
+        &self,
+        save: &SaveTarget,
+        chunk: &[usize],
+        answer: &response::CompressAnswer,
+        transfer: &Arc<Transfer>,
+    ) {
+        let jobs: Vec<(usize, &ImageInfo)> = chunk
+            .iter()
+            .zip(&answer.entries)
+            .filter_map(|(&i, e)| e.as_ref().ok().map(|info| (i, info)))
+            .collect();
         for (_, info) in &jobs {
-            transfer.more.fetch_add(info.size.unwrap_or(0), Ordering::Relaxed);
+            transfer
+                .more
+                .fetch_add(info.size.unwrap_or(0), Ordering::Relaxed);
         }
         let next = AtomicUsize::new(0);
         let work = || {
             let _quiet = crate::quiet::enter();
             loop {
-                let Some(&(i, info)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else { return };
-                let r = if transfer.cancelled.load(Ordering::Relaxed) { Err(Error::cancelled()) } else { self.save_one(save, i, info, transfer) };
+                let Some(&(i, info)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                let r = if transfer.cancelled.load(Ordering::Relaxed) {
+                    Err(Error::cancelled())
+                } else {
+                    self.save_one(save, i, info, transfer)
+                };
                 save.saved.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
             }
         };
@@ -698,10 +880,25 @@ impl Client {
     }
 
     /// Downloads result `i` through a temporary file into `save`'s folder, by the save rules.
-    fn save_one(&self, save: &SaveTarget, i: usize, info: &ImageInfo, transfer: &Arc<Transfer>) -> Result<PathBuf> {
-        let dest = Destination::resolve(&save.dir, &info.name, save.sources[i].as_deref(), i, save.policy, &save.files)?;
+    fn save_one(
+        &self,
+        save: &SaveTarget,
+        i: usize,
+        info: &ImageInfo,
+        transfer: &Arc<Transfer>,
+    ) -> Result<PathBuf> {
+        let dest = Destination::resolve(
+            &save.dir,
+            &info.name,
+            save.sources[i].as_deref(),
+            i,
+            save.policy,
+            &save.files,
+        )?;
         let tmp = crate::download::temp_path_for(&dest.target);
-        crate::download::write_temp(&tmp, |file| self.download(&info.url, info.size, transfer, file))?;
+        crate::download::write_temp(&tmp, |file| {
+            self.download(&info.url, info.size, transfer, file)
+        })?;
         dest.commit(&tmp)
     }
 
@@ -709,19 +906,39 @@ impl Client {
     /// retrying transient failures (downloads are idempotent), writing into `sink`. `size` is
     /// the size the compress answer announced: a download of another length is tried once more,
     /// then refused.
-    fn download(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+    fn download(
+        &self,
+        url: &str,
+        size: Option<u64>,
+        transfer: &Arc<Transfer>,
+        sink: &mut dyn crate::download::Sink,
+    ) -> Result<u64> {
         let mut number = 0;
         loop {
             let result = self.download_once(url, size, transfer, sink);
             match result {
                 Ok(n) => return Ok(n),
-                Err(e) => match self.inner.config.retry.delay(&e, Attempt { number, idempotent: true, body_sent: true }).or_else(|| {
-                    let allowed = number == 0 && self.inner.config.retry.max_retries > 0;
-                    (allowed && crate::verify::is_incomplete(&e)).then_some(std::time::Duration::ZERO)
-                }) {
+                Err(e) => match self
+                    .inner
+                    .config
+                    .retry
+                    .delay(
+                        &e,
+                        Attempt {
+                            number,
+                            idempotent: true,
+                            body_sent: true,
+                        },
+                    )
+                    .or_else(|| {
+                        let allowed = number == 0 && self.inner.config.retry.max_retries > 0;
+                        (allowed && crate::verify::is_incomplete(&e))
+                            .then_some(std::time::Duration::ZERO)
+                    }) {
                     Some(wait) if e.kind() != ErrorKind::Cancelled => {
                         observe::sleep(wait, transfer)?;
-                        sink.restart().map_err(|io| Error::io("restarting the download", &io))?;
+                        sink.restart()
+                            .map_err(|io| Error::io("restarting the download", &io))?;
                         transfer.done.store(0, Ordering::Relaxed);
                     }
                     _ => return Err(e),
@@ -731,7 +948,13 @@ impl Client {
         }
     }
 
-    fn download_once(&self, url: &str, size: Option<u64>, transfer: &Arc<Transfer>, sink: &mut dyn crate::download::Sink) -> Result<u64> {
+    fn download_once(
+        &self,
+        url: &str,
+        size: Option<u64>,
+        transfer: &Arc<Transfer>,
+        sink: &mut dyn crate::download::Sink,
+    ) -> Result<u64> {
         let _call = crate::conn::enter(transfer);
         let mut current = url.to_string();
         for _ in 0..=MAX_DOWNLOAD_REDIRECTS {
@@ -748,7 +971,12 @@ impl Client {
                 .map_err(|e| Error::from_transport(e, "the download"))?;
             let status = response.status().as_u16();
             if (300..400).contains(&status) {
-                let location = header(&response, "location").ok_or_else(|| Error::new(ErrorKind::Protocol, format!("the download redirected ({status}) without a Location")))?;
+                let location = header(&response, "location").ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!("the download redirected ({status}) without a Location"),
+                    )
+                })?;
                 current = crate::url::join(&current, &location);
                 continue;
             }
@@ -756,32 +984,53 @@ impl Client {
                 return Err(answer_error(Target::Download, response));
             }
             crate::verify::check_encoding(header(&response, "content-encoding").as_deref())?;
-            let content_length = header(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
-            let mut reader = response.into_body().into_with_config().limit(MAX_DOWNLOAD_BYTES).reader();
+            let content_length =
+                header(&response, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
+            let mut reader = response
+                .into_body()
+                .into_with_config()
+                .limit(MAX_DOWNLOAD_BYTES)
+                .reader();
             let mut buf = vec![0u8; 64 * 1024];
             let mut total = 0u64;
             loop {
                 check_cancelled(transfer)?;
-                let n = reader.read(&mut buf).map_err(|e| match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
-                    Some(ureq::Error::BodyExceedsLimit(_)) => Error::new(ErrorKind::Protocol, format!("the download is larger than the {} MiB limit", MAX_DOWNLOAD_BYTES >> 20)),
-                    _ => Error::from_transport(ureq::Error::Io(e), "the download"),
+                let n = reader.read(&mut buf).map_err(|e| {
+                    match e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
+                        Some(ureq::Error::BodyExceedsLimit(_)) => Error::new(
+                            ErrorKind::Protocol,
+                            format!(
+                                "the download is larger than the {} MiB limit",
+                                MAX_DOWNLOAD_BYTES >> 20
+                            ),
+                        ),
+                        _ => Error::from_transport(ureq::Error::Io(e), "the download"),
+                    }
                 })?;
                 if n == 0 {
                     crate::verify::check_length(total, content_length, size)?;
                     return Ok(total);
                 }
-                sink.write_all(&buf[..n]).map_err(|e| Error::io("writing the download", &e))?;
+                sink.write_all(&buf[..n])
+                    .map_err(|e| Error::io("writing the download", &e))?;
                 total += n as u64;
                 transfer.done.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-        Err(Error::new(ErrorKind::Protocol, format!("the download redirected more than {MAX_DOWNLOAD_REDIRECTS} times")))
+        Err(Error::new(
+            ErrorKind::Protocol,
+            format!("the download redirected more than {MAX_DOWNLOAD_REDIRECTS} times"),
+        ))
     }
 }
 
 /// A header of `response` as text, when present and printable.
 fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
-    response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// The error for a non-2xx answer, from its status, `Content-Type`, `Retry-After` and the
@@ -789,9 +1038,14 @@ fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<Str
 fn answer_error(target: Target, response: ureq::http::Response<ureq::Body>) -> Error {
     let status = response.status().as_u16();
     let content_type = header(&response, "content-type");
-    let retry_after = header(&response, "retry-after").and_then(|v| crate::time::parse_retry_after(&v));
+    let retry_after =
+        header(&response, "retry-after").and_then(|v| crate::time::parse_retry_after(&v));
     let mut head = Vec::new();
-    let _ = response.into_body().as_reader().take(4096).read_to_end(&mut head);
+    let _ = response
+        .into_body()
+        .as_reader()
+        .take(4096)
+        .read_to_end(&mut head);
     Error::from_http(target, status, content_type.as_deref(), &head, retry_after)
 }
 
@@ -813,7 +1067,15 @@ const RESOLVE_TTL: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 struct Resolver {
     inner: ureq::unversioned::resolver::DefaultResolver,
-    cache: Mutex<std::collections::HashMap<String, (std::time::Instant, ureq::unversioned::resolver::ResolvedSocketAddrs)>>,
+    cache: Mutex<
+        std::collections::HashMap<
+            String,
+            (
+                std::time::Instant,
+                ureq::unversioned::resolver::ResolvedSocketAddrs,
+            ),
+        >,
+    >,
 }
 
 impl ureq::unversioned::resolver::Resolver for Resolver {
@@ -826,22 +1088,40 @@ impl ureq::unversioned::resolver::Resolver for Resolver {
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
             return self.inner.resolve(uri, config, timeout);
         };
-        let port = authority.port_u16().unwrap_or(if scheme == &ureq::http::uri::Scheme::HTTPS { 443 } else { 80 });
+        let port = authority
+            .port_u16()
+            .unwrap_or(if scheme == &ureq::http::uri::Scheme::HTTPS {
+                443
+            } else {
+                80
+            });
         let host = authority.host();
-        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>() {
+        if let Ok(ip) = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+        {
             let mut addrs = self.empty();
             addrs.push(std::net::SocketAddr::new(ip, port));
             return Ok(addrs);
         }
         let key = format!("{scheme}://{host}:{port}");
         let now = std::time::Instant::now();
-        if let Some((at, addrs)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some((at, addrs)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             if now.duration_since(*at) < RESOLVE_TTL {
                 return Ok(addrs.clone());
             }
         }
         let addrs = self.inner.resolve(uri, config, timeout)?;
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (now, addrs.clone()));
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (now, addrs.clone()));
         Ok(addrs)
     }
 }
@@ -860,7 +1140,11 @@ fn build_agent(config: &Config, roots: RootCerts) -> Agent {
         .max_idle_connections_per_host(config.concurrency.max(1) as usize + 2)
         .tls_config(TlsConfig::builder().root_certs(roots).build())
         .build();
-    Agent::with_parts(agent_config, crate::conn::CancelConnector::default(), Resolver::default())
+    Agent::with_parts(
+        agent_config,
+        crate::conn::CancelConnector::default(),
+        Resolver::default(),
+    )
 }
 
 /// What a batch will send: the checked files, how they are grouped into requests, and the form
@@ -931,7 +1215,9 @@ impl Plan {
             m.file("watermarkFile", &w.name, w.source.clone(), w.len);
         }
         for &i in &self.chunks[chunk] {
-            let f = self.files[i].as_ref().expect("chunks hold checked files only");
+            let f = self.files[i]
+                .as_ref()
+                .expect("chunks hold checked files only");
             m.file("file", &f.name, f.source.clone(), f.len);
         }
         m
@@ -948,7 +1234,8 @@ fn assemble(
     saved: Vec<Option<Result<PathBuf>>>,
     files: Arc<BatchFiles>,
 ) -> Result<Batch> {
-    let mut outcomes: Vec<Option<Result<ImageInfo>>> = checked.into_iter().map(|c| c.err().map(Err)).collect();
+    let mut outcomes: Vec<Option<Result<ImageInfo>>> =
+        checked.into_iter().map(|c| c.err().map(Err)).collect();
     let mut raws = Vec::new();
     let mut session_id = None;
     for (chunk, answer) in chunks.iter().zip(answers) {
@@ -957,7 +1244,12 @@ fn assemble(
                 session_id = session_id.or(parsed.session_id);
                 raws.push(raw);
                 for (&i, entry) in chunk.iter().zip(parsed.entries) {
-                    outcomes[i] = Some(entry.map_err(|m| Error::new(ErrorKind::Server, format!("the server could not process this image: {m}"))));
+                    outcomes[i] = Some(entry.map_err(|m| {
+                        Error::new(
+                            ErrorKind::Server,
+                            format!("the server could not process this image: {m}"),
+                        )
+                    }));
                 }
             }
             Err(e) => {
@@ -986,13 +1278,18 @@ fn assemble(
                 Input::Path(p) => Some(p.clone()),
                 Input::Bytes { .. } => None,
             },
-            outcome: outcome.unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "no outcome recorded"))),
+            outcome: outcome
+                .unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "no outcome recorded"))),
             saved,
             index,
             files: files.clone(),
         })
         .collect();
-    Ok(Batch { items, session_id, raw_json })
+    Ok(Batch {
+        items,
+        session_id,
+        raw_json,
+    })
 }
 
 #[cfg(test)]
@@ -1004,7 +1301,14 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Client>();
         let key = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3";
-        let c = Client::new(Some(key), Config { base_url: "http://127.0.0.1:9".into(), ..Config::default() }).unwrap();
+        let c = Client::new(
+            Some(key),
+            Config {
+                base_url: "http://127.0.0.1:9".into(),
+                ..Config::default()
+            },
+        )
+        .unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains(key), "{dbg}");
         assert!(dbg.contains("flx_live_f2e72...dfd3"), "{dbg}");
@@ -1013,7 +1317,14 @@ mod tests {
     #[test]
     fn refuses_plain_http_to_remote_hosts_before_connecting() {
         let key = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3";
-        let e = Client::new(Some(key), Config { base_url: "http://example.com".into(), ..Config::default() }).unwrap_err();
+        let e = Client::new(
+            Some(key),
+            Config {
+                base_url: "http://example.com".into(),
+                ..Config::default()
+            },
+        )
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
         assert!(e.message().contains("https is required"), "{}", e.message());
     }
@@ -1021,7 +1332,10 @@ mod tests {
     #[test]
     fn user_agent_names_library_and_platform() {
         let ua = user_agent(Some("gimp-plugin/1.0"));
-        assert!(ua.starts_with(&format!("libfluximage/{} (", env!("CARGO_PKG_VERSION"))), "{ua}");
+        assert!(
+            ua.starts_with(&format!("libfluximage/{} (", env!("CARGO_PKG_VERSION"))),
+            "{ua}"
+        );
         assert!(ua.ends_with(" gimp-plugin/1.0"), "{ua}");
     }
 }

@@ -15,7 +15,9 @@ use crate::multipart::Transfer;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle, Transport};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle, Transport,
+};
 
 /// The most connections one call keeps track of (a batch runs at most 16 requests at once).
 const MAX_TRACKED: usize = 64;
@@ -31,7 +33,10 @@ impl Default for Conns {
     fn default() -> Conns {
         // Never 0 (no owner), never reused within a process.
         static NEXT: AtomicUsize = AtomicUsize::new(1);
-        Conns { id: NEXT.fetch_add(1, Ordering::Relaxed), list: Mutex::new(Vec::new()) }
+        Conns {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            list: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -46,7 +51,9 @@ struct Shared {
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("owner", &self.owner.load(Ordering::Relaxed)).finish_non_exhaustive()
+        f.debug_struct("Shared")
+            .field("owner", &self.owner.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +70,10 @@ fn call_id(t: &Transfer) -> usize {
 /// connections it uses meanwhile are the ones [`cancel`] closes.
 pub(crate) fn enter(transfer: &Arc<Transfer>) -> CallGuard {
     let previous = CURRENT.with(|c| c.borrow_mut().replace(transfer.clone()));
-    CallGuard { transfer: transfer.clone(), previous }
+    CallGuard {
+        transfer: transfer.clone(),
+        previous,
+    }
 }
 
 /// See [`enter`].
@@ -76,8 +86,18 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         // The call is over: its connections (back in the pool, or dropped) are no longer its own.
         let id = call_id(&self.transfer);
-        for conn in self.transfer.conns.list.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
-            let _ = conn.owner.compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
+        for conn in self
+            .transfer
+            .conns
+            .list
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter_map(Weak::upgrade)
+        {
+            let _ = conn
+                .owner
+                .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
         }
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
@@ -89,9 +109,22 @@ impl Drop for CallGuard {
 pub(crate) fn cancel(transfer: &Arc<Transfer>) {
     transfer.cancelled.store(true, Ordering::SeqCst);
     let id = call_id(transfer);
-    for conn in transfer.conns.list.lock().unwrap_or_else(|p| p.into_inner()).iter().filter_map(Weak::upgrade) {
+    for conn in transfer
+        .conns
+        .list
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+    {
         if conn.owner.load(Ordering::SeqCst) == id {
-            if let Some(socket) = conn.socket.lock().unwrap_or_else(|p| p.into_inner()).as_ref().and_then(Weak::upgrade) {
+            if let Some(socket) = conn
+                .socket
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .and_then(Weak::upgrade)
+            {
                 socket.shutdown();
             }
         }
@@ -106,7 +139,11 @@ pub(crate) struct CancelConnector(DefaultConnector);
 impl Connector<()> for CancelConnector {
     type Out = Watched;
 
-    fn connect(&self, details: &ConnectionDetails, chained: Option<()>) -> Result<Option<Watched>, ureq::Error> {
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> Result<Option<Watched>, ureq::Error> {
         let shared = Arc::new(Shared::default());
         let remember = shared.clone();
         let register = details.register_shutdown.clone();
@@ -125,7 +162,10 @@ impl Connector<()> for CancelConnector {
                 register(handle)
             }),
         };
-        Ok(self.0.connect(&ours, chained)?.map(|inner| Watched { inner, shared }))
+        Ok(self
+            .0
+            .connect(&ours, chained)?
+            .map(|inner| Watched { inner, shared }))
     }
 }
 
@@ -146,7 +186,10 @@ impl Watched {
         // every read of an answer).
         if self.shared.owner.swap(call_id(&call), Ordering::SeqCst) != call_id(&call) {
             let mut list = call.conns.list.lock().unwrap_or_else(|p| p.into_inner());
-            if !list.iter().any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.shared))) {
+            if !list
+                .iter()
+                .any(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.shared)))
+            {
                 list.retain(|w| w.strong_count() > 0);
                 if list.len() < MAX_TRACKED {
                     list.push(Arc::downgrade(&self.shared));

@@ -39,10 +39,16 @@ pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
     }
     // A trailing slash names a folder: one that is missing would fail only after the upload.
     if output.as_os_str().as_encoded_bytes().ends_with(b"/") && !output.is_dir() {
-        return Err(Error::new(ErrorKind::Io, format!("the output folder {} does not exist", output.display())));
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!("the output folder {} does not exist", output.display()),
+        ));
     }
     if output.is_dir() {
-        return Err(Error::invalid(format!("the output {} is a directory; name a file", output.display())));
+        return Err(Error::invalid(format!(
+            "the output {} is a directory; name a file",
+            output.display()
+        )));
     }
     if let Some(name) = output.file_name().filter(|n| n.len() > NAME_MAX) {
         return Err(Error::invalid(format!(
@@ -56,7 +62,10 @@ pub(crate) fn check_output(output: &Path, input: &Path) -> Result<()> {
             output.display()
         )));
     }
-    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     crate::save::prepare_output_dir(parent)
 }
 
@@ -66,7 +75,10 @@ const NAME_MAX: usize = 255;
 /// A fresh temporary name beside `dest` (same folder, so the final rename is atomic). Its
 /// length is fixed (25 bytes), so any name `dest` may have, up to NAME_MAX, still works.
 pub(crate) fn temp_path_for(dest: &Path) -> PathBuf {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     dir.join(format!(".{:016x}.flx-tmp", crate::random_u128() as u64))
 }
 
@@ -74,9 +86,8 @@ pub(crate) fn temp_path_for(dest: &Path) -> PathBuf {
 /// 0644, a private 0600 stays private); nothing when `dest` is not a file.
 pub(crate) fn keep_permissions(tmp: &Path, dest: &Path) -> Result<()> {
     match std::fs::metadata(dest) {
-        Ok(old) if old.is_file() => {
-            std::fs::set_permissions(tmp, old.permissions()).map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))
-        }
+        Ok(old) if old.is_file() => std::fs::set_permissions(tmp, old.permissions())
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), &e)),
         _ => Ok(()),
     }
 }
@@ -91,7 +102,8 @@ pub(crate) fn write_temp(tmp: &Path, fill: impl FnOnce(&mut File) -> Result<u64>
         .open(tmp)
         .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), &e))?;
     let result = fill(&mut file).and_then(|n| {
-        file.sync_all().map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), &e))?;
         Ok(n)
     });
     if result.is_err() {
@@ -122,7 +134,11 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Network);
-        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(&d).unwrap().count(),
+            0,
+            "no temporary file left"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -134,11 +150,19 @@ mod tests {
         std::fs::write(&dest, b"old").unwrap();
         std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o640)).unwrap();
         let tmp = temp_path_for(&dest);
-        write_temp(&tmp, |f| f.write_all(b"new").map(|_| 3).map_err(|e| Error::io("w", &e))).unwrap();
+        write_temp(&tmp, |f| {
+            f.write_all(b"new")
+                .map(|_| 3)
+                .map_err(|e| Error::io("w", &e))
+        })
+        .unwrap();
         keep_permissions(&tmp, &dest).unwrap();
         std::fs::rename(&tmp, &dest).unwrap();
         assert_eq!(std::fs::read(&dest).unwrap(), b"new");
-        assert_eq!(std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -148,7 +172,10 @@ mod tests {
         let long = d.join("a".repeat(250) + ".webp");
         check_output(&long, Path::new("")).unwrap();
         let tmp = temp_path_for(&long);
-        assert!(tmp.file_name().unwrap().len() <= NAME_MAX, "the temporary name fits");
+        assert!(
+            tmp.file_name().unwrap().len() <= NAME_MAX,
+            "the temporary name fits"
+        );
         std::fs::write(&tmp, b"x").expect("a temporary file beside a 255-byte name can be created");
         let e = check_output(&d.join("a".repeat(256)), Path::new("")).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
@@ -165,10 +192,17 @@ mod tests {
         let input = d.join("cat.png");
         std::fs::write(&input, b"png").unwrap();
         let e = check_output(&input, &input).unwrap_err();
-        assert!(e.message().contains("refusing to overwrite the original"), "{}", e.message());
+        assert!(
+            e.message().contains("refusing to overwrite the original"),
+            "{}",
+            e.message()
+        );
         check_output(&d.join("missing/out.webp"), &input).unwrap();
         assert!(d.join("missing").is_dir());
-        assert!(check_output(&d, &input).unwrap_err().message().contains("is a directory"));
+        assert!(check_output(&d, &input)
+            .unwrap_err()
+            .message()
+            .contains("is a directory"));
         std::fs::remove_dir_all(&d).unwrap();
     }
 }

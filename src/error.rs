@@ -119,7 +119,12 @@ impl Error {
     /// errors are built: keys, URL credentials and proxy passwords never reach a caller, even
     /// when a server reflected them.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, http_status: None, message: crate::redact::scrub(&message.into()), retry_after: None }
+        Error {
+            kind,
+            http_status: None,
+            message: crate::redact::scrub(&message.into()),
+            retry_after: None,
+        }
     }
 
     /// Shorthand for an [`ErrorKind::InvalidArgument`] error.
@@ -228,7 +233,9 @@ impl Error {
             Some(s) => format!("{advice}; server said: {s}"),
             None => advice,
         };
-        Error::new(kind, message).with_status(status).with_retry_after(retry_after)
+        Error::new(kind, message)
+            .with_status(status)
+            .with_retry_after(retry_after)
     }
 
     /// Maps a transport failure (no HTTP answer) to an error.
@@ -240,26 +247,49 @@ impl Error {
         use ureq::Error as U;
         let (kind, msg) = match err {
             U::Timeout(t) => (ErrorKind::Timeout, format!("{what} timed out ({t})")),
-            U::HostNotFound => (ErrorKind::Network, format!("{what}: host not found (check the base URL and DNS)")),
-            U::ConnectionFailed => (ErrorKind::Network, format!("{what}: could not connect to the server")),
+            U::HostNotFound => (
+                ErrorKind::Network,
+                format!("{what}: host not found (check the base URL and DNS)"),
+            ),
+            U::ConnectionFailed => (
+                ErrorKind::Network,
+                format!("{what}: could not connect to the server"),
+            ),
             U::Tls(m) => (ErrorKind::Tls, format!("{what}: TLS failed: {m}")),
             U::Pem(e) => (ErrorKind::Tls, format!("{what}: bad certificate file: {e}")),
-            U::Rustls(e) => (ErrorKind::Tls, format!("{what}: TLS failed: {}", tls_advice(e))),
+            U::Rustls(e) => (
+                ErrorKind::Tls,
+                format!("{what}: TLS failed: {}", tls_advice(e)),
+            ),
             // The server broke HTTP/1.1 framing (a bogus chunk size, a header line too long).
-            U::Protocol(e) => (ErrorKind::Protocol, format!("{what}: the answer breaks HTTP/1.1: {e}")),
-            U::LargeResponseHeader(_, limit) => {
-                (ErrorKind::Protocol, format!("{what}: the answer's headers are larger than the {limit}-byte limit"))
-            }
-            U::BodyExceedsLimit(n) => (ErrorKind::Protocol, format!("{what}: the answer is larger than the {n}-byte limit")),
+            U::Protocol(e) => (
+                ErrorKind::Protocol,
+                format!("{what}: the answer breaks HTTP/1.1: {e}"),
+            ),
+            U::LargeResponseHeader(_, limit) => (
+                ErrorKind::Protocol,
+                format!("{what}: the answer's headers are larger than the {limit}-byte limit"),
+            ),
+            U::BodyExceedsLimit(n) => (
+                ErrorKind::Protocol,
+                format!("{what}: the answer is larger than the {n}-byte limit"),
+            ),
             U::Io(e) => return Error::from_io_in_transfer(e, what),
-            U::InvalidProxyUrl => (ErrorKind::InvalidArgument, format!("{what}: the proxy URL is invalid")),
-            U::BadUri(_) | U::Http(_) => (ErrorKind::InvalidArgument, format!("{what}: the URL is invalid")),
+            U::InvalidProxyUrl => (
+                ErrorKind::InvalidArgument,
+                format!("{what}: the proxy URL is invalid"),
+            ),
+            U::BadUri(_) | U::Http(_) => (
+                ErrorKind::InvalidArgument,
+                format!("{what}: the URL is invalid"),
+            ),
             // With ureq's gzip or brotli feature on (an application linking the core may turn
             // them on), an encoded body that does not decode is the server's fault, like any
             // encoded body we did not ask for: a protocol error, not a network one.
-            other if other.to_string().contains("decompression failed") => {
-                (ErrorKind::Protocol, format!("{what}: the body's Content-Encoding could not be decoded: {other}"))
-            }
+            other if other.to_string().contains("decompression failed") => (
+                ErrorKind::Protocol,
+                format!("{what}: the body's Content-Encoding could not be decoded: {other}"),
+            ),
             other => (ErrorKind::Network, format!("{what}: {other}")),
         };
         Error::new(kind, msg)
@@ -272,16 +302,27 @@ impl Error {
             return inner.clone();
         }
         if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-            return Error::new(ErrorKind::Tls, format!("{what}: TLS failed: {}", tls_advice(tls)));
+            return Error::new(
+                ErrorKind::Tls,
+                format!("{what}: TLS failed: {}", tls_advice(tls)),
+            );
         }
         // ureq reports framing errors met while reading a body through io::Error.
         if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
             return Error::from_ureq(inner, what);
         }
         match e.kind() {
-            K::TimedOut | K::WouldBlock => Error::new(ErrorKind::Timeout, format!("{what} timed out")),
-            K::InvalidData => Error::new(ErrorKind::Protocol, format!("{what}: malformed answer: {e}")),
-            _ => Error::new(ErrorKind::Network, format!("{what}: connection failed: {}", describe_io(e))),
+            K::TimedOut | K::WouldBlock => {
+                Error::new(ErrorKind::Timeout, format!("{what} timed out"))
+            }
+            K::InvalidData => Error::new(
+                ErrorKind::Protocol,
+                format!("{what}: malformed answer: {e}"),
+            ),
+            _ => Error::new(
+                ErrorKind::Network,
+                format!("{what}: connection failed: {}", describe_io(e)),
+            ),
         }
     }
 }
@@ -334,7 +375,12 @@ fn server_said(content_type: Option<&str>, body: &[u8]) -> Option<String> {
         return Some(clip(&crate::redact::scrub(&text), 300));
     }
     let looks_html = content_type.is_some_and(|c| c.contains("html"))
-        || body.iter().take(64).copied().find(|b| !b.is_ascii_whitespace()) == Some(b'<');
+        || body
+            .iter()
+            .take(64)
+            .copied()
+            .find(|b| !b.is_ascii_whitespace())
+            == Some(b'<');
     if looks_html {
         return Some("an HTML page (a proxy or an outage page, not the API)".to_string());
     }
@@ -390,10 +436,22 @@ mod tests {
 
     #[test]
     fn message_carries_server_words_and_advice() {
-        let e = Error::from_http(Target::Api, 401, Some("application/json"), br#"{ "error": "Unauthorized" }"#, None);
+        let e = Error::from_http(
+            Target::Api,
+            401,
+            Some("application/json"),
+            br#"{ "error": "Unauthorized" }"#,
+            None,
+        );
         assert!(e.message().contains("FLUXIMAGE_API_KEY"), "{}", e.message());
         assert!(e.message().contains("Unauthorized"));
-        let html = Error::from_http(Target::Api, 502, Some("text/html"), b"<html>bad gateway</html>", None);
+        let html = Error::from_http(
+            Target::Api,
+            502,
+            Some("text/html"),
+            b"<html>bad gateway</html>",
+            None,
+        );
         assert!(html.message().contains("HTML page"), "{}", html.message());
         let ra = Error::from_http(Target::Api, 429, None, b"", Some(Duration::from_secs(3)));
         assert_eq!(ra.retry_after(), Some(Duration::from_secs(3)));
@@ -403,12 +461,25 @@ mod tests {
     #[test]
     fn certificate_failures_say_what_failed() {
         use rustls::CertificateError as C;
-        let tls = |c: C| Error::from_transport(ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)), "the API request");
+        let tls = |c: C| {
+            Error::from_transport(
+                ureq::Error::Rustls(rustls::Error::InvalidCertificate(c)),
+                "the API request",
+            )
+        };
         let expired = tls(C::Expired);
         assert_eq!(expired.kind(), ErrorKind::Tls);
-        assert!(expired.message().contains("has expired") && !expired.message().contains("CA file"), "{}", expired.message());
+        assert!(
+            expired.message().contains("has expired") && !expired.message().contains("CA file"),
+            "{}",
+            expired.message()
+        );
         let host = tls(C::NotValidForName);
-        assert!(host.message().contains("another host name") && !host.message().contains("CA file"), "{}", host.message());
+        assert!(
+            host.message().contains("another host name") && !host.message().contains("CA file"),
+            "{}",
+            host.message()
+        );
         assert!(tls(C::UnknownIssuer).message().contains("CA file"));
     }
 
@@ -416,9 +487,25 @@ mod tests {
     fn reflected_keys_never_reach_a_message() {
         let key = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3";
         let body = format!(r#"{{"error":"bad header Bearer {key}"}}"#);
-        let e = Error::from_http(Target::Api, 400, Some("application/json"), body.as_bytes(), None);
-        assert!(!e.message().contains(key) && e.message().contains("flx_live_f2e72...dfd3"), "{}", e.message());
-        let plain = Error::from_http(Target::Api, 500, Some("text/plain"), format!("echo: {key}").as_bytes(), None);
+        let e = Error::from_http(
+            Target::Api,
+            400,
+            Some("application/json"),
+            body.as_bytes(),
+            None,
+        );
+        assert!(
+            !e.message().contains(key) && e.message().contains("flx_live_f2e72...dfd3"),
+            "{}",
+            e.message()
+        );
+        let plain = Error::from_http(
+            Target::Api,
+            500,
+            Some("text/plain"),
+            format!("echo: {key}").as_bytes(),
+            None,
+        );
         assert!(!plain.message().contains(key), "{}", plain.message());
     }
 

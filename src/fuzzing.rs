@@ -24,7 +24,11 @@ pub fn compress_answer(body: &str, uploaded: usize, format_ext: &str) -> Result<
             Item::unsent(i, name, outcome, files.clone())
         })
         .collect();
-    Ok(Batch { items, session_id: answer.session_id, raw_json: body.to_string() })
+    Ok(Batch {
+        items,
+        session_id: answer.session_id,
+        raw_json: body.to_string(),
+    })
 }
 
 /// Parses `body` as a usage answer.
@@ -58,7 +62,12 @@ pub fn encode_form(texts: &[(String, String)], files: &[(String, Vec<u8>)]) -> (
         m.text(name, value);
     }
     for (name, data) in files {
-        m.file("file", name, crate::input::Source::Bytes(data.clone().into()), data.len() as u64);
+        m.file(
+            "file",
+            name,
+            crate::input::Source::Bytes(data.clone().into()),
+            data.len() as u64,
+        );
     }
     let content_type = m.content_type();
     let announced = m.content_length();
@@ -66,7 +75,11 @@ pub fn encode_form(texts: &[(String, String)], files: &[(String, Vec<u8>)]) -> (
     m.into_reader(Arc::new(Transfer::default()), Arc::default(), None)
         .read_to_end(&mut body)
         .expect("an in-memory form always encodes");
-    assert_eq!(body.len() as u64, announced, "Content-Length must equal the bytes sent");
+    assert_eq!(
+        body.len() as u64,
+        announced,
+        "Content-Length must equal the bytes sent"
+    );
     (content_type, body)
 }
 

@@ -29,7 +29,10 @@ impl Input {
 
     /// An in-memory input.
     pub fn bytes(name: impl Into<String>, data: impl Into<Arc<[u8]>>) -> Input {
-        Input::Bytes { name: name.into(), data: data.into() }
+        Input::Bytes {
+            name: name.into(),
+            data: data.into(),
+        }
     }
 
     /// A short label for messages: the path or the name.
@@ -62,16 +65,28 @@ pub(crate) fn check(input: &Input) -> Result<Checked> {
             let label = path.display();
             // Opening proves readability; metadata of the open file avoids a race with renames.
             let file = open_regular(path)?;
-            let meta = file.metadata().map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
             check_len(&label.to_string(), meta.len())?;
-            Ok(Checked { name: upload_name(path), len: meta.len(), source: Source::File(path.clone()) })
+            Ok(Checked {
+                name: upload_name(path),
+                len: meta.len(),
+                source: Source::File(path.clone()),
+            })
         }
         Input::Bytes { name, data } => {
             if name.is_empty() {
-                return Err(Error::invalid("an in-memory input needs a file name such as photo.jpg"));
+                return Err(Error::invalid(
+                    "an in-memory input needs a file name such as photo.jpg",
+                ));
             }
             check_len(name, data.len() as u64)?;
-            Ok(Checked { name: name.clone(), len: data.len() as u64, source: Source::Bytes(data.clone()) })
+            Ok(Checked {
+                name: name.clone(),
+                len: data.len() as u64,
+                source: Source::Bytes(data.clone()),
+            })
         }
     }
 }
@@ -83,7 +98,9 @@ pub(crate) fn check_len(label: &str, len: u64) -> Result<()> {
     if len > MAX_FILE_BYTES {
         return Err(Error::new(
             ErrorKind::TooLarge,
-            format!("{label} is {len} bytes, over the 20 MB per-file limit ({MAX_FILE_BYTES} bytes)"),
+            format!(
+                "{label} is {len} bytes, over the 20 MB per-file limit ({MAX_FILE_BYTES} bytes)"
+            ),
         ));
     }
     Ok(())
@@ -96,7 +113,8 @@ pub(crate) fn open_regular(path: &Path) -> Result<File> {
     use std::os::unix::fs::OpenOptionsExt;
     let label = path.display();
     let not_regular = || Error::invalid(format!("{label} is not a regular file"));
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
     if !meta.is_file() {
         return Err(not_regular());
     }
@@ -115,7 +133,9 @@ pub(crate) fn open_regular(path: &Path) -> Result<File> {
 
 /// The name a file is uploaded under: its last path component.
 pub(crate) fn upload_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".to_string())
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".to_string())
 }
 
 #[cfg(test)]
@@ -130,17 +150,28 @@ mod tests {
         std::fs::write(&empty, b"").unwrap();
         let e = check(&Input::path(&empty)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-        assert!(e.message().contains("empty.jpg is empty"), "{}", e.message());
+        assert!(
+            e.message().contains("empty.jpg is empty"),
+            "{}",
+            e.message()
+        );
 
         let e = check(&Input::path(dir.join("missing.jpg"))).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Io);
         assert!(e.message().contains("no such file"), "{}", e.message());
 
         let e = check(&Input::path(&dir)).unwrap_err();
-        assert!(e.message().contains("not a regular file"), "{}", e.message());
+        assert!(
+            e.message().contains("not a regular file"),
+            "{}",
+            e.message()
+        );
 
         let big = vec![0u8; MAX_FILE_BYTES as usize + 1];
-        assert_eq!(check(&Input::bytes("big.png", big)).unwrap_err().kind(), ErrorKind::TooLarge);
+        assert_eq!(
+            check(&Input::bytes("big.png", big)).unwrap_err().kind(),
+            ErrorKind::TooLarge
+        );
         let ok = check(&Input::bytes("a.png", vec![1u8; 10])).unwrap();
         assert_eq!(ok.len, 10);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -23,7 +23,9 @@ impl ApiKey {
             ));
         }
         let Some(hex) = key.strip_prefix(PREFIX) else {
-            return Err(Error::invalid("the API key must start with flx_live_ (check FLUXIMAGE_API_KEY)"));
+            return Err(Error::invalid(
+                "the API key must start with flx_live_ (check FLUXIMAGE_API_KEY)",
+            ));
         };
         if hex.len() != HEX_LEN || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::invalid(format!(
@@ -41,7 +43,9 @@ impl ApiKey {
             Err(std::env::VarError::NotPresent) => Err(Error::invalid(
                 "no API key: pass one or set FLUXIMAGE_API_KEY (Dashboard > Settings > API Key)",
             )),
-            Err(std::env::VarError::NotUnicode(_)) => Err(Error::invalid("FLUXIMAGE_API_KEY is not valid UTF-8")),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(Error::invalid("FLUXIMAGE_API_KEY is not valid UTF-8"))
+            }
         }
     }
 
@@ -83,7 +87,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes_without_echoing() {
-        for bad in ["", "sk_live_abc", "flx_live_123", "flx_live_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"] {
+        for bad in [
+            "",
+            "sk_live_abc",
+            "flx_live_123",
+            "flx_live_zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+        ] {
             let e = ApiKey::parse(bad).unwrap_err();
             assert_eq!(e.kind(), crate::ErrorKind::InvalidArgument);
             if bad.len() > 9 {

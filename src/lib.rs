@@ -30,8 +30,8 @@ mod quiet;
 mod redact;
 mod response;
 mod retry;
-pub mod sync;
 pub mod save;
+pub mod sync;
 mod time;
 mod url;
 mod verify;
@@ -42,7 +42,10 @@ pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use client::{Batch, Client, Config, Item, DEFAULT_BASE_URL, MAX_CONCURRENCY, MAX_DOWNLOAD_BYTES, MAX_JSON_BYTES, MAX_RETRIES};
+pub use client::{
+    Batch, Client, Config, Item, DEFAULT_BASE_URL, MAX_CONCURRENCY, MAX_DOWNLOAD_BYTES,
+    MAX_JSON_BYTES, MAX_RETRIES,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use input::{Input, MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};
 pub use key::ApiKey;
@@ -50,8 +53,8 @@ pub use observe::{CancelToken, Observer, Progress};
 pub use options::{CompressOptions, Format, Position, Watermark};
 pub use response::{ImageInfo, Usage};
 pub use retry::RetryPolicy;
-pub use sync::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, SyncReport};
 pub use save::ExistsPolicy;
+pub use sync::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, SyncReport};
 
 /// The (width, height) of a PNG, JPEG, WebP, AVIF or GIF image from its first bytes (its
 /// header; no pixel is decoded), or `None` for another format or a truncated header.
@@ -70,7 +73,10 @@ pub(crate) fn random_u128() -> u128 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let word = |salt: u64| {
         let mut h = RandomState::new().build_hasher();
         h.write_u64(n ^ salt);

@@ -14,8 +14,15 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// One part of the form.
 enum Part {
-    Text { head: Vec<u8>, value: Vec<u8> },
-    File { head: Vec<u8>, source: Source, len: u64 },
+    Text {
+        head: Vec<u8>,
+        value: Vec<u8>,
+    },
+    File {
+        head: Vec<u8>,
+        source: Source,
+        len: u64,
+    },
 }
 
 /// A form under construction.
@@ -40,12 +47,18 @@ pub(crate) struct Transfer {
 
 impl Multipart {
     pub fn new() -> Multipart {
-        Multipart { boundary: format!("flx-{:032x}", crate::random_u128()), parts: Vec::new() }
+        Multipart {
+            boundary: format!("flx-{:032x}", crate::random_u128()),
+            parts: Vec::new(),
+        }
     }
 
     #[cfg(test)]
     pub fn with_boundary(b: &str) -> Multipart {
-        Multipart { boundary: b.to_string(), parts: Vec::new() }
+        Multipart {
+            boundary: b.to_string(),
+            parts: Vec::new(),
+        }
     }
 
     pub fn content_type(&self) -> String {
@@ -53,8 +66,15 @@ impl Multipart {
     }
 
     pub fn text(&mut self, name: &str, value: &str) {
-        let head = format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", quote(name)).into_bytes();
-        self.parts.push(Part::Text { head, value: value.as_bytes().to_vec() });
+        let head = format!(
+            "Content-Disposition: form-data; name=\"{}\"\r\n\r\n",
+            quote(name)
+        )
+        .into_bytes();
+        self.parts.push(Part::Text {
+            head,
+            value: value.as_bytes().to_vec(),
+        });
     }
 
     pub fn file(&mut self, name: &str, filename: &str, source: Source, len: u64) {
@@ -86,7 +106,12 @@ impl Multipart {
 
     /// A reader producing the encoded form, counting bytes into `transfer` and `attempt` and
     /// stopping with a `Cancelled` error when `transfer.cancelled` is set.
-    pub fn into_reader(self, transfer: Arc<Transfer>, attempt: Arc<AtomicU64>, turn: Option<UploadTurn>) -> FormReader {
+    pub fn into_reader(
+        self,
+        transfer: Arc<Transfer>,
+        attempt: Arc<AtomicU64>,
+        turn: Option<UploadTurn>,
+    ) -> FormReader {
         let mut segments = Vec::with_capacity(self.parts.len() * 3 + 1);
         for p in self.parts {
             let mut open = format!("--{}\r\n", self.boundary).into_bytes();
@@ -102,14 +127,27 @@ impl Multipart {
                     segments.push(Segment::Mem(open));
                     segments.push(match source {
                         Source::Bytes(data) => Segment::Shared(data),
-                        Source::File(path) => Segment::File { path, file: None, left: len },
+                        Source::File(path) => Segment::File {
+                            path,
+                            file: None,
+                            left: len,
+                        },
                     });
                     segments.push(Segment::Mem(b"\r\n".to_vec()));
                 }
             }
         }
-        segments.push(Segment::Mem(format!("--{}--\r\n", self.boundary).into_bytes()));
-        FormReader { segments, index: 0, offset: 0, transfer, attempt, turn }
+        segments.push(Segment::Mem(
+            format!("--{}--\r\n", self.boundary).into_bytes(),
+        ));
+        FormReader {
+            segments,
+            index: 0,
+            offset: 0,
+            transfer,
+            attempt,
+            turn,
+        }
     }
 }
 
@@ -136,7 +174,11 @@ impl UploadGate {
             if transfer.cancelled.load(Ordering::Relaxed) {
                 return Err(Error::cancelled());
             }
-            busy = gate.free.wait_timeout(busy, crate::observe::TICK).unwrap_or_else(|p| p.into_inner()).0;
+            busy = gate
+                .free
+                .wait_timeout(busy, crate::observe::TICK)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         *busy = true;
         Ok(UploadTurn(gate.clone()))
@@ -153,7 +195,11 @@ impl Drop for UploadTurn {
 enum Segment {
     Mem(Vec<u8>),
     Shared(Arc<[u8]>),
-    File { path: std::path::PathBuf, file: Option<File>, left: u64 },
+    File {
+        path: std::path::PathBuf,
+        file: Option<File>,
+        left: u64,
+    },
 }
 
 /// Streams the encoded form; see [`Multipart::into_reader`].
@@ -181,7 +227,10 @@ impl FormReader {
                     *file = Some(crate::input::open_regular(path).map_err(to_io)?);
                 }
                 let want = buf.len().min(*left as usize);
-                let n = file.as_mut().expect("opened above").read(&mut buf[..want])?;
+                let n = file
+                    .as_mut()
+                    .expect("opened above")
+                    .read(&mut buf[..want])?;
                 if n == 0 {
                     // The file shrank after the checks: the Content-Length would be a lie.
                     return Err(to_io(Error::new(
@@ -222,7 +271,9 @@ impl Read for FormReader {
             }
             filled += n;
         }
-        self.transfer.done.fetch_add(filled as u64, Ordering::Relaxed);
+        self.transfer
+            .done
+            .fetch_add(filled as u64, Ordering::Relaxed);
         self.attempt.fetch_add(filled as u64, Ordering::Relaxed);
         // The turn passes on with the last byte: the HTTP stack may never read again once it
         // has Content-Length bytes, so an exhausted form is noticed here, not at the next read.
@@ -270,7 +321,10 @@ fn percent_encode(s: &str) -> String {
 }
 
 fn content_type_for(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match ext.as_str() {
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",
@@ -302,23 +356,47 @@ mod tests {
         let text = body;
         let mut parts = Vec::new();
         let mut pos = 0;
-        let find = |from: usize, pat: &[u8]| text[from..].windows(pat.len()).position(|w| w == pat).map(|i| i + from);
+        let find = |from: usize, pat: &[u8]| {
+            text[from..]
+                .windows(pat.len())
+                .position(|w| w == pat)
+                .map(|i| i + from)
+        };
         let start = find(0, delim.as_bytes()).expect("first boundary");
         pos = pos.max(start + delim.len());
         loop {
             if text[pos..].starts_with(b"--\r\n") {
-                assert_eq!(pos + 4, text.len(), "trailing bytes after the close delimiter");
+                assert_eq!(
+                    pos + 4,
+                    text.len(),
+                    "trailing bytes after the close delimiter"
+                );
                 break;
             }
             assert!(text[pos..].starts_with(b"\r\n"));
             pos += 2;
             let head_end = find(pos, b"\r\n\r\n").expect("end of part headers");
             let head = std::str::from_utf8(&text[pos..head_end]).expect("headers are UTF-8");
-            assert_eq!(head.matches("\r\n").count() + 1, head.lines().count(), "no stray CR/LF inside headers");
-            let next = find(head_end + 4, format!("\r\n{delim}").as_bytes()).expect("next boundary");
+            assert_eq!(
+                head.matches("\r\n").count() + 1,
+                head.lines().count(),
+                "no stray CR/LF inside headers"
+            );
+            let next =
+                find(head_end + 4, format!("\r\n{delim}").as_bytes()).expect("next boundary");
             let data = text[head_end + 4..next].to_vec();
-            let disp = head.lines().find(|l| l.starts_with("Content-Disposition")).unwrap();
-            let name = disp.split("name=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+            let disp = head
+                .lines()
+                .find(|l| l.starts_with("Content-Disposition"))
+                .unwrap();
+            let name = disp
+                .split("name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_string();
             let filename = disp.split("filename*=UTF-8''").nth(1).map(|enc| {
                 let enc = enc.split(['\r', ';']).next().unwrap();
                 let mut bytes = Vec::new();
@@ -349,7 +427,11 @@ mod tests {
         }
         let expected_len = m.content_length();
         let encoded = encode_to_vec(m).unwrap();
-        assert_eq!(encoded.len() as u64, expected_len, "Content-Length must be exact");
+        assert_eq!(
+            encoded.len() as u64,
+            expected_len,
+            "Content-Length must be exact"
+        );
         let parts = parse(&encoded, "b0undary-42");
         assert_eq!(parts.len(), names.len() + 1);
         assert_eq!(parts[0], ("format".into(), None, b"webp".to_vec()));
@@ -361,11 +443,23 @@ mod tests {
 
     #[test]
     fn hostile_names_round_trip() {
-        let names: Vec<String> = ["ümlaut \"q\".jpg", "a\r\nContent-Type: evil\r\n.png", "back\\slash.gif", "日本.webp", ""]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let bodies = vec![b"one".to_vec(), b"--b0undary-4".to_vec(), vec![0, 13, 10], vec![255; 100], vec![1]];
+        let names: Vec<String> = [
+            "ümlaut \"q\".jpg",
+            "a\r\nContent-Type: evil\r\n.png",
+            "back\\slash.gif",
+            "日本.webp",
+            "",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let bodies = vec![
+            b"one".to_vec(),
+            b"--b0undary-4".to_vec(),
+            vec![0, 13, 10],
+            vec![255; 100],
+            vec![1],
+        ];
         round_trip(&names, &bodies);
     }
 
@@ -373,7 +467,12 @@ mod tests {
     fn the_upload_turn_passes_on_with_the_last_byte() {
         let mut m = Multipart::with_boundary("b");
         m.text("format", "webp");
-        m.file("file", "x.bin", Source::Bytes(Arc::from(vec![7u8; 1000])), 1000);
+        m.file(
+            "file",
+            "x.bin",
+            Source::Bytes(Arc::from(vec![7u8; 1000])),
+            1000,
+        );
         let len = m.content_length() as usize;
         let gate = Arc::new(UploadGate::default());
         let t = Arc::new(Transfer::default());
@@ -396,12 +495,19 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let mut m = Multipart::new();
-        m.file("file", "x.bin", Source::File(path.clone()), data.len() as u64);
+        m.file(
+            "file",
+            "x.bin",
+            Source::File(path.clone()),
+            data.len() as u64,
+        );
         let len = m.content_length();
         let t = Arc::new(Transfer::default());
         let mut out = Vec::new();
         let attempt = Arc::new(AtomicU64::new(0));
-        m.into_reader(t.clone(), attempt.clone(), None).read_to_end(&mut out).unwrap();
+        m.into_reader(t.clone(), attempt.clone(), None)
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out.len() as u64, len);
         assert_eq!(t.done.load(Ordering::Relaxed), len);
         assert_eq!(attempt.load(Ordering::Relaxed), len);
@@ -414,7 +520,10 @@ mod tests {
         m.text("a", "b");
         let t = Arc::new(Transfer::default());
         t.cancelled.store(true, Ordering::Relaxed);
-        let err = m.into_reader(t, Arc::default(), None).read(&mut [0u8; 16]).unwrap_err();
+        let err = m
+            .into_reader(t, Arc::default(), None)
+            .read(&mut [0u8; 16])
+            .unwrap_err();
         let inner = err.get_ref().unwrap().downcast_ref::<Error>().unwrap();
         assert_eq!(inner.kind(), crate::ErrorKind::Cancelled);
     }

@@ -52,12 +52,19 @@ impl CancelToken {
 
     /// Lists `transfer` as running under this token until the guard is dropped.
     fn attach(&self, transfer: &Arc<Transfer>) -> Attached<'_> {
-        self.0.live.lock().unwrap_or_else(|p| p.into_inner()).push(transfer.clone());
+        self.0
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(transfer.clone());
         // After listing it: a cancel either saw the transfer or is seen here.
         if self.is_cancelled() {
             crate::conn::cancel(transfer);
         }
-        Attached { token: self, transfer: transfer.clone() }
+        Attached {
+            token: self,
+            transfer: transfer.clone(),
+        }
     }
 }
 
@@ -147,10 +154,17 @@ impl<'a> Observer<'a> {
         }
         match &mut self.progress {
             Some(f) => {
-                let total = if total > 0 { total + transfer.more.load(Ordering::Relaxed) } else { 0 };
+                let total = if total > 0 {
+                    total + transfer.more.load(Ordering::Relaxed)
+                } else {
+                    0
+                };
                 let done = transfer.done.load(Ordering::Relaxed);
                 // A retry restarts the count; never report more than the total when it is known.
-                let now = Progress { done: if total > 0 { done.min(total) } else { done }, total };
+                let now = Progress {
+                    done: if total > 0 { done.min(total) } else { done },
+                    total,
+                };
                 if self.last == Some(now) {
                     return true;
                 }
@@ -195,17 +209,26 @@ pub(crate) fn run<T: Send + 'static>(
     let (tx, rx) = mpsc::sync_channel(1);
     workers::run(Box::new(move || {
         let _quiet = crate::quiet::enter();
-        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|payload| {
-            let what = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            Err(Error::new(crate::ErrorKind::Internal, format!("a worker thread panicked (please report): {what}")))
-        });
+        let out =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).unwrap_or_else(|payload| {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(Error::new(
+                    crate::ErrorKind::Internal,
+                    format!("a worker thread panicked (please report): {what}"),
+                ))
+            });
         let _ = tx.send(out);
     }))
-    .map_err(|e| Error::new(crate::ErrorKind::Internal, format!("cannot start a worker thread: {e}")))?;
+    .map_err(|e| {
+        Error::new(
+            crate::ErrorKind::Internal,
+            format!("cannot start a worker thread: {e}"),
+        )
+    })?;
     loop {
         match rx.recv_timeout(TICK) {
             Ok(out) => {
@@ -215,7 +238,10 @@ pub(crate) fn run<T: Send + 'static>(
                 return out;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Error::new(crate::ErrorKind::Internal, "the worker thread ended without an answer"))
+                return Err(Error::new(
+                    crate::ErrorKind::Internal,
+                    "the worker thread ended without an answer",
+                ))
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if !obs.tick(transfer, total) {
@@ -267,7 +293,10 @@ mod workers {
         if idle.0 != pid {
             // Forked: the parent's workers do not exist here. Their inboxes are kept, unused,
             // rather than dropped, so nothing of the parent's is torn down in the child.
-            PARENT_IDLE.lock().unwrap_or_else(|p| p.into_inner()).append(&mut idle.1);
+            PARENT_IDLE
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .append(&mut idle.1);
             idle.0 = pid;
         }
         idle.1.pop()
@@ -281,7 +310,10 @@ mod workers {
                 Err(mpsc::SendError(back)) => job = back, // that worker just timed out
             }
         }
-        std::thread::Builder::new().name("fluximage-call".into()).spawn(move || worker(job)).map(|_| ())
+        std::thread::Builder::new()
+            .name("fluximage-call".into())
+            .spawn(move || worker(job))
+            .map(|_| ())
     }
 
     fn worker(first: Job) {
@@ -327,7 +359,23 @@ mod tests {
             })
         };
         assert_eq!(out.unwrap(), 7);
-        assert_eq!(seen, [Progress { done: 0, total: 100 }, Progress { done: 40, total: 100 }, Progress { done: 100, total: 100 }]);
+        assert_eq!(
+            seen,
+            [
+                Progress {
+                    done: 0,
+                    total: 100
+                },
+                Progress {
+                    done: 40,
+                    total: 100
+                },
+                Progress {
+                    done: 100,
+                    total: 100
+                }
+            ]
+        );
     }
 
     #[test]
@@ -374,7 +422,10 @@ mod tests {
         .unwrap_err();
         canceller.join().unwrap();
         assert_eq!(e.kind(), crate::ErrorKind::Cancelled);
-        assert!(token.0.live.lock().unwrap().is_empty(), "the call is still listed after it ended");
+        assert!(
+            token.0.live.lock().unwrap().is_empty(),
+            "the call is still listed after it ended"
+        );
 
         // A call started under a triggered token does not run at all.
         let ran = Arc::new(AtomicBool::new(false));
@@ -392,8 +443,15 @@ mod tests {
     fn a_worker_panic_keeps_its_message() {
         let transfer = Arc::new(Transfer::default());
         let mut obs = Observer::none().with_tick(|| true); // a callback: the job runs on a worker
-        let e = run(&mut obs, &transfer, 0, || -> Result<()> { panic!("the disk is made of cheese") }).unwrap_err();
+        let e = run(&mut obs, &transfer, 0, || -> Result<()> {
+            panic!("the disk is made of cheese")
+        })
+        .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::Internal);
-        assert!(e.message().contains("the disk is made of cheese"), "{}", e.message());
+        assert!(
+            e.message().contains("the disk is made of cheese"),
+            "{}",
+            e.message()
+        );
     }
 }

@@ -39,7 +39,9 @@ impl Format {
             "avif" => Ok(Format::Avif),
             "jpg" | "jpeg" => Ok(Format::Jpg),
             "png" => Ok(Format::Png),
-            _ => Err(Error::invalid(format!("format must be one of webp, avif, jpg, png (got {s:?})"))),
+            _ => Err(Error::invalid(format!(
+                "format must be one of webp, avif, jpg, png (got {s:?})"
+            ))),
         }
     }
 }
@@ -84,7 +86,11 @@ impl Position {
         Position::ALL
             .into_iter()
             .find(|p| p.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| Error::invalid(format!("watermark position must be one of TL TC TR ML MC MR BL BC BR (got {s:?})")))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "watermark position must be one of TL TC TR ML MC MR BL BC BR (got {s:?})"
+                ))
+            })
     }
 }
 
@@ -104,7 +110,12 @@ pub struct Watermark {
 impl Watermark {
     /// A watermark from `path` with the default scale, opacity and position.
     pub fn new(path: impl Into<PathBuf>) -> Watermark {
-        Watermark { path: path.into(), scale: 20, opacity: 100, position: Position::BottomRight }
+        Watermark {
+            path: path.into(),
+            scale: 20,
+            opacity: 100,
+            position: Position::BottomRight,
+        }
     }
 }
 
@@ -152,14 +163,19 @@ impl CompressOptions {
     /// touches no file (the watermark file is checked by [`CompressOptions::check_files`]).
     pub fn validate(&self) -> Result<()> {
         in_range("quality", self.quality, 40, 100)?;
-        for (name, v) in [("max_width", self.max_width), ("max_height", self.max_height)] {
+        for (name, v) in [
+            ("max_width", self.max_width),
+            ("max_height", self.max_height),
+        ] {
             if let Some(v) = v {
                 in_range(name, v, 1, MAX_DIMENSION)?;
             }
         }
         if let Some(id) = &self.session_id {
             if id.is_empty() || id.len() > 256 || id.chars().any(|c| c.is_control()) {
-                return Err(Error::invalid("session_id must be 1 to 256 characters with no control characters"));
+                return Err(Error::invalid(
+                    "session_id must be 1 to 256 characters with no control characters",
+                ));
             }
         }
         if let Some(w) = &self.watermark {
@@ -174,14 +190,19 @@ impl CompressOptions {
     /// options are set.
     pub fn check_files(&self) -> Result<()> {
         match &self.watermark {
-            Some(w) => crate::input::check(&crate::Input::Path(w.path.clone())).map(|_| ()).map_err(|e| e.context("watermark")),
+            Some(w) => crate::input::check(&crate::Input::Path(w.path.clone()))
+                .map(|_| ())
+                .map_err(|e| e.context("watermark")),
             None => Ok(()),
         }
     }
 
     /// The text fields of the multipart request, in wire names.
     pub(crate) fn fields(&self) -> Vec<(&'static str, String)> {
-        let mut f = vec![("format", self.format.as_str().to_string()), ("quality", self.quality.to_string())];
+        let mut f = vec![
+            ("format", self.format.as_str().to_string()),
+            ("quality", self.quality.to_string()),
+        ];
         if let Some(v) = self.max_width {
             f.push(("maxWidth", v.to_string()));
         }
@@ -210,7 +231,9 @@ fn in_range(name: &str, v: u32, lo: u32, hi: u32) -> Result<()> {
     if (lo..=hi).contains(&v) {
         Ok(())
     } else {
-        Err(Error::invalid(format!("{name} must be between {lo} and {hi} (got {v})")))
+        Err(Error::invalid(format!(
+            "{name} must be between {lo} and {hi} (got {v})"
+        )))
     }
 }
 
@@ -227,18 +250,42 @@ mod tests {
 
     #[test]
     fn ranges_name_the_option() {
-        let o = CompressOptions { quality: 39, ..Default::default() };
-        assert!(o.validate().unwrap_err().message().contains("quality must be between 40 and 100"));
-        let o = CompressOptions { max_width: Some(0), ..Default::default() };
+        let o = CompressOptions {
+            quality: 39,
+            ..Default::default()
+        };
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("quality must be between 40 and 100"));
+        let o = CompressOptions {
+            max_width: Some(0),
+            ..Default::default()
+        };
         assert!(o.validate().unwrap_err().message().contains("max_width"));
         let mut w = Watermark::new("Cargo.toml");
         w.scale = 51;
-        let o = CompressOptions { watermark: Some(w), ..Default::default() };
-        assert!(o.validate().unwrap_err().message().contains("watermark scale must be between 5 and 50"));
+        let o = CompressOptions {
+            watermark: Some(w),
+            ..Default::default()
+        };
+        assert!(o
+            .validate()
+            .unwrap_err()
+            .message()
+            .contains("watermark scale must be between 5 and 50"));
         // Setting options never touches files: a watermark made later is checked at the call.
-        let o = CompressOptions { watermark: Some(Watermark::new("/no/such.png")), ..Default::default() };
+        let o = CompressOptions {
+            watermark: Some(Watermark::new("/no/such.png")),
+            ..Default::default()
+        };
         assert!(o.validate().is_ok());
-        assert!(o.check_files().unwrap_err().message().contains("/no/such.png"));
+        assert!(o
+            .check_files()
+            .unwrap_err()
+            .message()
+            .contains("/no/such.png"));
     }
 
     #[test]

@@ -28,10 +28,15 @@ pub(crate) fn parse(url: &str, source: &str) -> Result<ureq::Proxy> {
         )));
     }
     if !matches!(scheme.as_deref(), None | Some("http" | "https")) {
-        return Err(Error::invalid(format!("{source} must be an http:// or https:// proxy URL (e.g. http://host:3128)")));
+        return Err(Error::invalid(format!(
+            "{source} must be an http:// or https:// proxy URL (e.g. http://host:3128)"
+        )));
     }
-    let proxy =
-        ureq::Proxy::new(url).map_err(|_| Error::invalid(format!("{source} is not a valid proxy URL (expected e.g. http://host:3128)")))?;
+    let proxy = ureq::Proxy::new(url).map_err(|_| {
+        Error::invalid(format!(
+            "{source} is not a valid proxy URL (expected e.g. http://host:3128)"
+        ))
+    })?;
     // Credentials go to the proxy only; keep them out of every message.
     if let Some(pass) = proxy.password() {
         crate::redact::register(pass);
@@ -49,41 +54,65 @@ pub(crate) fn for_url(explicit: Option<&str>, url: &str) -> Result<Option<ureq::
     if let Some(p) = explicit {
         return parse(p, "the proxy URL").map(Some);
     }
-    let Some((var, value)) = ENV_VARS.iter().find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()).map(|s| (*v, s))) else {
+    let Some((var, value)) = ENV_VARS.iter().find_map(|v| {
+        std::env::var(v)
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| (*v, s))
+    }) else {
         return Ok(None);
     };
     if no_proxy_matches(&origin.host) {
         return Ok(None);
     }
     parse(&value, var).map(Some).map_err(|e| {
-        Error::new(ErrorKind::InvalidArgument, format!("{} (set NO_PROXY or fix {var} to connect to {})", e.message(), origin.host))
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} (set NO_PROXY or fix {var} to connect to {})",
+                e.message(),
+                origin.host
+            ),
+        )
     })
 }
 
 /// Whether `NO_PROXY` (or `no_proxy`) lists `host`: `*`, the host itself, or a parent domain
 /// (`example.com` and `.example.com` both cover `api.example.com`).
 fn no_proxy_matches(host: &str) -> bool {
-    let Some(list) = ["NO_PROXY", "no_proxy"].iter().find_map(|v| std::env::var(v).ok()) else {
+    let Some(list) = ["NO_PROXY", "no_proxy"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok())
+    else {
         return false;
     };
     no_proxy_list_matches(&list, host)
 }
 
 fn no_proxy_list_matches(list: &str, host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-    list.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).any(|entry| {
-        if entry == "*" {
-            return true;
-        }
-        // Entries may carry a port (host:443); the port does not narrow the match here.
-        let entry = entry.trim_start_matches("*.").trim_start_matches('.');
-        let entry = match entry.rsplit_once(':') {
-            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
-            _ => entry,
-        };
-        let entry = entry.trim_start_matches('[').trim_end_matches(']');
-        host == entry || host.strip_suffix(entry).is_some_and(|rest| rest.ends_with('.'))
-    })
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    list.split(',')
+        .map(|e| e.trim().to_ascii_lowercase())
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            // Entries may carry a port (host:443); the port does not narrow the match here.
+            let entry = entry.trim_start_matches("*.").trim_start_matches('.');
+            let entry = match entry.rsplit_once(':') {
+                Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
+                _ => entry,
+            };
+            let entry = entry.trim_start_matches('[').trim_end_matches(']');
+            host == entry
+                || host
+                    .strip_suffix(entry)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
 }
 
 #[cfg(test)]
@@ -92,30 +121,61 @@ mod tests {
 
     #[test]
     fn socks_and_other_schemes_are_refused_by_name() {
-        for bad in ["socks5://127.0.0.1:1080", "socks5h://h:1", "SOCKS4://h:1", "socks://h"] {
+        for bad in [
+            "socks5://127.0.0.1:1080",
+            "socks5h://h:1",
+            "SOCKS4://h:1",
+            "socks://h",
+        ] {
             let e = parse(bad, "the proxy URL").unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-            assert!(e.message().contains("SOCKS proxy"), "{bad}: {}", e.message());
+            assert!(
+                e.message().contains("SOCKS proxy"),
+                "{bad}: {}",
+                e.message()
+            );
         }
-        assert!(parse("ftp://h:1", "x").unwrap_err().message().contains("http://"));
+        assert!(parse("ftp://h:1", "x")
+            .unwrap_err()
+            .message()
+            .contains("http://"));
         assert!(parse("http://127.0.0.1:3128", "x").is_ok());
-        assert!(parse("127.0.0.1:3128", "x").is_ok(), "a bare host:port is an http proxy");
+        assert!(
+            parse("127.0.0.1:3128", "x").is_ok(),
+            "a bare host:port is an http proxy"
+        );
     }
 
     #[test]
     fn loopback_targets_never_use_the_explicit_proxy() {
         let p = Some("http://127.0.0.1:3128");
-        assert!(for_url(p, "http://127.0.0.1:8080/api/usage").unwrap().is_none());
+        assert!(for_url(p, "http://127.0.0.1:8080/api/usage")
+            .unwrap()
+            .is_none());
         assert!(for_url(p, "https://localhost:8443/x").unwrap().is_none());
         assert!(for_url(p, "https://[::1]:8443/x").unwrap().is_none());
-        assert_eq!(for_url(p, "https://fluximage.app/api/usage").unwrap().unwrap().port(), 3128);
-        assert_eq!(for_url(Some("socks5://h:1"), "https://fluximage.app/").unwrap_err().kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            for_url(p, "https://fluximage.app/api/usage")
+                .unwrap()
+                .unwrap()
+                .port(),
+            3128
+        );
+        assert_eq!(
+            for_url(Some("socks5://h:1"), "https://fluximage.app/")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidArgument
+        );
     }
 
     #[test]
     fn no_proxy_lists() {
         assert!(no_proxy_list_matches("*", "x.com"));
-        assert!(no_proxy_list_matches("a.com, example.com", "api.example.com"));
+        assert!(no_proxy_list_matches(
+            "a.com, example.com",
+            "api.example.com"
+        ));
         assert!(no_proxy_list_matches(".example.com", "api.example.com"));
         assert!(no_proxy_list_matches("example.com:443", "example.com"));
         assert!(!no_proxy_list_matches("example.com", "badexample.com"));

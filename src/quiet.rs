@@ -55,13 +55,16 @@ mod tests {
     #[test]
     #[ignore = "run as a child process by a_caught_panic_prints_nothing"]
     fn child_panics_inside_the_boundary() {
-        let s: flx_status = crate::ffi::entry(|| -> Result<flx_status, Error> { panic!("boom-on-caller") });
+        let s: flx_status =
+            crate::ffi::entry(|| -> Result<flx_status, Error> { panic!("boom-on-caller") });
         assert_eq!(s, flx_status::FLX_INTERNAL);
         // A tick callback makes the call run on a worker (a cancel token alone runs it inline).
         let mut obs = crate::Observer::none().with_tick(|| true);
         let transfer = std::sync::Arc::new(crate::multipart::Transfer::default());
         let s: flx_status = crate::ffi::entry(|| -> Result<flx_status, Error> {
-            crate::observe::run(&mut obs, &transfer, 0, || -> crate::Result<()> { panic!("boom-on-worker") })?;
+            crate::observe::run(&mut obs, &transfer, 0, || -> crate::Result<()> {
+                panic!("boom-on-worker")
+            })?;
             Ok(flx_status::FLX_OK)
         });
         assert_eq!(s, flx_status::FLX_INTERNAL);
@@ -71,13 +74,22 @@ mod tests {
     #[test]
     fn a_caught_panic_prints_nothing() {
         let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "quiet::tests::child_panics_inside_the_boundary", "--nocapture", "--test-threads=1"])
+            .args([
+                "--ignored",
+                "--exact",
+                "quiet::tests::child_panics_inside_the_boundary",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("RUST_BACKTRACE", "1")
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "child failed: {stderr}");
         assert!(stderr.contains("child done"), "the child ran: {stderr}");
-        assert!(!stderr.contains("boom") && !stderr.contains("panicked"), "a caught panic was printed: {stderr}");
+        assert!(
+            !stderr.contains("boom") && !stderr.contains("panicked"),
+            "a caught panic was printed: {stderr}"
+        );
     }
 }

@@ -93,7 +93,9 @@ fn strip_userinfo(text: &str) -> String {
         out.push_str(head);
         // The authority ends at the first character it may not hold (RFC 3986, less the quote
         // and comma), so a URL inside JSON or prose never swallows the text after it.
-        let authority_end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || "-._~%:@[]!$&()*+;=".contains(c))).unwrap_or(tail.len());
+        let authority_end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~%:@[]!$&()*+;=".contains(c)))
+            .unwrap_or(tail.len());
         match tail[..authority_end].rfind('@') {
             Some(userinfo_end) => {
                 out.push_str("***@");
@@ -114,22 +116,38 @@ mod tests {
 
     #[test]
     fn masks_any_key_shaped_text() {
-        let s = scrub(&format!("bad header Bearer {KEY}, and {}", KEY.to_uppercase()));
+        let s = scrub(&format!(
+            "bad header Bearer {KEY}, and {}",
+            KEY.to_uppercase()
+        ));
         assert!(!s.to_lowercase().contains(&KEY[9..]), "{s}");
         assert!(s.contains("Bearer flx_live_f2e72...dfd3"), "{s}");
         assert_eq!(scrub("flx_live_abc is short"), "flx_live_abc is short");
-        assert_eq!(scrub(&format!("cut: {}", &KEY[..30])), "cut: flx_live_f2e72...");
+        assert_eq!(
+            scrub(&format!("cut: {}", &KEY[..30])),
+            "cut: flx_live_f2e72..."
+        );
         assert_eq!(scrub("ümlaut flx_live_"), "ümlaut flx_live_");
     }
 
     #[test]
     fn strips_url_credentials_and_registered_secrets() {
-        assert_eq!(scrub("via http://bob:hunter22@127.0.0.1:3128/ failed"), "via http://***@127.0.0.1:3128/ failed");
+        assert_eq!(
+            scrub("via http://bob:hunter22@127.0.0.1:3128/ failed"),
+            "via http://***@127.0.0.1:3128/ failed"
+        );
         assert_eq!(scrub("mail me@example.com"), "mail me@example.com");
-        let json = r#"{"url":"https://cdn.example","contact":"me@example.com","p":"http://u:p@h/x"}"#;
-        assert_eq!(scrub(json), r#"{"url":"https://cdn.example","contact":"me@example.com","p":"http://***@h/x"}"#);
+        let json =
+            r#"{"url":"https://cdn.example","contact":"me@example.com","p":"http://u:p@h/x"}"#;
+        assert_eq!(
+            scrub(json),
+            r#"{"url":"https://cdn.example","contact":"me@example.com","p":"http://***@h/x"}"#
+        );
         register("s3cr3t-pw");
-        assert_eq!(scrub("the proxy said s3cr3t-pw"), format!("the proxy said {HIDDEN}"));
+        assert_eq!(
+            scrub("the proxy said s3cr3t-pw"),
+            format!("the proxy said {HIDDEN}")
+        );
         register("ab");
         assert_eq!(scrub("ab"), "ab", "too short to register");
     }

@@ -50,17 +50,28 @@ fn protocol(msg: impl Into<String>) -> Error {
 /// Parses a JSON body, with an error that says what the body looked like.
 fn parse_json(body: &str) -> Result<Value> {
     if body.trim().is_empty() {
-        return Err(protocol("the server answered 200 with an empty body instead of JSON"));
+        return Err(protocol(
+            "the server answered 200 with an empty body instead of JSON",
+        ));
     }
     serde_json::from_str(body).map_err(|e| {
-        let what = if body.trim_start().starts_with('<') { "an HTML page" } else { "text that is not valid JSON" };
-        protocol(format!("the server answered 200 with {what} ({e}); starts with: {}", clip(&crate::redact::scrub(body.trim_start()), 80)))
+        let what = if body.trim_start().starts_with('<') {
+            "an HTML page"
+        } else {
+            "text that is not valid JSON"
+        };
+        protocol(format!(
+            "the server answered 200 with {what} ({e}); starts with: {}",
+            clip(&crate::redact::scrub(body.trim_start()), 80)
+        ))
     })
 }
 
 /// The first of `keys` present with a non-null value.
 fn field<'a>(obj: &'a Map<String, Value>, keys: &[&str]) -> Option<&'a Value> {
-    keys.iter().filter_map(|k| obj.get(*k)).find(|v| !v.is_null())
+    keys.iter()
+        .filter_map(|k| obj.get(*k))
+        .find(|v| !v.is_null())
 }
 
 fn string(obj: &Map<String, Value>, keys: &[&str]) -> Option<String> {
@@ -73,7 +84,11 @@ fn string(obj: &Map<String, Value>, keys: &[&str]) -> Option<String> {
 
 fn number(obj: &Map<String, Value>, keys: &[&str]) -> Option<u64> {
     match field(obj, keys)? {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.is_finite()).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.is_finite())
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -107,7 +122,11 @@ const FAILURE_KEYS: [&str; 3] = ["errors", "failed", "failures"];
 /// Parses a compress answer for the files uploaded under `uploaded` (in upload order). Results
 /// are matched to uploads by position when there is one per upload; otherwise by original name
 /// (when the names are unique), and an upload with no result gets its own error.
-pub(crate) fn parse_compress(body: &str, uploaded: &[&str], format_ext: &str) -> Result<CompressAnswer> {
+pub(crate) fn parse_compress(
+    body: &str,
+    uploaded: &[&str],
+    format_ext: &str,
+) -> Result<CompressAnswer> {
     let root = parse_json(body)?;
     let (list, session_id) = match &root {
         Value::Array(a) => (a, None),
@@ -120,31 +139,78 @@ pub(crate) fn parse_compress(body: &str, uploaded: &[&str], format_ext: &str) ->
         _ => return Err(protocol("the answer is neither a JSON object nor a list")),
     };
     if list.len() == uploaded.len() {
-        let entries = list.iter().enumerate().map(|(i, v)| parse_entry(v, i, format_ext)).collect::<Result<Vec<_>>>()?;
-        return Ok(CompressAnswer { session_id, entries });
+        let entries = list
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_entry(v, i, format_ext))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(CompressAnswer {
+            session_id,
+            entries,
+        });
     }
     let failures: Vec<&Value> = match &root {
-        Value::Object(o) => FAILURE_KEYS.iter().filter_map(|k| o.get(*k).and_then(Value::as_array)).flatten().collect(),
+        Value::Object(o) => FAILURE_KEYS
+            .iter()
+            .filter_map(|k| o.get(*k).and_then(Value::as_array))
+            .flatten()
+            .collect(),
         _ => Vec::new(),
     };
-    let entries = match_by_name(list, &failures, uploaded, format_ext)
-        .ok_or_else(|| protocol(format!("the answer has {} results for {} uploaded files, and they cannot be matched by name", list.len(), uploaded.len())))?;
-    Ok(CompressAnswer { session_id, entries })
+    let entries = match_by_name(list, &failures, uploaded, format_ext).ok_or_else(|| {
+        protocol(format!(
+            "the answer has {} results for {} uploaded files, and they cannot be matched by name",
+            list.len(),
+            uploaded.len()
+        ))
+    })?;
+    Ok(CompressAnswer {
+        session_id,
+        entries,
+    })
 }
 
 /// Pairs results (and listed failures) with uploads by original name; `None` when the names do
 /// not allow it (duplicate uploads, a result without a name or naming no upload).
-fn match_by_name(results: &[Value], failures: &[&Value], uploaded: &[&str], format_ext: &str) -> Option<Vec<std::result::Result<ImageInfo, String>>> {
+fn match_by_name(
+    results: &[Value],
+    failures: &[&Value],
+    uploaded: &[&str],
+    format_ext: &str,
+) -> Option<Vec<std::result::Result<ImageInfo, String>>> {
     let position = |name: &str| -> Option<usize> {
         let mut hits = uploaded.iter().enumerate().filter(|(_, u)| **u == name);
         let (i, _) = hits.next()?;
         hits.next().is_none().then_some(i)
     };
-    let original = |v: &Value| v.as_object().and_then(|o| string(o, &["originalName", "original_name", "original_filename", "originalFilename", "name", "filename"]));
-    let mut entries: Vec<Option<std::result::Result<ImageInfo, String>>> = vec![None; uploaded.len()];
+    let original = |v: &Value| {
+        v.as_object().and_then(|o| {
+            string(
+                o,
+                &[
+                    "originalName",
+                    "original_name",
+                    "original_filename",
+                    "originalFilename",
+                    "name",
+                    "filename",
+                ],
+            )
+        })
+    };
+    let mut entries: Vec<Option<std::result::Result<ImageInfo, String>>> =
+        vec![None; uploaded.len()];
     for (index, v) in results.iter().enumerate() {
         let obj = v.as_object()?;
-        let name = string(obj, &["originalName", "original_name", "original_filename", "originalFilename"])?;
+        let name = string(
+            obj,
+            &[
+                "originalName",
+                "original_name",
+                "original_filename",
+                "originalFilename",
+            ],
+        )?;
         let i = position(&name)?;
         if entries[i].is_some() {
             return None;
@@ -152,19 +218,56 @@ fn match_by_name(results: &[Value], failures: &[&Value], uploaded: &[&str], form
         entries[i] = Some(parse_entry(v, index, format_ext).ok()?);
     }
     for v in failures {
-        let Some(i) = original(v).and_then(|n| position(&n)) else { continue };
+        let Some(i) = original(v).and_then(|n| position(&n)) else {
+            continue;
+        };
         if entries[i].is_none() {
-            let msg = v.as_object().and_then(|o| string(o, &["error", "message", "reason"])).unwrap_or_else(|| "listed as failed".to_string());
+            let msg = v
+                .as_object()
+                .and_then(|o| string(o, &["error", "message", "reason"]))
+                .unwrap_or_else(|| "listed as failed".to_string());
             entries[i] = Some(Err(msg));
         }
     }
-    Some(entries.into_iter().map(|e| e.unwrap_or_else(|| Err("the server's answer has no result for this file".to_string()))).collect())
+    Some(
+        entries
+            .into_iter()
+            .map(|e| {
+                e.unwrap_or_else(|| {
+                    Err("the server's answer has no result for this file".to_string())
+                })
+            })
+            .collect(),
+    )
 }
 
-fn parse_entry(v: &Value, index: usize, format_ext: &str) -> Result<std::result::Result<ImageInfo, String>> {
-    let obj = v.as_object().ok_or_else(|| protocol(format!("result {index} is not a JSON object")))?;
-    let original_name = string(obj, &["originalName", "original_name", "original_filename", "originalFilename"]);
-    let url = string(obj, &["url", "downloadUrl", "download_url", "signedUrl", "signed_url"]);
+fn parse_entry(
+    v: &Value,
+    index: usize,
+    format_ext: &str,
+) -> Result<std::result::Result<ImageInfo, String>> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| protocol(format!("result {index} is not a JSON object")))?;
+    let original_name = string(
+        obj,
+        &[
+            "originalName",
+            "original_name",
+            "original_filename",
+            "originalFilename",
+        ],
+    );
+    let url = string(
+        obj,
+        &[
+            "url",
+            "downloadUrl",
+            "download_url",
+            "signedUrl",
+            "signed_url",
+        ],
+    );
     if let Some(err) = field(obj, &["error"]) {
         if url.is_none() {
             let msg = match err {
@@ -172,7 +275,11 @@ fn parse_entry(v: &Value, index: usize, format_ext: &str) -> Result<std::result:
                 Value::Object(o) => string(o, &["message"]).unwrap_or_else(|| err.to_string()),
                 other => other.to_string(),
             };
-            return Ok(Err(if msg.is_empty() { "the server reported a failure with no message".into() } else { msg }));
+            return Ok(Err(if msg.is_empty() {
+                "the server reported a failure with no message".into()
+            } else {
+                msg
+            }));
         }
     }
     let url = url.ok_or_else(|| {
@@ -183,7 +290,9 @@ fn parse_entry(v: &Value, index: usize, format_ext: &str) -> Result<std::result:
     })?;
     let expires_unix = string(obj, &["expiresAt", "expires_at"])
         .and_then(|s| crate::time::parse_rfc3339(&s))
-        .or_else(|| signed(obj, &["expiresIn", "expires_in"]).map(|secs| crate::time::now_unix() + secs));
+        .or_else(|| {
+            signed(obj, &["expiresIn", "expires_in"]).map(|secs| crate::time::now_unix() + secs)
+        });
     let name = string(obj, &["name", "filename", "fileName", "file_name"])
         .or_else(|| original_name.as_deref().map(|o| derive_name(o, format_ext)))
         .unwrap_or_else(|| format!("image-{}.{format_ext}", index + 1));
@@ -206,7 +315,11 @@ fn parse_entry(v: &Value, index: usize, format_ext: &str) -> Result<std::result:
 
 /// `cat.jpg` + `webp` → `cat.webp`.
 pub(crate) fn derive_name(original: &str, ext: &str) -> String {
-    let stem = original.rsplit_once('.').map(|(s, _)| s).filter(|s| !s.is_empty()).unwrap_or(original);
+    let stem = original
+        .rsplit_once('.')
+        .map(|(s, _)| s)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(original);
     format!("{stem}.{ext}")
 }
 
@@ -237,21 +350,42 @@ pub struct Usage {
 
 pub(crate) fn parse_usage(body: &str) -> Result<Usage> {
     let root = parse_json(body)?;
-    let o = root.as_object().ok_or_else(|| protocol("the usage answer is not a JSON object"))?;
+    let o = root
+        .as_object()
+        .ok_or_else(|| protocol("the usage answer is not a JSON object"))?;
     let usage = Usage {
         plan: string(o, &["plan"]),
         compressions_used: number(o, &["compressor_used", "compressorUsed"]),
         compressions_limit: number(o, &["compressor_limit", "compressorLimit"]),
         ai_credits_used: number(o, &["ia_credits_used", "iaCreditsUsed", "ai_credits_used"]),
-        ai_credits_monthly: number(o, &["ia_credits_monthly", "iaCreditsMonthly", "ai_credits_monthly"]),
-        ai_topup_credits: number(o, &["ia_topup_credits", "iaTopupCredits", "ai_topup_credits"]),
-        ai_credits_remaining: number(o, &["ia_credits_remaining", "iaCreditsRemaining", "ai_credits_remaining"]),
+        ai_credits_monthly: number(
+            o,
+            &[
+                "ia_credits_monthly",
+                "iaCreditsMonthly",
+                "ai_credits_monthly",
+            ],
+        ),
+        ai_topup_credits: number(
+            o,
+            &["ia_topup_credits", "iaTopupCredits", "ai_topup_credits"],
+        ),
+        ai_credits_remaining: number(
+            o,
+            &[
+                "ia_credits_remaining",
+                "iaCreditsRemaining",
+                "ai_credits_remaining",
+            ],
+        ),
         can_compress: boolean(o, &["canCompress", "can_compress"]),
         can_use_ai: boolean(o, &["canUseIA", "can_use_ia", "canUseAI", "can_use_ai"]),
         raw_json: body.to_string(),
     };
     if usage.plan.is_none() && usage.can_compress.is_none() && usage.compressions_used.is_none() {
-        return Err(protocol("the usage answer has none of plan, canCompress, compressor_used"));
+        return Err(protocol(
+            "the usage answer has none of plan, canCompress, compressor_used",
+        ));
     }
     Ok(usage)
 }
@@ -261,16 +395,28 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+        std::fs::read_to_string(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
     }
 
     #[test]
     fn reference_shape() {
-        let a = parse_compress(&fixture("compress-reference.json"), &["cat.jpg", "broken.png"], "webp").unwrap();
+        let a = parse_compress(
+            &fixture("compress-reference.json"),
+            &["cat.jpg", "broken.png"],
+            "webp",
+        )
+        .unwrap();
         assert_eq!(a.session_id.as_deref(), Some("s_8f2c41"));
         let ok = a.entries[0].as_ref().unwrap();
         assert_eq!(ok.name, "cat.webp");
-        assert_eq!((ok.original_size, ok.size, ok.width, ok.height), (Some(482113), Some(91022), Some(1600), Some(1067)));
+        assert_eq!(
+            (ok.original_size, ok.size, ok.width, ok.height),
+            (Some(482113), Some(91022), Some(1600), Some(1067))
+        );
         assert_eq!(ok.expires_at.as_deref(), Some("2026-11-23T06:30:00Z"));
         assert_eq!(ok.alt_text, None);
         assert_eq!(a.entries[1].as_ref().unwrap_err(), "cannot decode image");
@@ -278,7 +424,12 @@ mod tests {
 
     #[test]
     fn snake_case_data_shape() {
-        let a = parse_compress(&fixture("compress-snake.json"), &["dog.png", "b.png"], "avif").unwrap();
+        let a = parse_compress(
+            &fixture("compress-snake.json"),
+            &["dog.png", "b.png"],
+            "avif",
+        )
+        .unwrap();
         assert_eq!(a.session_id.as_deref(), Some("abc"));
         let ok = a.entries[0].as_ref().unwrap();
         assert_eq!(ok.name, "dog.avif");
@@ -294,9 +445,19 @@ mod tests {
     fn top_level_array_shape_with_unknown_keys() {
         let a = parse_compress(&fixture("compress-array.json"), &["photo.jpg"], "jpg").unwrap();
         let ok = a.entries[0].as_ref().unwrap();
-        assert_eq!(ok.name, "photo.jpg", "name derived from the original when absent");
-        assert_eq!(ok.size, Some(12), "compressedSize as a string is still a size");
-        assert_eq!(ok.width, None, "missing optional values are unknown, not errors");
+        assert_eq!(
+            ok.name, "photo.jpg",
+            "name derived from the original when absent"
+        );
+        assert_eq!(
+            ok.size,
+            Some(12),
+            "compressedSize as a string is still a size"
+        );
+        assert_eq!(
+            ok.width, None,
+            "missing optional values are unknown, not errors"
+        );
     }
 
     #[test]
@@ -306,8 +467,16 @@ mod tests {
             ("<html><body>Bad gateway</body></html>", 1, "HTML page"),
             ("{\"results\": [{\"name\": \"a.webp\"", 1, "not valid JSON"),
             ("{\"ok\": true}", 1, "no list of results"),
-            ("{\"results\": [{\"name\": \"a.webp\", \"size\": 3}]}", 1, "no download URL"),
-            ("{\"results\": [{\"url\": \"https://x/a.webp\"}]}", 2, "1 results for 2 uploaded files, and they cannot be matched"),
+            (
+                "{\"results\": [{\"name\": \"a.webp\", \"size\": 3}]}",
+                1,
+                "no download URL",
+            ),
+            (
+                "{\"results\": [{\"url\": \"https://x/a.webp\"}]}",
+                2,
+                "1 results for 2 uploaded files, and they cannot be matched",
+            ),
             ("42", 1, "neither a JSON object"),
         ];
         for (body, n, needle) in cases {
@@ -324,17 +493,30 @@ mod tests {
         let a = parse_compress(body, &["a.png", "b.png", "c.png"], "webp").unwrap();
         assert_eq!(a.entries[0].as_ref().unwrap_err(), "cannot decode image");
         assert_eq!(a.entries[1].as_ref().unwrap().url, "https://x/b.webp");
-        assert!(a.entries[2].as_ref().unwrap_err().contains("no result for this file"));
+        assert!(a.entries[2]
+            .as_ref()
+            .unwrap_err()
+            .contains("no result for this file"));
         let e = parse_compress(body, &["b.png", "b.png"], "webp").unwrap_err();
-        assert!(e.message().contains("cannot be matched by name"), "duplicate names: {}", e.message());
+        assert!(
+            e.message().contains("cannot be matched by name"),
+            "duplicate names: {}",
+            e.message()
+        );
     }
 
     #[test]
     fn usage_documented_answer() {
         let u = parse_usage(&fixture("usage.json")).unwrap();
         assert_eq!(u.plan.as_deref(), Some("pro"));
-        assert_eq!((u.compressions_used, u.compressions_limit), (Some(45), Some(99999)));
-        assert_eq!((u.ai_credits_used, u.ai_credits_monthly, u.ai_topup_credits), (Some(120), Some(1000), Some(200)));
+        assert_eq!(
+            (u.compressions_used, u.compressions_limit),
+            (Some(45), Some(99999))
+        );
+        assert_eq!(
+            (u.ai_credits_used, u.ai_credits_monthly, u.ai_topup_credits),
+            (Some(120), Some(1000), Some(200))
+        );
         assert_eq!(u.ai_credits_remaining, Some(1080));
         assert_eq!((u.can_compress, u.can_use_ai), (Some(true), Some(true)));
         assert!(u.raw_json.contains("topups"));
@@ -365,7 +547,9 @@ mod tests {
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
             any::<i64>().prop_map(Value::from),
-            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)),
             "(url|name|size|error|width|expiresAt|expires_in|[a-z]{0,6})".prop_map(Value::String),
         ];
         leaf.prop_recursive(3, 24, 6, |inner| {

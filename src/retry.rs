@@ -65,10 +65,16 @@ impl RetryPolicy {
         if let Some(wait) = err.retry_after() {
             return (wait <= self.max_retry_after).then_some(wait);
         }
-        let step = self.base_delay.saturating_mul(1u32 << at.number.min(16)).min(self.max_delay);
+        let step = self
+            .base_delay
+            .saturating_mul(1u32 << at.number.min(16))
+            .min(self.max_delay);
         // Full jitter: spreads out clients that failed together.
         let frac = (crate::random_u128() % 1000) as u32;
-        Some(step.mul_f64(f64::from(frac) / 1000.0).max(Duration::from_millis(10)))
+        Some(
+            step.mul_f64(f64::from(frac) / 1000.0)
+                .max(Duration::from_millis(10)),
+        )
     }
 }
 
@@ -79,13 +85,19 @@ mod tests {
     fn http(status: u16) -> Error {
         Error::from_http(crate::error::Target::Api, status, None, b"", None)
     }
-    const FIRST_POST: Attempt = Attempt { number: 0, idempotent: false, body_sent: true };
+    const FIRST_POST: Attempt = Attempt {
+        number: 0,
+        idempotent: false,
+        body_sent: true,
+    };
 
     #[test]
     fn retries_transient_answers() {
         let p = RetryPolicy::default();
         for s in [429, 502, 503, 504] {
-            let d = p.delay(&http(s), FIRST_POST).unwrap_or_else(|| panic!("{s} retried"));
+            let d = p
+                .delay(&http(s), FIRST_POST)
+                .unwrap_or_else(|| panic!("{s} retried"));
             assert!(d <= p.base_delay, "{s}: {d:?}");
         }
         for s in [400, 401, 402, 403, 413, 500] {
@@ -107,19 +119,57 @@ mod tests {
         let net = Error::new(ErrorKind::Network, "reset");
         let p = RetryPolicy::default();
         assert!(p.delay(&net, FIRST_POST).is_none());
-        assert!(p.delay(&net, Attempt { body_sent: false, ..FIRST_POST }).is_some());
-        assert!(p.delay(&net, Attempt { idempotent: true, ..FIRST_POST }).is_some());
-        let brave = RetryPolicy { retry_after_upload: true, ..Default::default() };
+        assert!(p
+            .delay(
+                &net,
+                Attempt {
+                    body_sent: false,
+                    ..FIRST_POST
+                }
+            )
+            .is_some());
+        assert!(p
+            .delay(
+                &net,
+                Attempt {
+                    idempotent: true,
+                    ..FIRST_POST
+                }
+            )
+            .is_some());
+        let brave = RetryPolicy {
+            retry_after_upload: true,
+            ..Default::default()
+        };
         assert!(brave.delay(&net, FIRST_POST).is_some());
     }
 
     #[test]
     fn stops_after_max_retries_and_backs_off() {
-        let p = RetryPolicy { max_retries: 3, ..Default::default() };
+        let p = RetryPolicy {
+            max_retries: 3,
+            ..Default::default()
+        };
         let e = http(503);
-        assert!(p.delay(&e, Attempt { number: 3, ..FIRST_POST }).is_none());
+        assert!(p
+            .delay(
+                &e,
+                Attempt {
+                    number: 3,
+                    ..FIRST_POST
+                }
+            )
+            .is_none());
         for n in 0..3 {
-            let d = p.delay(&e, Attempt { number: n, ..FIRST_POST }).unwrap();
+            let d = p
+                .delay(
+                    &e,
+                    Attempt {
+                        number: n,
+                        ..FIRST_POST
+                    },
+                )
+                .unwrap();
             assert!(d <= p.base_delay * (1 << n), "attempt {n}: {d:?}");
         }
     }

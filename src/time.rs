@@ -4,7 +4,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -20,7 +23,13 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 fn checked(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
     // Four-digit years only: the arithmetic below then cannot overflow, whatever a server sends.
-    if !(0..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(0..=9999).contains(&y)
+        || !(1..=12).contains(&mo)
+        || !(1..=31).contains(&d)
+        || h > 23
+        || mi > 59
+        || s > 60
+    {
         return None;
     }
     Some(days_from_civil(y, mo, d) * 86400 + (h * 3600 + mi * 60 + s) as i64)
@@ -33,7 +42,14 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<u32>().ok();
-    let base = checked(num(0..4)? as i64, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?)?;
+    let base = checked(
+        num(0..4)? as i64,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )?;
     let mut rest = &s[19..];
     if let Some(frac) = rest.strip_prefix('.') {
         let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
@@ -49,7 +65,11 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
             };
             // `hh:mm`, two digits each, as RFC 3339 has it (a longer one overflowed here).
             let (h, m) = rest[1..].split_once(':')?;
-            let two = |t: &str| (t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit())).then(|| t.parse::<i64>().ok()).flatten();
+            let two = |t: &str| {
+                (t.len() == 2 && t.bytes().all(|c| c.is_ascii_digit()))
+                    .then(|| t.parse::<i64>().ok())
+                    .flatten()
+            };
             let (h, m) = (two(h).filter(|h| *h <= 23)?, two(m).filter(|m| *m <= 59)?);
             sign * (h * 3600 + m * 60)
         }
@@ -63,11 +83,20 @@ pub(crate) fn parse_http_date(s: &str) -> Option<i64> {
     if parts.len() != 6 || parts[5] != "GMT" {
         return None;
     }
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let month = MONTHS.iter().position(|m| *m == parts[2])? as u32 + 1;
     let mut hms = parts[4].split(':').map(|x| x.parse::<u32>().ok());
     let (h, mi, sec) = (hms.next()??, hms.next()??, hms.next()??);
-    checked(parts[3].parse().ok()?, month, parts[1].parse().ok()?, h, mi, sec)
+    checked(
+        parts[3].parse().ok()?,
+        month,
+        parts[1].parse().ok()?,
+        h,
+        mi,
+        sec,
+    )
 }
 
 /// A `Retry-After` value (delta seconds or an HTTP date) as a wait from now. RFC 9110 allows
@@ -96,7 +125,12 @@ pub(crate) fn format_rfc3339(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -107,7 +141,10 @@ mod tests {
     fn rfc3339_round_trips() {
         assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_rfc3339("2026-11-23T06:30:00Z"), Some(1795415400));
-        assert_eq!(parse_rfc3339("2026-11-23T07:30:00.123+01:00"), Some(1795415400));
+        assert_eq!(
+            parse_rfc3339("2026-11-23T07:30:00.123+01:00"),
+            Some(1795415400)
+        );
         assert_eq!(format_rfc3339(1795415400), "2026-11-23T06:30:00Z");
         assert_eq!(parse_rfc3339("yesterday"), None);
     }
@@ -116,19 +153,37 @@ mod tests {
     /// debug builds, a wrong expiry in release ones).
     #[test]
     fn offsets_and_years_out_of_range_are_invalid_not_overflows() {
-        assert_eq!(parse_rfc3339("2026-11-23T06:30:00+7777777770777777770:+Z"), None);
+        assert_eq!(
+            parse_rfc3339("2026-11-23T06:30:00+7777777770777777770:+Z"),
+            None
+        );
         assert_eq!(parse_rfc3339("2026-11-23T06:30:00+24:00"), None);
         assert_eq!(parse_rfc3339("2026-11-23T06:30:00+1:00"), None);
-        assert_eq!(parse_rfc3339("2026-11-23T06:30:00-05:30"), Some(1795415400 + 5 * 3600 + 30 * 60));
-        assert_eq!(parse_http_date("Wed, 21 Oct 99999999999999999 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after("Wed, 21 Oct 9223372036854775807 07:28:00 GMT"), None);
+        assert_eq!(
+            parse_rfc3339("2026-11-23T06:30:00-05:30"),
+            Some(1795415400 + 5 * 3600 + 30 * 60)
+        );
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 99999999999999999 07:28:00 GMT"),
+            None
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 9223372036854775807 07:28:00 GMT"),
+            None
+        );
     }
 
     #[test]
     fn http_dates_and_retry_after() {
-        assert_eq!(parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"), Some(1445412480));
+        assert_eq!(
+            parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(1445412480)
+        );
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
@@ -136,7 +191,11 @@ mod tests {
     fn huge_retry_after_saturates_and_odd_forms_are_invalid() {
         let max = Some(Duration::from_secs(u64::MAX));
         assert_eq!(parse_retry_after("18446744073709551615"), max);
-        assert_eq!(parse_retry_after("18446744073709551616"), max, "past u64 saturates too");
+        assert_eq!(
+            parse_retry_after("18446744073709551616"),
+            max,
+            "past u64 saturates too"
+        );
         assert_eq!(parse_retry_after("99999999999999999999999999"), max);
         for bad in ["1.5", "-1", "+3", "1e3", "", "NaN", "inf"] {
             assert_eq!(parse_retry_after(bad), None, "{bad:?}");

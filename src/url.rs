@@ -21,11 +21,17 @@ impl Origin {
         let default_port = match scheme.as_str() {
             "https" => 443,
             "http" => 80,
-            _ => return Err(Error::invalid(format!("{what} must use https (got scheme {scheme:?})"))),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "{what} must use https (got scheme {scheme:?})"
+                )))
+            }
         };
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
         if authority.contains('@') {
-            return Err(Error::invalid(format!("{what} must not contain user information")));
+            return Err(Error::invalid(format!(
+                "{what} must not contain user information"
+            )));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let (h, tail) = v6
@@ -43,9 +49,15 @@ impl Origin {
         }
         let port = match port {
             None | Some("") => default_port,
-            Some(p) => p.parse().map_err(|_| Error::invalid(format!("{what} has an invalid port")))?,
+            Some(p) => p
+                .parse()
+                .map_err(|_| Error::invalid(format!("{what} has an invalid port")))?,
         };
-        let origin = Origin { scheme, host: host.to_ascii_lowercase(), port };
+        let origin = Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        };
         if origin.scheme == "http" && !origin.is_loopback() {
             return Err(Error::invalid(format!(
                 "{what} uses plain http to {}; https is required except for loopback addresses",
@@ -60,7 +72,9 @@ impl Origin {
         if self.host == "localhost" {
             return true;
         }
-        self.host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        self.host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
     }
 }
 
@@ -68,15 +82,30 @@ impl Origin {
 /// same rule as the base URL, and may not point at link-local addresses (cloud metadata
 /// services). A refusal is the server's fault, so it is a protocol error, not a caller's.
 pub(crate) fn check_download(url: &str) -> Result<Origin> {
-    let origin = Origin::parse(url, "the download URL").map_err(|e| Error::new(ErrorKind::Protocol, format!("the server sent an unusable download URL: {}", e.message())))?;
+    let origin = Origin::parse(url, "the download URL").map_err(|e| {
+        Error::new(
+            ErrorKind::Protocol,
+            format!("the server sent an unusable download URL: {}", e.message()),
+        )
+    })?;
     let ip = origin.host.parse::<std::net::IpAddr>().ok();
     let link_local = match ip {
-        Some(std::net::IpAddr::V4(v4)) => v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast(),
-        Some(std::net::IpAddr::V6(v6)) => (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified() || v6.is_multicast(),
+        Some(std::net::IpAddr::V4(v4)) => {
+            v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast() || v4.is_multicast()
+        }
+        Some(std::net::IpAddr::V6(v6)) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified() || v6.is_multicast()
+        }
         None => false,
     };
     if link_local {
-        return Err(Error::new(ErrorKind::Protocol, format!("the server sent a download URL to {}, a link-local or special address; refused", origin.host)));
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "the server sent a download URL to {}, a link-local or special address; refused",
+                origin.host
+            ),
+        ));
     }
     Ok(origin)
 }
@@ -92,12 +121,23 @@ pub(crate) fn join(base: &str, location: &str) -> String {
         return format!("{scheme}:{location}");
     }
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let path_start = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     if location.starts_with('/') {
         format!("{}{}", &base[..path_start], location)
     } else {
-        let dir_end = base.rfind('/').filter(|&i| i >= path_start).map(|i| i + 1).unwrap_or(base.len());
-        let prefix = if dir_end == base.len() && path_start == base.len() { format!("{base}/") } else { base[..dir_end].to_string() };
+        let dir_end = base
+            .rfind('/')
+            .filter(|&i| i >= path_start)
+            .map(|i| i + 1)
+            .unwrap_or(base.len());
+        let prefix = if dir_end == base.len() && path_start == base.len() {
+            format!("{base}/")
+        } else {
+            base[..dir_end].to_string()
+        };
         format!("{prefix}{location}")
     }
 }
@@ -109,7 +149,10 @@ mod tests {
     #[test]
     fn parses_origins() {
         let o = Origin::parse("https://fluximage.app/api/compress", "u").unwrap();
-        assert_eq!((o.scheme.as_str(), o.host.as_str(), o.port), ("https", "fluximage.app", 443));
+        assert_eq!(
+            (o.scheme.as_str(), o.host.as_str(), o.port),
+            ("https", "fluximage.app", 443)
+        );
         let o = Origin::parse("http://127.0.0.1:8080", "u").unwrap();
         assert_eq!(o.port, 8080);
         let o = Origin::parse("http://[::1]:9/x", "u").unwrap();
@@ -119,7 +162,13 @@ mod tests {
 
     #[test]
     fn refuses_plain_http_elsewhere() {
-        for bad in ["http://fluximage.app", "http://10.0.0.1", "ftp://x", "fluximage.app", "https://user@x/"] {
+        for bad in [
+            "http://fluximage.app",
+            "http://10.0.0.1",
+            "ftp://x",
+            "fluximage.app",
+            "https://user@x/",
+        ] {
             assert!(Origin::parse(bad, "u").is_err(), "{bad}");
         }
     }
@@ -129,12 +178,22 @@ mod tests {
         assert_eq!(join("http://a:1/x/y?q", "/z"), "http://a:1/z");
         assert_eq!(join("http://a:1/x/y", "https://b/c"), "https://b/c");
         assert_eq!(join("http://a:1/x/y", "z"), "http://a:1/x/z");
-        assert_eq!(join("http://a:1/x/y", "//b:2/c"), "http://b:2/c", "a network-path reference names a host");
+        assert_eq!(
+            join("http://a:1/x/y", "//b:2/c"),
+            "http://b:2/c",
+            "a network-path reference names a host"
+        );
     }
 
     #[test]
     fn server_supplied_download_urls_are_protocol_errors() {
-        for bad in ["file:///etc/passwd", "https://169.254.169.254/latest", "https://[fe80::1]/x", "http://10.0.0.1/x", "https://0.0.0.0/x"] {
+        for bad in [
+            "file:///etc/passwd",
+            "https://169.254.169.254/latest",
+            "https://[fe80::1]/x",
+            "http://10.0.0.1/x",
+            "https://0.0.0.0/x",
+        ] {
             let e = check_download(bad).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::Protocol, "{bad}");
         }

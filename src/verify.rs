@@ -27,8 +27,15 @@ pub(crate) fn check_encoding(content_encoding: Option<&str>) -> Result<()> {
 
 /// Compares the bytes received with the answer's `Content-Length` and the size the compress
 /// answer announced (either may be unknown).
-pub(crate) fn check_length(received: u64, content_length: Option<u64>, announced: Option<u64>) -> Result<()> {
-    for (expected, source) in [(content_length, "its Content-Length"), (announced, "the size the compress answer announced")] {
+pub(crate) fn check_length(
+    received: u64,
+    content_length: Option<u64>,
+    announced: Option<u64>,
+) -> Result<()> {
+    for (expected, source) in [
+        (content_length, "its Content-Length"),
+        (announced, "the size the compress answer announced"),
+    ] {
         if let Some(n) = expected.filter(|&n| n != received) {
             return Err(Error::new(
                 ErrorKind::Protocol,
@@ -53,10 +60,17 @@ mod tests {
         assert!(check_length(10, Some(10), Some(10)).is_ok());
         assert!(check_length(10, None, None).is_ok());
         let e = check_length(6, None, Some(10)).unwrap_err();
-        assert!(is_incomplete(&e) && e.message().contains("6 bytes received, 10 expected"), "{}", e.message());
+        assert!(
+            is_incomplete(&e) && e.message().contains("6 bytes received, 10 expected"),
+            "{}",
+            e.message()
+        );
         assert!(is_incomplete(&check_length(6, Some(10), None).unwrap_err()));
         assert!(check_encoding(Some("identity")).is_ok());
         assert!(check_encoding(None).is_ok());
-        assert_eq!(check_encoding(Some("gzip")).unwrap_err().kind(), ErrorKind::Protocol);
+        assert_eq!(
+            check_encoding(Some("gzip")).unwrap_err().kind(),
+            ErrorKind::Protocol
+        );
     }
 }

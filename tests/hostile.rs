@@ -61,7 +61,9 @@ impl Hostile {
                     break;
                 }
                 let Ok(mut conn) = conn else { continue };
-                let Some(req) = read_request(&mut conn) else { continue };
+                let Some(req) = read_request(&mut conn) else {
+                    continue;
+                };
                 s.lock().unwrap().push(req.clone());
                 let _ = conn.write_all(&handler(&req, &b));
                 let _ = conn.flush();
@@ -107,7 +109,11 @@ fn read_request(conn: &mut TcpStream) -> Option<Req> {
     let head = String::from_utf8_lossy(&data[..end]).into_owned();
     let len = head
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
         .unwrap_or(0);
     let mut body = data[end..].to_vec();
     while body.len() < len {
@@ -125,7 +131,9 @@ fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
     for (k, v) in headers {
         out.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
-    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")) {
+    if !headers.iter().any(|(k, _)| {
+        k.eq_ignore_ascii_case("content-length") || k.eq_ignore_ascii_case("transfer-encoding")
+    }) {
         out.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
     }
     out.extend_from_slice(b"\r\n");
@@ -134,7 +142,11 @@ fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
 }
 
 fn json(status: &str, body: &str) -> Vec<u8> {
-    http(status, &[("Content-Type", "application/json")], body.as_bytes())
+    http(
+        status,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
 }
 
 /// A client of `base` with quick retries.
@@ -145,7 +157,10 @@ fn client_for(base: &str) -> Client {
 fn client_cfg(base: &str, tweak: impl FnOnce(&mut Config)) -> Client {
     let mut cfg = Config {
         base_url: base.to_string(),
-        retry: RetryPolicy { base_delay: Duration::from_millis(10), ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(10),
+            ..RetryPolicy::default()
+        },
         ..Config::default()
     };
     tweak(&mut cfg);
@@ -169,15 +184,37 @@ fn one_input() -> Vec<Input> {
 /// returns its stdout + stderr after checking it passed.
 fn run_child(name: &str, envs: &[(&str, &str)]) -> String {
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--ignored", "--exact", name, "--nocapture", "--test-threads=1"]);
-    for var in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"] {
+    cmd.args([
+        "--ignored",
+        "--exact",
+        name,
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
         cmd.env_remove(var);
     }
     cmd.envs(envs.iter().copied());
     let out = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "child {name} failed:\n{text}");
-    assert!(text.contains("1 passed"), "child {name} did not run:\n{text}");
+    assert!(
+        text.contains("1 passed"),
+        "child {name} did not run:\n{text}"
+    );
     text
 }
 
@@ -190,15 +227,32 @@ fn env(name: &str) -> String {
 #[test]
 fn a_reflected_key_never_reaches_the_caller() {
     let server = Hostile::start(|req, _| {
-        let auth = req.head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization:")).unwrap_or("").to_string();
+        let auth = req
+            .head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+            .unwrap_or("")
+            .to_string();
         if req.line().starts_with("GET /api/usage") {
-            json("400 Bad Request", &format!(r#"{{"error":"bad header {}"}}"#, auth))
+            json(
+                "400 Bad Request",
+                &format!(r#"{{"error":"bad header {}"}}"#, auth),
+            )
         } else if req.body.windows(6).any(|w| w == b"second") {
             // A 200 that is not JSON, starting with the reflected header.
-            http("200 OK", &[("Content-Type", "text/plain")], format!("{auth} was not expected").as_bytes())
+            http(
+                "200 OK",
+                &[("Content-Type", "text/plain")],
+                format!("{auth} was not expected").as_bytes(),
+            )
         } else {
             // A per-image failure that quotes the header, and a field that does.
-            json("200 OK", &format!(r#"{{"results":[{{"originalName":"first.png","error":"denied for {auth}","altText":"{auth}"}}]}}"#))
+            json(
+                "200 OK",
+                &format!(
+                    r#"{{"results":[{{"originalName":"first.png","error":"denied for {auth}","altText":"{auth}"}}]}}"#
+                ),
+            )
         }
     });
     let c = client_for(&server.base);
@@ -206,22 +260,44 @@ fn a_reflected_key_never_reaches_the_caller() {
     assert_eq!(e.kind(), ErrorKind::BadRequest);
     for text in [e.message().to_string(), e.to_string(), format!("{e:?}")] {
         assert!(!text.contains(SECRET), "the key leaked: {text}");
-        assert!(text.contains("flx_live_f2e72...dfd3"), "the masked key stays recognisable: {text}");
+        assert!(
+            text.contains("flx_live_f2e72...dfd3"),
+            "the masked key stays recognisable: {text}"
+        );
     }
 
-    let batch = c.compress(&[Input::bytes("first.png", photo_png(8, 8, 1))], &CompressOptions::default(), &mut none()).unwrap();
+    let batch = c
+        .compress(
+            &[Input::bytes("first.png", photo_png(8, 8, 1))],
+            &CompressOptions::default(),
+            &mut none(),
+        )
+        .unwrap();
     let item_error = batch.items[0].outcome.as_ref().unwrap_err();
-    assert!(!item_error.message().contains(SECRET), "{}", item_error.message());
+    assert!(
+        !item_error.message().contains(SECRET),
+        "{}",
+        item_error.message()
+    );
     assert!(!batch.raw_json.contains(SECRET), "{}", batch.raw_json);
     assert!(!batch.status().unwrap_err().message().contains(SECRET));
 
     // The request failed as a whole; its item carries the error (the batch is always returned).
-    let batch = c.compress(&[Input::bytes("second.png", photo_png(8, 8, 2))], &CompressOptions::default(), &mut none()).unwrap();
+    let batch = c
+        .compress(
+            &[Input::bytes("second.png", photo_png(8, 8, 2))],
+            &CompressOptions::default(),
+            &mut none(),
+        )
+        .unwrap();
     let e = batch.items[0].outcome.as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol);
     assert!(!batch.status().unwrap_err().message().contains(SECRET));
     assert!(!e.message().contains(SECRET), "{}", e.message());
-    assert!(server.requests().iter().all(|r| r.head.contains(KEY)), "the key was sent to the API itself");
+    assert!(
+        server.requests().iter().all(|r| r.head.contains(KEY)),
+        "the key was sent to the API itself"
+    );
 }
 
 // ---- 2. Proxies never see a loopback request ------------------------------------------------
@@ -238,7 +314,11 @@ fn an_explicit_proxy_is_not_used_for_a_loopback_api() {
     let c = client_cfg(&api.base, |cfg| cfg.proxy = Some(proxy.base.clone()));
     assert_eq!(c.usage(&mut none()).unwrap().plan.as_deref(), Some("pro"));
     assert_eq!(api.requests().len(), 1);
-    assert!(proxy.requests().is_empty(), "the proxy saw {:?}", proxy.requests());
+    assert!(
+        proxy.requests().is_empty(),
+        "the proxy saw {:?}",
+        proxy.requests()
+    );
 }
 
 #[test]
@@ -254,25 +334,51 @@ fn an_environment_proxy_never_sees_a_loopback_request() {
     let api = Hostile::start(|_, _| json("200 OK", r#"{"plan":"pro","canCompress":true}"#));
     run_child(
         "child_environment_proxy_and_loopback_api",
-        &[("FLX_TEST_API", &api.base), ("HTTPS_PROXY", &proxy.base), ("ALL_PROXY", &proxy.base), ("HTTP_PROXY", &proxy.base)],
+        &[
+            ("FLX_TEST_API", &api.base),
+            ("HTTPS_PROXY", &proxy.base),
+            ("ALL_PROXY", &proxy.base),
+            ("HTTP_PROXY", &proxy.base),
+        ],
     );
-    assert!(proxy.requests().is_empty(), "the proxy saw {:?}", proxy.requests());
+    assert!(
+        proxy.requests().is_empty(),
+        "the proxy saw {:?}",
+        proxy.requests()
+    );
     let got = api.requests();
-    assert_eq!(got.len(), 1, "the request reached the loopback API directly");
-    assert!(got[0].line().starts_with("GET /api/usage"), "{}", got[0].line());
+    assert_eq!(
+        got.len(),
+        1,
+        "the request reached the loopback API directly"
+    );
+    assert!(
+        got[0].line().starts_with("GET /api/usage"),
+        "{}",
+        got[0].line()
+    );
 }
 
 #[test]
 fn a_set_proxy_carries_remote_requests_never_a_direct_connection() {
     let proxy = recording_proxy();
-    let c = client_cfg("https://fluximage.invalid", |cfg| cfg.proxy = Some(proxy.base.clone()));
+    let c = client_cfg("https://fluximage.invalid", |cfg| {
+        cfg.proxy = Some(proxy.base.clone())
+    });
     let e = c.usage(&mut none()).unwrap_err();
     assert!(e.message().contains("proxy"), "{e}");
     let seen = proxy.requests();
     assert!(!seen.is_empty(), "{e}");
     for req in seen {
-        assert!(req.line().starts_with("CONNECT fluximage.invalid:443"), "{}", req.line());
-        assert!(!req.head.contains(KEY), "the key is sent only inside the tunnel");
+        assert!(
+            req.line().starts_with("CONNECT fluximage.invalid:443"),
+            "{}",
+            req.line()
+        );
+        assert!(
+            !req.head.contains(KEY),
+            "the key is sent only inside the tunnel"
+        );
     }
 }
 
@@ -282,13 +388,25 @@ fn a_set_proxy_carries_remote_requests_never_a_direct_connection() {
 fn a_socks_proxy_is_refused_when_set() {
     let socks = recording_proxy();
     let url = format!("socks5://127.0.0.1:{}", socks.port());
-    let e = Client::new(Some(KEY), Config { base_url: "https://fluximage.invalid".into(), proxy: Some(url.clone()), ..Config::default() })
-        .unwrap_err();
+    let e = Client::new(
+        Some(KEY),
+        Config {
+            base_url: "https://fluximage.invalid".into(),
+            proxy: Some(url.clone()),
+            ..Config::default()
+        },
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(e.message().contains("SOCKS"), "{}", e.message());
     // The same for a client that exists already (flx_client_set_proxy reconfigures).
     let c = client_for("http://127.0.0.1:9");
-    let e = c.reconfigure(Config { proxy: Some(url), ..c.config().clone() }).unwrap_err();
+    let e = c
+        .reconfigure(Config {
+            proxy: Some(url),
+            ..c.config().clone()
+        })
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert!(socks.requests().is_empty());
 }
@@ -296,9 +414,20 @@ fn a_socks_proxy_is_refused_when_set() {
 #[test]
 #[ignore = "run as a child process by an_environment_socks_proxy_is_a_configuration_error"]
 fn child_environment_socks_proxy() {
-    let e = Client::new(Some(KEY), Config { base_url: "https://fluximage.invalid".into(), ..Config::default() }).unwrap_err();
+    let e = Client::new(
+        Some(KEY),
+        Config {
+            base_url: "https://fluximage.invalid".into(),
+            ..Config::default()
+        },
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    assert!(e.message().contains("ALL_PROXY") && e.message().contains("SOCKS"), "{}", e.message());
+    assert!(
+        e.message().contains("ALL_PROXY") && e.message().contains("SOCKS"),
+        "{}",
+        e.message()
+    );
     // A loopback API is reached directly whatever the environment says.
     client_for(&env("FLX_TEST_API")).usage(&mut none()).unwrap();
 }
@@ -309,7 +438,10 @@ fn an_environment_socks_proxy_is_a_configuration_error() {
     let api = Hostile::start(|_, _| json("200 OK", r#"{"plan":"pro","canCompress":true}"#));
     run_child(
         "child_environment_socks_proxy",
-        &[("FLX_TEST_API", &api.base), ("ALL_PROXY", &format!("socks5://127.0.0.1:{}", socks.port()))],
+        &[
+            ("FLX_TEST_API", &api.base),
+            ("ALL_PROXY", &format!("socks5://127.0.0.1:{}", socks.port())),
+        ],
     );
     assert!(socks.requests().is_empty());
     assert_eq!(api.requests().len(), 1);
@@ -322,17 +454,32 @@ fn a_fifo_input_is_refused_at_once() {
     let emu = emulator();
     let dir = TempDir::new("fifo");
     let fifo = dir.join("pipe.png");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
     let c = client(&emu, AGENCY);
     let (tx, rx) = std::sync::mpsc::channel();
     let f = fifo.clone();
     std::thread::spawn(move || {
-        let _ = tx.send(c.compress(&[Input::path(f)], &CompressOptions::default(), &mut Observer::none()));
+        let _ = tx.send(c.compress(
+            &[Input::path(f)],
+            &CompressOptions::default(),
+            &mut Observer::none(),
+        ));
     });
-    let batch = rx.recv_timeout(Duration::from_secs(10)).expect("the call returned instead of blocking on the FIFO").unwrap();
+    let batch = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the call returned instead of blocking on the FIFO")
+        .unwrap();
     let e = batch.items[0].outcome.as_ref().unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    assert!(e.message().contains("not a regular file"), "{}", e.message());
+    assert!(
+        e.message().contains("not a regular file"),
+        "{}",
+        e.message()
+    );
     assert_eq!(stat(&emu, "requests", "compress"), 0);
     // Unblock nothing: a FIFO nobody opened for writing needs no cleanup beyond the folder.
 }
@@ -346,7 +493,14 @@ fn a_missing_folder_named_with_a_slash_costs_nothing() {
     let dir = TempDir::new("slash");
     let input = write_photo(&dir, "a.png", 1);
     let target = format!("{}/missing/", dir.path().display());
-    let e = c.compress_file(&input, target.as_ref(), &CompressOptions::default(), &mut none()).unwrap_err();
+    let e = c
+        .compress_file(
+            &input,
+            target.as_ref(),
+            &CompressOptions::default(),
+            &mut none(),
+        )
+        .unwrap_err();
     assert!(e.message().contains("does not exist"), "{}", e.message());
     assert_eq!(stat(&emu, "requests", "compress"), 0);
     assert_eq!(credits(&emu, AGENCY), 0);
@@ -359,10 +513,14 @@ fn a_255_byte_output_name_is_written() {
     let dir = TempDir::new("long");
     let input = write_photo(&dir, "a.png", 2);
     let out = dir.join(&("n".repeat(250) + ".webp"));
-    let n = c.compress_file(&input, &out, &CompressOptions::default(), &mut none()).unwrap();
+    let n = c
+        .compress_file(&input, &out, &CompressOptions::default(), &mut none())
+        .unwrap();
     assert_eq!(std::fs::metadata(&out).unwrap().len(), n);
     let too_long = dir.join(&("n".repeat(251) + ".webp"));
-    let e = c.compress_file(&input, &too_long, &CompressOptions::default(), &mut none()).unwrap_err();
+    let e = c
+        .compress_file(&input, &too_long, &CompressOptions::default(), &mut none())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     assert_eq!(credits(&emu, AGENCY), 1, "the over-long name cost nothing");
 }
@@ -376,18 +534,55 @@ fn a_short_download_is_retried_once_then_refused() {
             json("200 OK", &answer(base, &[("a.png", "/dl/a.webp", 1000)]))
         } else {
             // Close-delimited and cut short: no Content-Length, 600 of the 1000 bytes.
-            http("200 OK", &[("Content-Type", "image/webp"), ("Transfer-Encoding", "identity")], &[7u8; 600])
+            http(
+                "200 OK",
+                &[
+                    ("Content-Type", "image/webp"),
+                    ("Transfer-Encoding", "identity"),
+                ],
+                &[7u8; 600],
+            )
         }
     });
     let c = client_for(&server.base);
-    let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
+    let batch = c
+        .compress(&one_input(), &CompressOptions::default(), &mut none())
+        .unwrap();
     let dir = TempDir::new("short");
-    let e = c.save(&batch.items[0], dir.path(), fluximage::ExistsPolicy::Error, &mut none()).unwrap_err();
+    let e = c
+        .save(
+            &batch.items[0],
+            dir.path(),
+            fluximage::ExistsPolicy::Error,
+            &mut none(),
+        )
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
-    assert!(e.message().contains("600 bytes received, 1000 expected"), "{}", e.message());
-    assert_eq!(server.requests().iter().filter(|r| r.line().starts_with("GET /dl/")).count(), 2, "one retry");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing saved");
-    assert_eq!(c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none()).unwrap_err().kind(), ErrorKind::Protocol);
+    assert!(
+        e.message().contains("600 bytes received, 1000 expected"),
+        "{}",
+        e.message()
+    );
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.line().starts_with("GET /dl/"))
+            .count(),
+        2,
+        "one retry"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing saved"
+    );
+    assert_eq!(
+        c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Protocol
+    );
 }
 
 #[test]
@@ -399,17 +594,33 @@ fn an_encoded_download_is_refused_not_saved_encoded() {
             http(
                 "200 OK",
                 &[("Content-Type", "image/webp"), ("Content-Encoding", "gzip")],
-                &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                &[
+                    0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                ],
             )
         }
     });
     let c = client_for(&server.base);
-    let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
-    let e = c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none()).unwrap_err();
+    let batch = c
+        .compress(&one_input(), &CompressOptions::default(), &mut none())
+        .unwrap();
+    let e = c
+        .fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     assert!(e.message().contains("gzip"), "{}", e.message());
-    let get = server.requests().into_iter().find(|r| r.line().starts_with("GET /dl/")).unwrap();
-    assert!(get.head.to_ascii_lowercase().contains("accept-encoding: identity"), "{}", get.head);
+    let get = server
+        .requests()
+        .into_iter()
+        .find(|r| r.line().starts_with("GET /dl/"))
+        .unwrap();
+    assert!(
+        get.head
+            .to_ascii_lowercase()
+            .contains("accept-encoding: identity"),
+        "{}",
+        get.head
+    );
 }
 
 // ---- 9. Fewer results than uploads ----------------------------------------------------------
@@ -419,8 +630,10 @@ fn results_are_matched_to_uploads_by_name() {
     let server = Hostile::start(|req, base| {
         if req.line().starts_with("POST") {
             // Only the second upload has a result; the first is listed apart as failed.
-            let body = answer(base, &[("two.png", "/dl/two.webp", 3)])
-                .replace(r#""results""#, r#""errors":[{"originalName":"one.png","error":"cannot decode image"}],"results""#);
+            let body = answer(base, &[("two.png", "/dl/two.webp", 3)]).replace(
+                r#""results""#,
+                r#""errors":[{"originalName":"one.png","error":"cannot decode image"}],"results""#,
+            );
             json("200 OK", &body)
         } else {
             http("200 OK", &[("Content-Type", "image/webp")], b"abc")
@@ -432,11 +645,23 @@ fn results_are_matched_to_uploads_by_name() {
         Input::bytes("two.png", photo_png(8, 8, 2)),
         Input::bytes("three.png", photo_png(8, 8, 3)),
     ];
-    let batch = c.compress(&inputs, &CompressOptions::default(), &mut none()).unwrap();
-    assert!(batch.items[0].outcome.as_ref().unwrap_err().message().contains("cannot decode image"));
+    let batch = c
+        .compress(&inputs, &CompressOptions::default(), &mut none())
+        .unwrap();
+    assert!(batch.items[0]
+        .outcome
+        .as_ref()
+        .unwrap_err()
+        .message()
+        .contains("cannot decode image"));
     let two = batch.items[1].outcome.as_ref().unwrap();
     assert_eq!(c.fetch(two, &mut none()).unwrap(), b"abc");
-    assert!(batch.items[2].outcome.as_ref().unwrap_err().message().contains("no result for this file"));
+    assert!(batch.items[2]
+        .outcome
+        .as_ref()
+        .unwrap_err()
+        .message()
+        .contains("no result for this file"));
     assert_eq!(batch.failed(), 2);
 }
 
@@ -447,7 +672,9 @@ fn broken_framing_is_a_protocol_error() {
     let chunked = Hostile::start(|_, _| {
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n".to_vec()
     });
-    let e = client_cfg(&chunked.base, |cfg| cfg.retry.max_retries = 0).usage(&mut none()).unwrap_err();
+    let e = client_cfg(&chunked.base, |cfg| cfg.retry.max_retries = 0)
+        .usage(&mut none())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
 
     let download = Hostile::start(|req, base| {
@@ -458,12 +685,23 @@ fn broken_framing_is_a_protocol_error() {
         }
     });
     let c = client_cfg(&download.base, |cfg| cfg.retry.max_retries = 0);
-    let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
-    let e = c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none()).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::Protocol, "a bogus chunk size inside a download: {e}");
+    let batch = c
+        .compress(&one_input(), &CompressOptions::default(), &mut none())
+        .unwrap();
+    let e = c
+        .fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none())
+        .unwrap_err();
+    assert_eq!(
+        e.kind(),
+        ErrorKind::Protocol,
+        "a bogus chunk size inside a download: {e}"
+    );
 
-    let huge_header = Hostile::start(|_, _| http("200 OK", &[("X-Filler", &"x".repeat(1 << 20))], b"{}"));
-    let e = client_cfg(&huge_header.base, |cfg| cfg.retry.max_retries = 0).usage(&mut none()).unwrap_err();
+    let huge_header =
+        Hostile::start(|_, _| http("200 OK", &[("X-Filler", &"x".repeat(1 << 20))], b"{}"));
+    let e = client_cfg(&huge_header.base, |cfg| cfg.retry.max_retries = 0)
+        .usage(&mut none())
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
 }
 
@@ -476,17 +714,30 @@ fn server_supplied_file_and_link_local_urls_are_protocol_errors() {
         )
     });
     let c = client_for(&server.base);
-    let inputs = [Input::bytes("a.png", photo_png(8, 8, 1)), Input::bytes("b.png", photo_png(8, 8, 2))];
-    let batch = c.compress(&inputs, &CompressOptions::default(), &mut none()).unwrap();
+    let inputs = [
+        Input::bytes("a.png", photo_png(8, 8, 1)),
+        Input::bytes("b.png", photo_png(8, 8, 2)),
+    ];
+    let batch = c
+        .compress(&inputs, &CompressOptions::default(), &mut none())
+        .unwrap();
     for item in &batch.items {
-        let e = c.fetch(item.outcome.as_ref().unwrap(), &mut none()).unwrap_err();
+        let e = c
+            .fetch(item.outcome.as_ref().unwrap(), &mut none())
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
     }
 }
 
 #[test]
 fn a_network_path_redirect_goes_to_the_named_host() {
-    let target = Hostile::start(|_, _| http("200 OK", &[("Content-Type", "image/webp")], b"from-the-other-host"));
+    let target = Hostile::start(|_, _| {
+        http(
+            "200 OK",
+            &[("Content-Type", "image/webp")],
+            b"from-the-other-host",
+        )
+    });
     let host = target.base.trim_start_matches("http:").to_string();
     let server = Hostile::start(move |req, base| {
         if req.line().starts_with("POST") {
@@ -496,26 +747,53 @@ fn a_network_path_redirect_goes_to_the_named_host() {
         }
     });
     let c = client_for(&server.base);
-    let batch = c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap();
-    assert_eq!(c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none()).unwrap(), b"from-the-other-host");
+    let batch = c
+        .compress(&one_input(), &CompressOptions::default(), &mut none())
+        .unwrap();
+    assert_eq!(
+        c.fetch(batch.items[0].outcome.as_ref().unwrap(), &mut none())
+            .unwrap(),
+        b"from-the-other-host"
+    );
     assert!(target.requests()[0].line().starts_with("GET /x.webp"));
 }
 
 #[test]
 fn a_huge_retry_after_saturates_and_is_not_waited_for() {
-    let server = Hostile::start(|_, _| http("429 Too Many Requests", &[("Retry-After", "99999999999999999999999")], b""));
+    let server = Hostile::start(|_, _| {
+        http(
+            "429 Too Many Requests",
+            &[("Retry-After", "99999999999999999999999")],
+            b"",
+        )
+    });
     let c = client_for(&server.base);
     let start = Instant::now();
     let e = c.usage(&mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::RateLimited);
-    assert_eq!(e.retry_after(), Some(Duration::from_secs(u64::MAX)), "not 24 h");
+    assert_eq!(
+        e.retry_after(),
+        Some(Duration::from_secs(u64::MAX)),
+        "not 24 h"
+    );
     assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(server.requests().len(), 1);
 
-    let fraction = Hostile::start(|_, _| http("429 Too Many Requests", &[("Retry-After", "1.5")], b""));
-    let e = client_cfg(&fraction.base, |cfg| cfg.retry.max_retries = 1).usage(&mut none()).unwrap_err();
-    assert_eq!(e.retry_after(), None, "a fraction is not a valid Retry-After");
-    assert_eq!(fraction.requests().len(), 2, "an invalid Retry-After means a normal backoff and retry");
+    let fraction =
+        Hostile::start(|_, _| http("429 Too Many Requests", &[("Retry-After", "1.5")], b""));
+    let e = client_cfg(&fraction.base, |cfg| cfg.retry.max_retries = 1)
+        .usage(&mut none())
+        .unwrap_err();
+    assert_eq!(
+        e.retry_after(),
+        None,
+        "a fraction is not a valid Retry-After"
+    );
+    assert_eq!(
+        fraction.requests().len(),
+        2,
+        "an invalid Retry-After means a normal backoff and retry"
+    );
 }
 
 // ---- 4. A cancel stops the bill -------------------------------------------------------------
@@ -526,7 +804,11 @@ fn a_cancel_while_waiting_for_the_answer_closes_the_connection_and_is_not_charge
     use fluximage_emulator::{Fault, FaultMode, FaultPath};
     let emu = emulator();
     let c = client(&emu, AGENCY);
-    emu.inject(Fault::new(FaultMode::Stall).with_delay_ms(2500).with_path(FaultPath::Compress));
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_delay_ms(2500)
+            .with_path(FaultPath::Compress),
+    );
     let token = CancelToken::new();
     let t = token.clone();
     let canceller = std::thread::spawn(move || {
@@ -535,23 +817,45 @@ fn a_cancel_while_waiting_for_the_answer_closes_the_connection_and_is_not_charge
         t.cancel();
     });
     let start = Instant::now();
-    let e = c.compress(&one_input(), &CompressOptions::default(), &mut Observer::none().with_cancel(token)).unwrap_err();
+    let e = c
+        .compress(
+            &one_input(),
+            &CompressOptions::default(),
+            &mut Observer::none().with_cancel(token),
+        )
+        .unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.kind(), ErrorKind::Cancelled);
-    assert!(start.elapsed() < Duration::from_millis(1500), "the call returned promptly");
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "the call returned promptly"
+    );
     // The emulator notices the hang-up while it holds the answer...
     let waiting = Instant::now();
     while emu.stats()["abandoned"].as_u64().unwrap_or(0) < 1 {
-        assert!(waiting.elapsed() < Duration::from_secs(2), "the connection stayed open: {}", emu.stats());
+        assert!(
+            waiting.elapsed() < Duration::from_secs(2),
+            "the connection stayed open: {}",
+            emu.stats()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // ...and past the stall nothing was charged.
-    std::thread::sleep((start + Duration::from_millis(2800)).saturating_duration_since(Instant::now()));
+    std::thread::sleep(
+        (start + Duration::from_millis(2800)).saturating_duration_since(Instant::now()),
+    );
     assert_eq!(credits(&emu, AGENCY), 0, "{}", emu.stats());
 
     // The same stall, waited for, is charged: the check above can fail.
-    emu.inject(Fault::new(FaultMode::Stall).with_delay_ms(300).with_path(FaultPath::Compress));
-    c.compress(&one_input(), &CompressOptions::default(), &mut none()).unwrap().status().unwrap();
+    emu.inject(
+        Fault::new(FaultMode::Stall)
+            .with_delay_ms(300)
+            .with_path(FaultPath::Compress),
+    );
+    c.compress(&one_input(), &CompressOptions::default(), &mut none())
+        .unwrap()
+        .status()
+        .unwrap();
     assert_eq!(credits(&emu, AGENCY), 1);
 }
 
@@ -564,7 +868,9 @@ fn forward_from_127_0_0_2(target: std::net::SocketAddr) -> u16 {
         // A test makes a handful of connections; the thread ends with the test binary.
         for conn in listener.incoming().take(16) {
             let Ok(client) = conn else { continue };
-            let Ok(server) = TcpStream::connect(target) else { continue };
+            let Ok(server) = TcpStream::connect(target) else {
+                continue;
+            };
             let (mut c2, mut s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
             std::thread::spawn(move || {
                 let _ = std::io::copy(&mut c2, &mut s2);
@@ -582,12 +888,26 @@ fn forward_from_127_0_0_2(target: std::net::SocketAddr) -> u16 {
 
 #[test]
 fn a_certificate_for_another_host_says_so_not_set_a_ca_file() {
-    let emu = emulator_with(fluximage_emulator::EmulatorConfig { tls: true, ..Default::default() });
-    let addr: std::net::SocketAddr = emu.base_url().trim_start_matches("https://").trim_end_matches('/').parse().unwrap();
+    let emu = emulator_with(fluximage_emulator::EmulatorConfig {
+        tls: true,
+        ..Default::default()
+    });
+    let addr: std::net::SocketAddr = emu
+        .base_url()
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
     let port = forward_from_127_0_0_2(addr);
-    let c = client_with(&emu, AGENCY, |cfg| cfg.base_url = format!("https://127.0.0.2:{port}"));
+    let c = client_with(&emu, AGENCY, |cfg| {
+        cfg.base_url = format!("https://127.0.0.2:{port}")
+    });
     let e = c.usage(&mut none()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Tls, "{e}");
     assert!(e.message().contains("another host name"), "{}", e.message());
-    assert!(!e.message().contains("CA file"), "the CA is trusted; a CA file would not help: {}", e.message());
+    assert!(
+        !e.message().contains("CA file"),
+        "the CA is trusted; a CA file would not help: {}",
+        e.message()
+    );
 }

@@ -32,15 +32,32 @@ fn eight_threads_two_thousand_requests_with_random_faults() {
                     let label = match (t + i) % 3 {
                         0 => c.usage(&mut Observer::none()).map(|_| ()),
                         1 => {
-                            let opts = CompressOptions { format: Format::Jpg, ..Default::default() };
-                            c.compress(&[Input::bytes("s.png", image.clone())], &opts, &mut Observer::none()).and_then(|b| {
+                            let opts = CompressOptions {
+                                format: Format::Jpg,
+                                ..Default::default()
+                            };
+                            c.compress(
+                                &[Input::bytes("s.png", image.clone())],
+                                &opts,
+                                &mut Observer::none(),
+                            )
+                            .and_then(|b| {
                                 assert_eq!(b.items.len(), 1);
                                 b.status()
                             })
                         }
                         _ => c
-                            .compress(&[Input::bytes("s.png", image.clone())], &CompressOptions::default(), &mut Observer::none())
-                            .and_then(|b| c.fetch(b.items[0].outcome.as_ref().map_err(Clone::clone)?, &mut Observer::none()))
+                            .compress(
+                                &[Input::bytes("s.png", image.clone())],
+                                &CompressOptions::default(),
+                                &mut Observer::none(),
+                            )
+                            .and_then(|b| {
+                                c.fetch(
+                                    b.items[0].outcome.as_ref().map_err(Clone::clone)?,
+                                    &mut Observer::none(),
+                                )
+                            })
                             .map(|bytes| assert!(!bytes.is_empty())),
                     }
                     .map(|_| "ok".to_string())
@@ -52,16 +69,29 @@ fn eight_threads_two_thousand_requests_with_random_faults() {
     });
     let outcomes = outcomes.into_inner().unwrap();
     eprintln!("soak outcomes: {outcomes:?}");
-    assert_eq!(outcomes.values().sum::<usize>(), THREADS * PER_THREAD, "every request accounted for");
+    assert_eq!(
+        outcomes.values().sum::<usize>(),
+        THREADS * PER_THREAD,
+        "every request accounted for"
+    );
     // What may fail: a 500 (not retried: not a transient status), a reset after the upload went
     // out (not retried: no double charge), or a fault that outlived two retries.
     for kind in outcomes.keys().filter(|k| *k != "ok") {
         assert!(
-            [ErrorKind::Network, ErrorKind::Server, ErrorKind::RateLimited].iter().any(|k| format!("{k:?}") == *kind),
+            [
+                ErrorKind::Network,
+                ErrorKind::Server,
+                ErrorKind::RateLimited
+            ]
+            .iter()
+            .any(|k| format!("{k:?}") == *kind),
             "unexpected failure kind {kind}: {outcomes:?}"
         );
     }
     // A fifth of requests get a fault; about half of those kinds are retried to success, so
     // roughly 90% succeed. Three quarters is a floor no working retry policy falls below.
-    assert!(outcomes["ok"] >= THREADS * PER_THREAD * 3 / 4, "{outcomes:?}");
+    assert!(
+        outcomes["ok"] >= THREADS * PER_THREAD * 3 / 4,
+        "{outcomes:?}"
+    );
 }

@@ -313,12 +313,15 @@ fn run_with(
                 saves.iter().map(|_| std::sync::Mutex::new(None)).collect();
             let work = || loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((k, dest)) = saves.get(n) else { return };
+                let Some((k, dest)) = saves.get(n) else {
+                    return;
+                };
                 if halt.load(std::sync::atomic::Ordering::Relaxed) {
                     return;
                 }
                 let mut obs = Observer::none().with_cancel(cancel.clone());
-                let r = crate::save::save(&client, &batch.items[*k], dest, args.overwrite, &mut obs);
+                let r =
+                    crate::save::save(&client, &batch.items[*k], dest, args.overwrite, &mut obs);
                 if r.as_ref().is_err_and(stops_run) {
                     halt.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
@@ -327,7 +330,11 @@ fn run_with(
             std::thread::scope(|s| {
                 // With SEO names chosen by the server two results may want one name: saved in
                 // input order, the first keeps it, as the report says.
-                let at_once = if args.api.seo_rename { 1 } else { SAVES_AT_ONCE };
+                let at_once = if args.api.seo_rename {
+                    1
+                } else {
+                    SAVES_AT_ONCE
+                };
                 for _ in 0..saves.len().min(at_once) {
                     s.spawn(work);
                 }

@@ -13,6 +13,10 @@ pub fn save(
     overwrite: bool,
     obs: &mut Observer,
 ) -> fluximage::Result<PathBuf> {
-    let policy = if overwrite { ExistsPolicy::Overwrite } else { ExistsPolicy::Error };
+    let policy = if overwrite {
+        ExistsPolicy::Overwrite
+    } else {
+        ExistsPolicy::Error
+    };
     client.save(item, dest, policy, obs)
 }

@@ -976,5 +976,9 @@ fn saves_run_side_by_side_and_are_reported_in_input_order() {
     assert_eq!(inputs, expected, "{}", show(&o));
     assert_eq!(files_with(&lines, "failed").len(), 2, "{}", show(&o));
     assert_eq!(files_with(&lines, "compressed").len(), 10);
-    assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), 10, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(d.join("out")).unwrap().count(),
+        10,
+        "no temporary file left"
+    );
 }

@@ -10,9 +10,15 @@ use common::*;
 const SECTION: &str = "## Command-line tool: flx";
 
 fn readme_transcript() -> String {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let section = &readme[readme.find(SECTION).expect("the README has the flx section")..];
-    let start = section.find("```console\n").expect("a console block in the flx section") + "```console\n".len();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let section = &readme[readme
+        .find(SECTION)
+        .expect("the README has the flx section")..];
+    let start = section
+        .find("```console\n")
+        .expect("a console block in the flx section")
+        + "```console\n".len();
     let end = start + section[start..].find("```").unwrap();
     section[start..end].to_string()
 }
@@ -45,7 +51,10 @@ fn the_readme_sync_transcript_is_real() {
     std::fs::write(d.join("photos/notes.txt"), b"not an image").unwrap();
 
     let mut got = String::new();
-    for line in readme_transcript().lines().filter(|l| l.starts_with("$ flx ")) {
+    for line in readme_transcript()
+        .lines()
+        .filter(|l| l.starts_with("$ flx "))
+    {
         let args: Vec<&str> = line["$ flx ".len()..].split_whitespace().collect();
         let o = run(&emu, "starter", d.path(), &args);
         got += &format!("{line}\n{}", stdout(&o));
@@ -54,6 +63,12 @@ fn the_readme_sync_transcript_is_real() {
         println!("{got}");
     }
     let want = readme_transcript();
-    let (w, g): (Vec<String>, Vec<String>) = (want.lines().map(mask).collect(), got.lines().map(mask).collect());
-    assert_eq!(w, g, "the README transcript differs from a real run:\n{got}");
+    let (w, g): (Vec<String>, Vec<String>) = (
+        want.lines().map(mask).collect(),
+        got.lines().map(mask).collect(),
+    );
+    assert_eq!(
+        w, g,
+        "the README transcript differs from a real run:\n{got}"
+    );
 }

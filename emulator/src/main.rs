@@ -95,7 +95,8 @@ fn main() -> ExitCode {
                     let (plan, key) = v.split_once('=').ok_or_else(|| {
                         format!("--key: PLAN=KEY, e.g. agency=flx_live_<40 hex digits>, not {v}")
                     })?;
-                    cfg.keys.push((plan.trim().to_string(), key.trim().to_string()));
+                    cfg.keys
+                        .push((plan.trim().to_string(), key.trim().to_string()));
                 }
                 "--ready-file" => ready_file = Some(PathBuf::from(value(&flag)?)),
                 "--rtt-ms" | "--work-ms" | "--work-jitter-ms" => {
@@ -110,7 +111,9 @@ fn main() -> ExitCode {
                         _ => cfg.work_jitter = d,
                     }
                 }
-                "--upload-rate" | "--download-rate" | "--conn-upload-rate"
+                "--upload-rate"
+                | "--download-rate"
+                | "--conn-upload-rate"
                 | "--conn-download-rate" => {
                     let v = value(&flag)?;
                     let r = Some(parse_rate(&v).map_err(|e| format!("{flag}: {e}"))?);
@@ -200,7 +203,9 @@ fn main() -> ExitCode {
     }
     if print_keys {
         let mut out = std::io::stdout().lock();
-        let builtin = builtin_keys().iter().map(|(p, k)| (p.to_string(), k.to_string()));
+        let builtin = builtin_keys()
+            .iter()
+            .map(|(p, k)| (p.to_string(), k.to_string()));
         for (plan, key) in builtin.chain(cfg.keys.iter().cloned()) {
             let _ = writeln!(out, "{plan} {key}");
         }
@@ -281,8 +286,8 @@ fn parse_rate(s: &str) -> Result<u64, String> {
         "Gbit" => 1e9 / 8.0,
         other => {
             return Err(format!(
-                "unknown unit {other:?} in {s:?} (use B, kB, MB, GB, KiB, MiB, GiB, kbit, Mbit, Gbit)"
-            ))
+            "unknown unit {other:?} in {s:?} (use B, kB, MB, GB, KiB, MiB, GiB, kbit, Mbit, Gbit)"
+        ))
         }
     };
     let bytes = (n * scale).round();
@@ -329,7 +334,8 @@ fn write_ready_file(path: &Path, emu: &Emulator, control: bool) -> std::io::Resu
     tmp_name.push(name);
     tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = path.with_file_name(tmp_name);
-    let written = std::fs::write(&tmp, format!("{doc}\n")).and_then(|()| std::fs::rename(&tmp, path));
+    let written =
+        std::fs::write(&tmp, format!("{doc}\n")).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -372,7 +378,9 @@ mod tests {
         assert_eq!(parse_rate("40Mbit"), Ok(5_000_000));
         assert_eq!(parse_rate("1.5MB"), Ok(1_500_000));
         assert!(parse_rate("fast").is_err());
-        assert!(parse_rate("8 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("8 parsecs")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_rate("0").is_err());
         assert!(parse_rate("").is_err());
     }

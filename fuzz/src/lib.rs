@@ -26,11 +26,11 @@ pub fn run(check: fn(&[u8])) {
 // The emulator's form parser, compiled from the emulator's own source files rather than by
 // depending on the emulator crate: that crate links an AV1 encoder whose `cfg(fuzzing)` build
 // brings libFuzzer's runtime, which clashes with AFL++'s.
+#[path = "../../emulator/src/multipart.rs"]
+pub mod emulator_multipart;
 #[path = "../../emulator/src/util.rs"]
 #[allow(dead_code)]
 mod util;
-#[path = "../../emulator/src/multipart.rs"]
-pub mod emulator_multipart;
 
 /// With the `planted-bug` feature, panics on inputs starting with `FLX!`. The bytes are
 /// compared one at a time, each through `black_box` so the optimiser cannot merge them into one

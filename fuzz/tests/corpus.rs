@@ -3,7 +3,9 @@
 use std::path::Path;
 
 fn replay(target: &str, check: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("corpus")
+        .join(target);
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         check(&std::fs::read(entry.unwrap().path()).unwrap());

@@ -1,11 +1,11 @@
 //! `flx_batch`: the outcome of a compress call, its accessors, and fetching or saving results.
 
 use super::client::flx_client;
-use super::options::{options_or_default, flx_options};
+use super::options::{flx_options, options_or_default};
 use super::{arg_path, arg_ref, check_out, cstring, ffi_entry, flx_status, free_box, write_out};
-use std::os::unix::ffi::OsStrExt;
 use crate::{Batch, Error, ExistsPolicy, ImageInfo, Item};
 use std::ffi::{c_char, c_int, CString};
+use std::os::unix::ffi::OsStrExt;
 
 /// The outcome of a compress call: one item per input, in input order. Read-only after
 /// creation, so it may be read from several threads at once. Strings it returns are owned by
@@ -96,7 +96,9 @@ fn item_strings(item: &Item) -> [Option<CString>; STRING_FIELDS] {
     let value = |f: flx_field| -> Option<CString> {
         let text = match f {
             // A path is bytes on Unix, not always UTF-8: handed back as it is.
-            FLX_FIELD_PATH => return saved.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok()),
+            FLX_FIELD_PATH => {
+                return saved.and_then(|p| CString::new(p.as_os_str().as_bytes()).ok())
+            }
             FLX_FIELD_INPUT => Some(item.input.as_str()),
             FLX_FIELD_NAME => info.map(|i| i.name.as_str()),
             FLX_FIELD_ORIGINAL_NAME => info.and_then(|i| i.original_name.as_deref()),
@@ -105,7 +107,11 @@ fn item_strings(item: &Item) -> [Option<CString>; STRING_FIELDS] {
             FLX_FIELD_EXPIRES_AT => info.and_then(|i| i.expires_at.as_deref()),
             FLX_FIELD_ALT_TEXT => info.and_then(|i| i.alt_text.as_deref()),
             FLX_FIELD_SEO_NAME => info.and_then(|i| i.seo_name.as_deref()),
-            FLX_FIELD_ORIGINAL_SIZE | FLX_FIELD_SIZE | FLX_FIELD_WIDTH | FLX_FIELD_HEIGHT | FLX_FIELD_EXPIRES_UNIX
+            FLX_FIELD_ORIGINAL_SIZE
+            | FLX_FIELD_SIZE
+            | FLX_FIELD_WIDTH
+            | FLX_FIELD_HEIGHT
+            | FLX_FIELD_EXPIRES_UNIX
             | FLX_FIELD_HTTP_STATUS => None,
         };
         text.map(cstring)
@@ -134,7 +140,9 @@ impl flx_exists {
         let e = [FLX_EXISTS_ERROR, FLX_EXISTS_RENAME, FLX_EXISTS_OVERWRITE]
             .into_iter()
             .find(|e| *e as c_int == v)
-            .ok_or_else(|| Error::invalid(format!("policy must be a flx_exists value 0..2 (got {v})")))?;
+            .ok_or_else(|| {
+                Error::invalid(format!("policy must be a flx_exists value 0..2 (got {v})"))
+            })?;
         Ok(match e {
             FLX_EXISTS_ERROR => ExistsPolicy::Error,
             FLX_EXISTS_RENAME => ExistsPolicy::Rename,
@@ -147,7 +155,11 @@ impl flx_batch {
     pub(crate) fn new(batch: Batch) -> flx_batch {
         flx_batch {
             strings: batch.items.iter().map(item_strings).collect(),
-            errors: batch.items.iter().map(|i| i.error().map(|e| cstring(e.message()))).collect(),
+            errors: batch
+                .items
+                .iter()
+                .map(|i| i.error().map(|e| cstring(e.message())))
+                .collect(),
             json: cstring(&batch.raw_json),
             session_id: batch.session_id.as_deref().map(cstring),
             batch,
@@ -155,10 +167,12 @@ impl flx_batch {
     }
 
     fn item(&self, i: usize) -> Result<&Item, Error> {
-        self.batch
-            .items
-            .get(i)
-            .ok_or_else(|| Error::invalid(format!("item index {i} is out of range (the batch has {} items)", self.batch.items.len())))
+        self.batch.items.get(i).ok_or_else(|| {
+            Error::invalid(format!(
+                "item index {i} is out of range (the batch has {} items)",
+                self.batch.items.len()
+            ))
+        })
     }
 }
 
@@ -189,7 +203,9 @@ pub extern "C" fn flx_batch_error(batch: *const flx_batch, i: usize) -> *const c
     ffi_entry!({
         let b = arg_ref(batch, "batch")?;
         b.item(i)?;
-        Ok(b.errors[i].as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+        Ok(b.errors[i]
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s.as_ptr()))
     })
 }
 
@@ -204,8 +220,12 @@ pub extern "C" fn flx_batch_str(batch: *const flx_batch, i: usize, field: c_int)
         let slot = flx_field::from_int(field)
             .map(|f| f as usize)
             .filter(|&f| f < STRING_FIELDS)
-            .ok_or_else(|| Error::invalid(format!("field {field} is not a string flx_field (0..8)")))?;
-        Ok(b.strings[i][slot].as_ref().map_or(std::ptr::null(), |s| s.as_ptr()))
+            .ok_or_else(|| {
+                Error::invalid(format!("field {field} is not a string flx_field (0..8)"))
+            })?;
+        Ok(b.strings[i][slot]
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s.as_ptr()))
     })
 }
 
@@ -218,7 +238,11 @@ pub extern "C" fn flx_batch_num(batch: *const flx_batch, i: usize, field: c_int)
         let item = arg_ref(batch, "batch")?.item(i)?;
         let info = item.outcome.as_ref().ok();
         let known = |v: Option<u64>| v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        let not_numeric = || Error::invalid(format!("field {field} is not a numeric flx_field (100..105)"));
+        let not_numeric = || {
+            Error::invalid(format!(
+                "field {field} is not a numeric flx_field (100..105)"
+            ))
+        };
         use flx_field::*;
         Ok(match flx_field::from_int(field).ok_or_else(not_numeric)? {
             FLX_FIELD_ORIGINAL_SIZE => known(info.and_then(|i| i.original_size)),
@@ -226,9 +250,21 @@ pub extern "C" fn flx_batch_num(batch: *const flx_batch, i: usize, field: c_int)
             FLX_FIELD_WIDTH => known(item.dimensions().map(|d| u64::from(d.0))),
             FLX_FIELD_HEIGHT => known(item.dimensions().map(|d| u64::from(d.1))),
             FLX_FIELD_EXPIRES_UNIX => info.and_then(|i| i.expires_unix).unwrap_or(-1),
-            FLX_FIELD_HTTP_STATUS => item.outcome.as_ref().err().and_then(|e| e.http_status()).map_or(0, i64::from),
-            FLX_FIELD_NAME | FLX_FIELD_ORIGINAL_NAME | FLX_FIELD_FORMAT | FLX_FIELD_URL | FLX_FIELD_EXPIRES_AT
-            | FLX_FIELD_ALT_TEXT | FLX_FIELD_SEO_NAME | FLX_FIELD_INPUT | FLX_FIELD_PATH => return Err(not_numeric()),
+            FLX_FIELD_HTTP_STATUS => item
+                .outcome
+                .as_ref()
+                .err()
+                .and_then(|e| e.http_status())
+                .map_or(0, i64::from),
+            FLX_FIELD_NAME
+            | FLX_FIELD_ORIGINAL_NAME
+            | FLX_FIELD_FORMAT
+            | FLX_FIELD_URL
+            | FLX_FIELD_EXPIRES_AT
+            | FLX_FIELD_ALT_TEXT
+            | FLX_FIELD_SEO_NAME
+            | FLX_FIELD_INPUT
+            | FLX_FIELD_PATH => return Err(not_numeric()),
         })
     })
 }
@@ -243,7 +279,12 @@ pub extern "C" fn flx_batch_json(batch: *const flx_batch) -> *const c_char {
 /// The session id the server grouped the results under, or NULL when it gave none.
 #[no_mangle]
 pub extern "C" fn flx_batch_session_id(batch: *const flx_batch) -> *const c_char {
-    ffi_entry!({ Ok(arg_ref(batch, "batch")?.session_id.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) })
+    ffi_entry!({
+        Ok(arg_ref(batch, "batch")?
+            .session_id
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s.as_ptr()))
+    })
 }
 
 /// Downloads the result of item `i` to `path_or_dir` and, when `path_out` is not NULL, gives
@@ -280,7 +321,8 @@ pub extern "C" fn flx_batch_save(
         let options = options_or_default(options);
         let written = client.save(item, &path, policy, &mut options.observer())?;
         if !path_out.is_null() {
-            let c = CString::new(written.as_os_str().as_bytes()).map_err(|_| Error::invalid("the written path contains a NUL byte"))?;
+            let c = CString::new(written.as_os_str().as_bytes())
+                .map_err(|_| Error::invalid("the written path contains a NUL byte"))?;
             write_out(path_out, c.into_raw());
         }
         Ok(flx_status::FLX_OK)
@@ -301,7 +343,14 @@ pub extern "C" fn flx_string_free(s: *mut c_char) {
 /// receive a buffer that the caller frees with flx_bytes_free(data, len); on failure they are
 /// not written. Only the progress callback and cancel flag of `options` are used (NULL: none).
 #[no_mangle]
-pub extern "C" fn flx_batch_fetch(client: *mut flx_client, batch: *const flx_batch, i: usize, options: *const flx_options, data_out: *mut *mut u8, len_out: *mut usize) -> flx_status {
+pub extern "C" fn flx_batch_fetch(
+    client: *mut flx_client,
+    batch: *const flx_batch,
+    i: usize,
+    options: *const flx_options,
+    data_out: *mut *mut u8,
+    len_out: *mut usize,
+) -> flx_status {
     ffi_entry!({
         check_out(data_out, "data_out")?;
         check_out(len_out, "len_out")?;
@@ -309,7 +358,9 @@ pub extern "C" fn flx_batch_fetch(client: *mut flx_client, batch: *const flx_bat
         let item = arg_ref(batch, "batch")?.item(i)?;
         let image = item.outcome.as_ref().map_err(Clone::clone)?;
         let options = options_or_default(options);
-        let bytes = client.fetch(image, &mut options.observer())?.into_boxed_slice();
+        let bytes = client
+            .fetch(image, &mut options.observer())?
+            .into_boxed_slice();
         item.learn_dimensions(&bytes[..bytes.len().min(crate::imagesize::HEAD_BYTES)]);
         let len = bytes.len();
         write_out(len_out, len);

@@ -34,7 +34,9 @@ impl flx_client {
 pub extern "C" fn flx_client_new(api_key: *const c_char) -> *mut flx_client {
     ffi_entry!({
         let key = arg_opt_str(api_key, "api_key")?;
-        Ok(into_raw(flx_client { client: Client::new(key, Config::default())? }))
+        Ok(into_raw(flx_client {
+            client: Client::new(key, Config::default())?,
+        }))
     })
 }
 
@@ -52,7 +54,10 @@ pub extern "C" fn flx_client_free(client: *mut flx_client) {
 /// "http://127.0.0.1:8080". Plain http is refused (FLX_INVALID_ARGUMENT) except for loopback
 /// hosts (127.0.0.0/8, ::1, localhost), so the key never crosses a network unencrypted.
 #[no_mangle]
-pub extern "C" fn flx_client_set_base_url(client: *mut flx_client, url: *const c_char) -> flx_status {
+pub extern "C" fn flx_client_set_base_url(
+    client: *mut flx_client,
+    url: *const c_char,
+) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
         let url = arg_str(url, "url")?.to_string();
@@ -65,11 +70,22 @@ pub extern "C" fn flx_client_set_base_url(client: *mut flx_client, url: *const c
 /// (default 120000; the server encodes every image before it answers). `total_ms`: one whole
 /// request, upload to last byte (default 600000). A call that runs out ends with FLX_TIMEOUT.
 #[no_mangle]
-pub extern "C" fn flx_client_set_timeouts(client: *mut flx_client, connect_ms: u32, read_ms: u32, total_ms: u32) -> flx_status {
+pub extern "C" fn flx_client_set_timeouts(
+    client: *mut flx_client,
+    connect_ms: u32,
+    read_ms: u32,
+    total_ms: u32,
+) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
         c.update(|cfg| {
-            let ms = |v: u32, cur: Duration| if v == 0 { cur } else { Duration::from_millis(v.into()) };
+            let ms = |v: u32, cur: Duration| {
+                if v == 0 {
+                    cur
+                } else {
+                    Duration::from_millis(v.into())
+                }
+            };
             cfg.connect_timeout = ms(connect_ms, cfg.connect_timeout);
             cfg.read_timeout = ms(read_ms, cfg.read_timeout);
             cfg.total_timeout = ms(total_ms, cfg.total_timeout);
@@ -96,10 +112,17 @@ pub extern "C" fn flx_client_set_proxy(client: *mut flx_client, url: *const c_ch
 /// the emulator's --tls mode); NULL trusts the system's only. FLX_IO when the file cannot be
 /// read, FLX_INVALID_ARGUMENT when it holds no certificate.
 #[no_mangle]
-pub extern "C" fn flx_client_set_ca_file(client: *mut flx_client, pem_path: *const c_char) -> flx_status {
+pub extern "C" fn flx_client_set_ca_file(
+    client: *mut flx_client,
+    pem_path: *const c_char,
+) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
-        let path = if pem_path.is_null() { None } else { Some(arg_path(pem_path, "pem_path")?) };
+        let path = if pem_path.is_null() {
+            None
+        } else {
+            Some(arg_path(pem_path, "pem_path")?)
+        };
         c.update(|cfg| cfg.ca_file = path)
     })
 }
@@ -119,7 +142,10 @@ pub extern "C" fn flx_client_set_retries(client: *mut flx_client, max_retries: u
 /// Whether a compress whose upload went out before the connection failed is retried (default
 /// false): the server may already have processed it, so a retry may charge credits twice.
 #[no_mangle]
-pub extern "C" fn flx_client_set_retry_after_upload(client: *mut flx_client, retry: bool) -> flx_status {
+pub extern "C" fn flx_client_set_retry_after_upload(
+    client: *mut flx_client,
+    retry: bool,
+) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
         c.update(|cfg| cfg.retry.retry_after_upload = retry)
@@ -129,7 +155,10 @@ pub extern "C" fn flx_client_set_retry_after_upload(client: *mut flx_client, ret
 /// Sets how many requests of one batch are in flight at once, 1..16 (default 4). A batch is
 /// sent as requests of at most 20 files each.
 #[no_mangle]
-pub extern "C" fn flx_client_set_concurrency(client: *mut flx_client, requests_in_flight: u32) -> flx_status {
+pub extern "C" fn flx_client_set_concurrency(
+    client: *mut flx_client,
+    requests_in_flight: u32,
+) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
         c.update(|cfg| cfg.concurrency = requests_in_flight)
@@ -139,7 +168,10 @@ pub extern "C" fn flx_client_set_concurrency(client: *mut flx_client, requests_i
 /// Appends an application identifier to the user agent
 /// ("libfluximage/0.1.0 (linux; x86_64) gimp-plugin/1.0"); NULL removes it.
 #[no_mangle]
-pub extern "C" fn flx_client_set_user_agent(client: *mut flx_client, suffix: *const c_char) -> flx_status {
+pub extern "C" fn flx_client_set_user_agent(
+    client: *mut flx_client,
+    suffix: *const c_char,
+) -> flx_status {
     ffi_entry!({
         let c = arg_mut(client, "client")?;
         let suffix = arg_opt_str(suffix, "suffix")?.map(str::to_string);

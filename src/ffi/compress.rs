@@ -2,8 +2,11 @@
 
 use super::batch::flx_batch;
 use super::client::flx_client;
-use super::options::{options_or_default, flx_options};
-use super::{arg_opt_str, arg_path, arg_ref, arg_slice, check_out, ffi_entry, flx_status, into_raw, write_out};
+use super::options::{flx_options, options_or_default};
+use super::{
+    arg_opt_str, arg_path, arg_ref, arg_slice, check_out, ffi_entry, flx_status, into_raw,
+    write_out,
+};
 use crate::{Error, Input};
 use std::ffi::c_char;
 
@@ -28,9 +31,16 @@ const MAX_INPUTS: usize = 1_000_000;
 /// An in-memory input, copied only once its length passed the local check: a huge buffer is
 /// refused at once instead of being copied first. A refused buffer becomes an empty
 /// placeholder input plus its error.
-fn buffer_input(name: &str, data: *const u8, len: usize, what: &str) -> Result<(Input, Option<Error>), Error> {
+fn buffer_input(
+    name: &str,
+    data: *const u8,
+    len: usize,
+    what: &str,
+) -> Result<(Input, Option<Error>), Error> {
     if data.is_null() {
-        return Err(Error::invalid(format!("{what} is NULL but its length is {len}")));
+        return Err(Error::invalid(format!(
+            "{what} is NULL but its length is {len}"
+        )));
     }
     if let Err(e) = crate::input::check_len(name, len as u64) {
         return Ok((Input::bytes(name, Vec::new()), Some(e)));
@@ -40,26 +50,50 @@ fn buffer_input(name: &str, data: *const u8, len: usize, what: &str) -> Result<(
 
 fn read_input(i: usize, input: &flx_input) -> Result<(Input, Option<Error>), Error> {
     match (input.path.is_null(), input.data.is_null()) {
-        (false, true) => Ok((Input::Path(arg_path(input.path, &format!("inputs[{i}].path"))?), None)),
+        (false, true) => Ok((
+            Input::Path(arg_path(input.path, &format!("inputs[{i}].path"))?),
+            None,
+        )),
         (true, false) => {
-            let name = arg_opt_str(input.name, &format!("inputs[{i}].name"))?
-                .ok_or_else(|| Error::invalid(format!("inputs[{i}].name is NULL; in-memory inputs need a file name")))?;
+            let name = arg_opt_str(input.name, &format!("inputs[{i}].name"))?.ok_or_else(|| {
+                Error::invalid(format!(
+                    "inputs[{i}].name is NULL; in-memory inputs need a file name"
+                ))
+            })?;
             buffer_input(name, input.data, input.len, &format!("inputs[{i}].data"))
         }
-        (true, true) => Err(Error::invalid(format!("inputs[{i}] has neither path nor data"))),
-        (false, false) => Err(Error::invalid(format!("inputs[{i}] has both path and data; set one"))),
+        (true, true) => Err(Error::invalid(format!(
+            "inputs[{i}] has neither path nor data"
+        ))),
+        (false, false) => Err(Error::invalid(format!(
+            "inputs[{i}] has both path and data; set one"
+        ))),
     }
 }
 
 /// Runs a compress and hands the batch out: FLX_OK, FLX_PARTIAL when some images failed, or
 /// the first failure when all failed (the batch is handed out in every case).
-fn run(client: *mut flx_client, inputs: Vec<(Input, Option<Error>)>, options: *const flx_options, batch_out: *mut *mut flx_batch) -> Result<flx_status, Error> {
+fn run(
+    client: *mut flx_client,
+    inputs: Vec<(Input, Option<Error>)>,
+    options: *const flx_options,
+    batch_out: *mut *mut flx_batch,
+) -> Result<flx_status, Error> {
     write_out(batch_out, std::ptr::null_mut());
     let client = &arg_ref(client as *const flx_client, "client")?.client;
     let options = options_or_default(options);
     let (inputs, refused): (Vec<Input>, Vec<Option<Error>>) = inputs.into_iter().unzip();
-    let save = options.output.as_ref().map(|(dir, policy)| (dir.as_path(), *policy));
-    let batch = client.compress_refusing(&inputs, &refused, &options.options, save, &mut options.observer())?;
+    let save = options
+        .output
+        .as_ref()
+        .map(|(dir, policy)| (dir.as_path(), *policy));
+    let batch = client.compress_refusing(
+        &inputs,
+        &refused,
+        &options.options,
+        save,
+        &mut options.observer(),
+    )?;
     let status = batch.status();
     write_out(batch_out, into_raw(flx_batch::new(batch)));
     status.map(|_| flx_status::FLX_OK)
@@ -80,11 +114,19 @@ fn run(client: *mut flx_client, inputs: Vec<(Input, Option<Error>)>, options: *c
 /// the inputs: invalid arguments or options, or a cancel. `paths` is borrowed for the call
 /// only. A NULL entry in `paths` is FLX_INVALID_ARGUMENT (check `n`).
 #[no_mangle]
-pub extern "C" fn flx_compress(client: *mut flx_client, paths: *const *const c_char, n: usize, options: *const flx_options, batch_out: *mut *mut flx_batch) -> flx_status {
+pub extern "C" fn flx_compress(
+    client: *mut flx_client,
+    paths: *const *const c_char,
+    n: usize,
+    options: *const flx_options,
+    batch_out: *mut *mut flx_batch,
+) -> flx_status {
     ffi_entry!({
         check_out(batch_out, "batch_out")?;
         if n > MAX_INPUTS {
-            return Err(Error::invalid(format!("n = {n} inputs is more than the {MAX_INPUTS} allowed; is n right?")));
+            return Err(Error::invalid(format!(
+                "n = {n} inputs is more than the {MAX_INPUTS} allowed; is n right?"
+            )));
         }
         let inputs = arg_slice(paths, n, "paths")?
             .iter()
@@ -99,13 +141,25 @@ pub extern "C" fn flx_compress(client: *mut flx_client, paths: *const *const c_c
 /// flx_compress(), `*batch_out` included. Buffers are copied during the call and may be freed
 /// when it returns.
 #[no_mangle]
-pub extern "C" fn flx_compress_inputs(client: *mut flx_client, inputs: *const flx_input, n: usize, options: *const flx_options, batch_out: *mut *mut flx_batch) -> flx_status {
+pub extern "C" fn flx_compress_inputs(
+    client: *mut flx_client,
+    inputs: *const flx_input,
+    n: usize,
+    options: *const flx_options,
+    batch_out: *mut *mut flx_batch,
+) -> flx_status {
     ffi_entry!({
         check_out(batch_out, "batch_out")?;
         if n > MAX_INPUTS {
-            return Err(Error::invalid(format!("n = {n} inputs is more than the {MAX_INPUTS} allowed; is n right?")));
+            return Err(Error::invalid(format!(
+                "n = {n} inputs is more than the {MAX_INPUTS} allowed; is n right?"
+            )));
         }
-        let inputs = arg_slice(inputs, n, "inputs")?.iter().enumerate().map(|(i, input)| read_input(i, input)).collect::<Result<Vec<_>, _>>()?;
+        let inputs = arg_slice(inputs, n, "inputs")?
+            .iter()
+            .enumerate()
+            .map(|(i, input)| read_input(i, input))
+            .collect::<Result<Vec<_>, _>>()?;
         run(client, inputs, options, batch_out)
     })
 }
@@ -115,14 +169,27 @@ pub extern "C" fn flx_compress_inputs(client: *mut flx_client, inputs: *const fl
 /// `*batch_out` exactly like flx_compress() with one input: FLX_PARTIAL means this image
 /// failed on the server (the batch says why). An empty buffer is FLX_INVALID_ARGUMENT.
 #[no_mangle]
-pub extern "C" fn flx_compress_buffer(client: *mut flx_client, data: *const u8, len: usize, name: *const c_char, options: *const flx_options, batch_out: *mut *mut flx_batch) -> flx_status {
+pub extern "C" fn flx_compress_buffer(
+    client: *mut flx_client,
+    data: *const u8,
+    len: usize,
+    name: *const c_char,
+    options: *const flx_options,
+    batch_out: *mut *mut flx_batch,
+) -> flx_status {
     ffi_entry!({
         check_out(batch_out, "batch_out")?;
-        let name = arg_opt_str(name, "name")?.ok_or_else(|| Error::invalid("name is NULL; give the file name to upload under"))?;
+        let name = arg_opt_str(name, "name")?
+            .ok_or_else(|| Error::invalid("name is NULL; give the file name to upload under"))?;
         if len == 0 {
             return Err(Error::invalid("the buffer is empty (len is 0)"));
         }
-        run(client, vec![buffer_input(name, data, len, "data")?], options, batch_out)
+        run(
+            client,
+            vec![buffer_input(name, data, len, "data")?],
+            options,
+            batch_out,
+        )
     })
 }
 
@@ -134,7 +201,12 @@ pub extern "C" fn flx_compress_buffer(client: *mut flx_client, data: *const u8, 
 /// overwritten. The image's own failure is returned as the status (e.g. FLX_SERVER: cannot
 /// decode image).
 #[no_mangle]
-pub extern "C" fn flx_compress_file(client: *mut flx_client, input_path: *const c_char, output_path: *const c_char, options: *const flx_options) -> flx_status {
+pub extern "C" fn flx_compress_file(
+    client: *mut flx_client,
+    input_path: *const c_char,
+    output_path: *const c_char,
+    options: *const flx_options,
+) -> flx_status {
     ffi_entry!({
         let client = &arg_ref(client as *const flx_client, "client")?.client;
         let input = arg_path(input_path, "input_path")?;

@@ -11,7 +11,9 @@ const KEY: &std::ffi::CStr = c"flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3
 
 fn last_error() -> String {
     // SAFETY: flx_last_error returns a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(flx_last_error()) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(flx_last_error()) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn new_client() -> *mut flx_client {
@@ -23,12 +25,25 @@ fn new_client() -> *mut flx_client {
 #[test]
 fn set_proxy_refuses_socks_and_the_client_keeps_working() {
     let c = new_client();
-    for url in [c"socks5://127.0.0.1:1080", c"socks5h://proxy:1080", c"socks4://proxy"] {
-        assert_eq!(flx_client_set_proxy(c, url.as_ptr()), flx_status::FLX_INVALID_ARGUMENT);
+    for url in [
+        c"socks5://127.0.0.1:1080",
+        c"socks5h://proxy:1080",
+        c"socks4://proxy",
+    ] {
+        assert_eq!(
+            flx_client_set_proxy(c, url.as_ptr()),
+            flx_status::FLX_INVALID_ARGUMENT
+        );
         assert!(last_error().contains("SOCKS"), "{}", last_error());
     }
-    assert_eq!(flx_client_set_proxy(c, c"http://user:pa55word-x@127.0.0.1:3128".as_ptr()), flx_status::FLX_OK);
-    assert_eq!(flx_client_set_proxy(c, std::ptr::null()), flx_status::FLX_OK);
+    assert_eq!(
+        flx_client_set_proxy(c, c"http://user:pa55word-x@127.0.0.1:3128".as_ptr()),
+        flx_status::FLX_OK
+    );
+    assert_eq!(
+        flx_client_set_proxy(c, std::ptr::null()),
+        flx_status::FLX_OK
+    );
     flx_client_free(c);
 }
 
@@ -49,14 +64,33 @@ fn child_huge_buffer() {
     let c = new_client();
     let before = peak_rss_kib();
     let mut batch: *mut flx_batch = std::ptr::null_mut();
-    let s = flx_compress_buffer(c, data.as_ptr(), LEN, c"huge.png".as_ptr(), std::ptr::null(), &mut batch);
+    let s = flx_compress_buffer(
+        c,
+        data.as_ptr(),
+        LEN,
+        c"huge.png".as_ptr(),
+        std::ptr::null(),
+        &mut batch,
+    );
     assert_eq!(s, flx_status::FLX_TOO_LARGE, "{}", last_error());
-    assert!(last_error().contains(&format!("{LEN} bytes")), "{}", last_error());
-    let input = flx_input { path: std::ptr::null(), data: data.as_ptr(), len: LEN, name: c"huge.png".as_ptr() };
+    assert!(
+        last_error().contains(&format!("{LEN} bytes")),
+        "{}",
+        last_error()
+    );
+    let input = flx_input {
+        path: std::ptr::null(),
+        data: data.as_ptr(),
+        len: LEN,
+        name: c"huge.png".as_ptr(),
+    };
     let s = flx_compress_inputs(c, &input, 1, std::ptr::null(), &mut batch);
     assert_eq!(s, flx_status::FLX_TOO_LARGE, "{}", last_error());
     let grown_mib = (peak_rss_kib() - before) / 1024;
-    assert!(grown_mib < 32, "the buffer was copied: the peak grew by {grown_mib} MiB");
+    assert!(
+        grown_mib < 32,
+        "the buffer was copied: the peak grew by {grown_mib} MiB"
+    );
     flx_client_free(c);
     drop(data);
 }
@@ -64,9 +98,18 @@ fn child_huge_buffer() {
 #[test]
 fn a_huge_buffer_is_refused_before_it_is_copied() {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", "ffi::hardening_tests::child_huge_buffer", "--test-threads=1"])
+        .args([
+            "--ignored",
+            "--exact",
+            "ffi::hardening_tests::child_huge_buffer",
+            "--test-threads=1",
+        ])
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success() && text.contains("1 passed"), "{text}");
 }

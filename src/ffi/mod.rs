@@ -16,11 +16,11 @@ use std::path::PathBuf;
 mod batch;
 mod client;
 mod compress;
+#[cfg(test)]
+mod hardening_tests;
 mod options;
 mod sync;
 mod usage;
-#[cfg(test)]
-mod hardening_tests;
 
 /// Runs an exported function's body with the panic boundary and the last-error bookkeeping.
 macro_rules! ffi_entry {
@@ -158,7 +158,9 @@ pub(crate) fn set_last_error(e: &Error) {
     let last = LastError {
         message: to_cstring(e.message()),
         http_status: e.http_status().map_or(0, i32::from),
-        retry_after_ms: e.retry_after().map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64),
+        retry_after_ms: e
+            .retry_after()
+            .map_or(-1, |d| d.as_millis().min(i64::MAX as u128) as i64),
     };
     LAST_ERROR.with(|l| *l.borrow_mut() = Some(last));
 }
@@ -187,7 +189,10 @@ pub(crate) fn entry<T: FailValue>(body: impl FnOnce() -> Result<T, Error>) -> T 
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&Error::new(ErrorKind::Internal, format!("internal error in libfluximage (please report): {what}")));
+            set_last_error(&Error::new(
+                ErrorKind::Internal,
+                format!("internal error in libfluximage (please report): {what}"),
+            ));
             T::fail(flx_status::FLX_INTERNAL)
         }
     }
@@ -212,7 +217,8 @@ pub(crate) fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str, Error
     }
     // SAFETY: the caller passes a NUL-terminated string, per the header's contract.
     let c = unsafe { CStr::from_ptr(p) };
-    c.to_str().map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
+    c.to_str()
+        .map_err(|_| Error::invalid(format!("{name} is not valid UTF-8")))
 }
 
 /// Reads an optional string argument: NULL gives `None`.
@@ -244,10 +250,14 @@ pub(crate) fn arg_slice<'a, T>(p: *const T, n: usize, name: &str) -> Result<&'a 
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(Error::invalid(format!("{name} is NULL but its length is {n}")));
+        return Err(Error::invalid(format!(
+            "{name} is NULL but its length is {n}"
+        )));
     }
     if n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return Err(Error::invalid(format!("{name} length {n} is impossibly large")));
+        return Err(Error::invalid(format!(
+            "{name} length {n} is impossibly large"
+        )));
     }
     // SAFETY: the caller promises `n` readable elements at `p`, per the header's contract.
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
@@ -323,11 +333,17 @@ pub extern "C" fn flx_last_retry_after_ms() -> i64 {
 #[no_mangle]
 pub extern "C" fn flx_status_str(status: i32) -> *const c_char {
     // The texts are the core's (ErrorKind::describe), made C strings once.
-    static TEXTS: once_cell::sync::Lazy<Vec<CString>> =
-        once_cell::sync::Lazy::new(|| ErrorKind::ALL.iter().map(|k| to_cstring(k.describe())).collect());
+    static TEXTS: once_cell::sync::Lazy<Vec<CString>> = once_cell::sync::Lazy::new(|| {
+        ErrorKind::ALL
+            .iter()
+            .map(|k| to_cstring(k.describe()))
+            .collect()
+    });
     match status {
         0 => c"ok".as_ptr(),
-        _ => ErrorKind::from_code(status).map_or(c"unknown status".as_ptr(), |k| TEXTS[k as usize - 1].as_ptr()),
+        _ => ErrorKind::from_code(status).map_or(c"unknown status".as_ptr(), |k| {
+            TEXTS[k as usize - 1].as_ptr()
+        }),
     }
 }
 
@@ -335,10 +351,11 @@ pub extern "C" fn flx_status_str(status: i32) -> *const c_char {
 /// FLX_VERSION_MAJOR/MINOR/PATCH to detect a header/library mismatch.
 #[no_mangle]
 pub extern "C" fn flx_version() -> *const c_char {
-    const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-        Ok(v) => v,
-        Err(_) => c"unknown",
-    };
+    const V: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
     V.as_ptr()
 }
 
@@ -351,7 +368,9 @@ mod tests {
         let s: flx_status = entry(|| -> Result<flx_status, Error> { panic!("boom") });
         assert_eq!(s, flx_status::FLX_INTERNAL);
         // SAFETY: flx_last_error returns a valid NUL-terminated string.
-        let msg = unsafe { CStr::from_ptr(flx_last_error()) }.to_str().unwrap();
+        let msg = unsafe { CStr::from_ptr(flx_last_error()) }
+            .to_str()
+            .unwrap();
         assert!(msg.contains("boom"), "{msg}");
         let p: *mut u8 = entry(|| -> Result<*mut u8, Error> { panic!("again") });
         assert!(p.is_null());
@@ -359,7 +378,15 @@ mod tests {
 
     #[test]
     fn success_clears_and_errors_set_status() {
-        let s: flx_status = entry(|| Err(Error::from_http(crate::error::Target::Api, 429, None, b"", Some(std::time::Duration::from_secs(2)))));
+        let s: flx_status = entry(|| {
+            Err(Error::from_http(
+                crate::error::Target::Api,
+                429,
+                None,
+                b"",
+                Some(std::time::Duration::from_secs(2)),
+            ))
+        });
         assert_eq!(s, flx_status::FLX_RATE_LIMITED);
         assert_eq!(flx_last_http_status(), 429);
         assert_eq!(flx_last_retry_after_ms(), 2000);
@@ -376,12 +403,27 @@ mod tests {
             assert_eq!(flx_status::of(k) as i32, i);
             assert_eq!(k as i32, i);
             // SAFETY: flx_status_str returns a static string.
-            assert_eq!(unsafe { CStr::from_ptr(flx_status_str(i)) }.to_str().unwrap(), k.describe());
+            assert_eq!(
+                unsafe { CStr::from_ptr(flx_status_str(i)) }
+                    .to_str()
+                    .unwrap(),
+                k.describe()
+            );
         }
         // SAFETY: as above.
-        assert_eq!(unsafe { CStr::from_ptr(flx_status_str(19)) }.to_str().unwrap(), "unknown status");
+        assert_eq!(
+            unsafe { CStr::from_ptr(flx_status_str(19)) }
+                .to_str()
+                .unwrap(),
+            "unknown status"
+        );
         // SAFETY: as above.
-        assert_eq!(unsafe { CStr::from_ptr(flx_status_str(18)) }.to_str().unwrap(), "file exists");
+        assert_eq!(
+            unsafe { CStr::from_ptr(flx_status_str(18)) }
+                .to_str()
+                .unwrap(),
+            "file exists"
+        );
     }
 }
 
@@ -390,18 +432,38 @@ mod header_tests {
     /// The committed header states the version and limits; they must agree with the code.
     #[test]
     fn header_macros_agree_with_cargo_and_core() {
-        let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/fluximage.h")).unwrap();
+        let header =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/fluximage.h"))
+                .unwrap();
         let define = |name: &str| -> String {
-            let line = header.lines().find(|l| l.starts_with(&format!("#define {name} "))).unwrap_or_else(|| panic!("{name} missing"));
-            line[format!("#define {name} ").len()..].trim().trim_matches('"').to_string()
+            let line = header
+                .lines()
+                .find(|l| l.starts_with(&format!("#define {name} ")))
+                .unwrap_or_else(|| panic!("{name} missing"));
+            line[format!("#define {name} ").len()..]
+                .trim()
+                .trim_matches('"')
+                .to_string()
         };
-        let parts: Vec<String> = ["MAJOR", "MINOR", "PATCH"].iter().map(|p| define(&format!("FLX_VERSION_{p}"))).collect();
+        let parts: Vec<String> = ["MAJOR", "MINOR", "PATCH"]
+            .iter()
+            .map(|p| define(&format!("FLX_VERSION_{p}")))
+            .collect();
         assert_eq!(parts.join("."), env!("CARGO_PKG_VERSION"));
         assert_eq!(define("FLX_VERSION_STRING"), env!("CARGO_PKG_VERSION"));
-        assert_eq!(define("FLX_MAX_FILE_BYTES"), crate::MAX_FILE_BYTES.to_string());
-        assert_eq!(define("FLX_MAX_FILES_PER_REQUEST"), crate::MAX_FILES_PER_REQUEST.to_string());
+        assert_eq!(
+            define("FLX_MAX_FILE_BYTES"),
+            crate::MAX_FILE_BYTES.to_string()
+        );
+        assert_eq!(
+            define("FLX_MAX_FILES_PER_REQUEST"),
+            crate::MAX_FILES_PER_REQUEST.to_string()
+        );
         assert_eq!(define("FLX_MAX_RETRIES"), crate::MAX_RETRIES.to_string());
-        assert_eq!(define("FLX_MAX_CONCURRENCY"), crate::MAX_CONCURRENCY.to_string());
+        assert_eq!(
+            define("FLX_MAX_CONCURRENCY"),
+            crate::MAX_CONCURRENCY.to_string()
+        );
     }
 }
 

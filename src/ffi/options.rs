@@ -1,10 +1,12 @@
 //! `flx_options` (what a compress asks for, plus progress and cancel) and `flx_cancel`.
 
-use super::{arg_mut, arg_opt_str, arg_path, arg_ref, ffi_entry, flx_status, free_box, into_raw};
 use super::batch::flx_exists;
-use crate::{CancelToken, CompressOptions, Error, ExistsPolicy, Format, Observer, Position, Watermark};
-use std::path::PathBuf;
+use super::{arg_mut, arg_opt_str, arg_path, arg_ref, ffi_entry, flx_status, free_box, into_raw};
+use crate::{
+    CancelToken, CompressOptions, Error, ExistsPolicy, Format, Observer, Position, Watermark,
+};
 use std::ffi::{c_char, c_int, c_void};
+use std::path::PathBuf;
 
 /// Output formats, for flx_options_set_format().
 #[repr(C)]
@@ -48,7 +50,14 @@ impl flx_format {
     /// The format numbered `v`: functions take `int`, so an unknown value is checked, not UB.
     fn core(v: c_int) -> Option<Format> {
         use flx_format::*;
-        let f = [FLX_FORMAT_WEBP, FLX_FORMAT_AVIF, FLX_FORMAT_JPG, FLX_FORMAT_PNG].into_iter().find(|f| *f as c_int == v)?;
+        let f = [
+            FLX_FORMAT_WEBP,
+            FLX_FORMAT_AVIF,
+            FLX_FORMAT_JPG,
+            FLX_FORMAT_PNG,
+        ]
+        .into_iter()
+        .find(|f| *f as c_int == v)?;
         Some(match f {
             FLX_FORMAT_WEBP => Format::Webp,
             FLX_FORMAT_AVIF => Format::Avif,
@@ -62,9 +71,12 @@ impl flx_position {
     /// The position numbered `v`, checked as above.
     fn core(v: c_int) -> Option<Position> {
         use flx_position::*;
-        let p = [FLX_POS_TL, FLX_POS_TC, FLX_POS_TR, FLX_POS_ML, FLX_POS_MC, FLX_POS_MR, FLX_POS_BL, FLX_POS_BC, FLX_POS_BR]
-            .into_iter()
-            .find(|p| *p as c_int == v)?;
+        let p = [
+            FLX_POS_TL, FLX_POS_TC, FLX_POS_TR, FLX_POS_ML, FLX_POS_MC, FLX_POS_MR, FLX_POS_BL,
+            FLX_POS_BC, FLX_POS_BR,
+        ]
+        .into_iter()
+        .find(|p| *p as c_int == v)?;
         Some(match p {
             FLX_POS_TL => Position::TopLeft,
             FLX_POS_TC => Position::TopCenter,
@@ -85,7 +97,8 @@ impl flx_position {
 /// non-zero to stop: the call then ends promptly with FLX_CANCELLED. While nothing moves (the
 /// server is still working) it is not called: stop such a call with a flx_cancel. It must not
 /// call flx_ functions on the same client.
-pub type flx_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, done: u64, total: u64) -> c_int>;
+pub type flx_progress_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, done: u64, total: u64) -> c_int>;
 
 /// A tick callback, called on the thread that made the call about every 50 ms while it runs,
 /// whether or not anything moved: for a host that keeps its event loop or a busy indicator
@@ -153,9 +166,8 @@ impl flx_options {
 
 /// Default options when the caller passes NULL.
 pub(crate) fn options_or_default<'a>(p: *const flx_options) -> &'a flx_options {
-    static DEFAULT: once_cell::sync::Lazy<SyncOptions> = once_cell::sync::Lazy::new(|| {
-        SyncOptions(flx_options::new())
-    });
+    static DEFAULT: once_cell::sync::Lazy<SyncOptions> =
+        once_cell::sync::Lazy::new(|| SyncOptions(flx_options::new()));
     // SAFETY: non-NULL options come from flx_options_new and outlive the call, per the header.
     unsafe { p.as_ref() }.unwrap_or(&DEFAULT.0)
 }
@@ -170,9 +182,7 @@ unsafe impl Send for SyncOptions {}
 /// Returns NULL only if memory runs out.
 #[no_mangle]
 pub extern "C" fn flx_options_new() -> *mut flx_options {
-    ffi_entry!({
-        Ok(into_raw(flx_options::new()))
-    })
+    ffi_entry!({ Ok(into_raw(flx_options::new())) })
 }
 
 /// Frees options. NULL is ignored.
@@ -189,8 +199,11 @@ pub extern "C" fn flx_options_free(options: *mut flx_options) {
 pub extern "C" fn flx_options_set_format(options: *mut flx_options, format: c_int) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
-        o.options.format = flx_format::core(format)
-            .ok_or_else(|| Error::invalid(format!("format must be a flx_format value 0..3 (got {format})")))?;
+        o.options.format = flx_format::core(format).ok_or_else(|| {
+            Error::invalid(format!(
+                "format must be a flx_format value 0..3 (got {format})"
+            ))
+        })?;
         Ok(flx_status::FLX_OK)
     })
 }
@@ -211,7 +224,11 @@ pub extern "C" fn flx_options_set_quality(options: *mut flx_options, quality: u3
 /// Scales images down proportionally to fit `max_width` × `max_height` pixels (0: no limit on
 /// that side); never enlarges. At most 65535 each.
 #[no_mangle]
-pub extern "C" fn flx_options_set_max_size(options: *mut flx_options, max_width: u32, max_height: u32) -> flx_status {
+pub extern "C" fn flx_options_set_max_size(
+    options: *mut flx_options,
+    max_width: u32,
+    max_height: u32,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         let mut next = o.options.clone();
@@ -225,7 +242,10 @@ pub extern "C" fn flx_options_set_max_size(options: *mut flx_options, max_width:
 
 /// Groups the results under a session id of the caller's choosing; NULL lets the server pick.
 #[no_mangle]
-pub extern "C" fn flx_options_set_session_id(options: *mut flx_options, session_id: *const c_char) -> flx_status {
+pub extern "C" fn flx_options_set_session_id(
+    options: *mut flx_options,
+    session_id: *const c_char,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         let mut next = o.options.clone();
@@ -254,7 +274,11 @@ pub extern "C" fn flx_options_set_session_id(options: *mut flx_options, session_
 /// still be saved elsewhere with flx_batch_save()). Progress counts the downloads too, once
 /// the server has announced their sizes. flx_compress_file() ignores this setting.
 #[no_mangle]
-pub extern "C" fn flx_options_set_output(options: *mut flx_options, dir: *const c_char, policy: c_int) -> flx_status {
+pub extern "C" fn flx_options_set_output(
+    options: *mut flx_options,
+    dir: *const c_char,
+    policy: c_int,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         let policy = flx_exists::policy(policy)?;
@@ -263,7 +287,9 @@ pub extern "C" fn flx_options_set_output(options: *mut flx_options, dir: *const 
         } else {
             let dir = arg_path(dir, "dir")?;
             if dir.as_os_str().is_empty() {
-                return Err(Error::invalid("dir is empty; name a folder (\".\" for the current one)"));
+                return Err(Error::invalid(
+                    "dir is empty; name a folder (\".\" for the current one)",
+                ));
             }
             Some((dir, policy))
         };
@@ -276,19 +302,38 @@ pub extern "C" fn flx_options_set_output(options: *mut flx_options, dir: *const 
 /// `position` a flx_position value. NULL `png_path` removes the watermark. The file is checked
 /// (readable, not empty, at most 20 MB) when a compress call starts.
 #[no_mangle]
-pub extern "C" fn flx_options_set_watermark(options: *mut flx_options, png_path: *const c_char, scale: u32, opacity: u32, position: c_int) -> flx_status {
+pub extern "C" fn flx_options_set_watermark(
+    options: *mut flx_options,
+    png_path: *const c_char,
+    scale: u32,
+    opacity: u32,
+    position: c_int,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         if png_path.is_null() {
             o.options.watermark = None;
             return Ok(flx_status::FLX_OK);
         }
-        let position = flx_position::core(position)
-            .ok_or_else(|| Error::invalid(format!("position must be a flx_position value 0..8 (got {position})")))?;
-        let watermark = Watermark { path: arg_path(png_path, "png_path")?, scale, opacity, position };
-        for (name, v, lo, hi) in [("watermark scale", scale, 5, 50), ("watermark opacity", opacity, 0, 100)] {
+        let position = flx_position::core(position).ok_or_else(|| {
+            Error::invalid(format!(
+                "position must be a flx_position value 0..8 (got {position})"
+            ))
+        })?;
+        let watermark = Watermark {
+            path: arg_path(png_path, "png_path")?,
+            scale,
+            opacity,
+            position,
+        };
+        for (name, v, lo, hi) in [
+            ("watermark scale", scale, 5, 50),
+            ("watermark opacity", opacity, 0, 100),
+        ] {
             if !(lo..=hi).contains(&v) {
-                return Err(Error::invalid(format!("{name} must be between {lo} and {hi} (got {v})")));
+                return Err(Error::invalid(format!(
+                    "{name} must be between {lo} and {hi} (got {v})"
+                )));
             }
         }
         o.options.watermark = Some(watermark);
@@ -299,7 +344,11 @@ pub extern "C" fn flx_options_set_watermark(options: *mut flx_options, png_path:
 /// Asks for AI-written alt text and/or an SEO file name per image (paid plans; 1 AI credit per
 /// image for either or both; FLX_FORBIDDEN on free, FLX_QUOTA_EXCEEDED without credits).
 #[no_mangle]
-pub extern "C" fn flx_options_set_ai(options: *mut flx_options, alt_text: bool, seo_rename: bool) -> flx_status {
+pub extern "C" fn flx_options_set_ai(
+    options: *mut flx_options,
+    alt_text: bool,
+    seo_rename: bool,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         o.options.alt_text = alt_text;
@@ -312,7 +361,11 @@ pub extern "C" fn flx_options_set_ai(options: *mut flx_options, alt_text: bool, 
 /// NULL `callback` removes it. Calls with a callback run their network work on a worker thread
 /// while the calling thread runs the callback.
 #[no_mangle]
-pub extern "C" fn flx_options_set_progress(options: *mut flx_options, callback: flx_progress_fn, user: *mut c_void) -> flx_status {
+pub extern "C" fn flx_options_set_progress(
+    options: *mut flx_options,
+    callback: flx_progress_fn,
+    user: *mut c_void,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         o.progress = callback;
@@ -325,7 +378,11 @@ pub extern "C" fn flx_options_set_progress(options: *mut flx_options, callback: 
 /// `tick` removes it. Like a progress callback, it makes calls run their network work on a
 /// worker thread while the calling thread runs the callbacks.
 #[no_mangle]
-pub extern "C" fn flx_options_set_tick(options: *mut flx_options, tick: flx_tick_fn, user: *mut c_void) -> flx_status {
+pub extern "C" fn flx_options_set_tick(
+    options: *mut flx_options,
+    tick: flx_tick_fn,
+    user: *mut c_void,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
         o.tick = tick;
@@ -341,10 +398,17 @@ pub extern "C" fn flx_options_set_tick(options: *mut flx_options, tick: flx_tick
 /// connection ends when the connect does (at most the connect timeout, 10 s by default). The
 /// options keep their own reference, so `cancel` may be freed before them. NULL detaches it.
 #[no_mangle]
-pub extern "C" fn flx_options_set_cancel(options: *mut flx_options, cancel: *const flx_cancel) -> flx_status {
+pub extern "C" fn flx_options_set_cancel(
+    options: *mut flx_options,
+    cancel: *const flx_cancel,
+) -> flx_status {
     ffi_entry!({
         let o = arg_mut(options, "options")?;
-        o.cancel = if cancel.is_null() { None } else { Some(arg_ref(cancel, "cancel")?.token.clone()) };
+        o.cancel = if cancel.is_null() {
+            None
+        } else {
+            Some(arg_ref(cancel, "cancel")?.token.clone())
+        };
         Ok(flx_status::FLX_OK)
     })
 }
@@ -352,7 +416,11 @@ pub extern "C" fn flx_options_set_cancel(options: *mut flx_options, cancel: *con
 /// Creates an untriggered cancel flag. Free with flx_cancel_free().
 #[no_mangle]
 pub extern "C" fn flx_cancel_new() -> *mut flx_cancel {
-    ffi_entry!({ Ok(into_raw(flx_cancel { token: CancelToken::new() })) })
+    ffi_entry!({
+        Ok(into_raw(flx_cancel {
+            token: CancelToken::new(),
+        }))
+    })
 }
 
 /// Triggers the flag, from any thread; calls watching it end with FLX_CANCELLED, their

@@ -1,7 +1,7 @@
 //! `flx_usage`: the plan and credits of the key.
 
 use super::client::flx_client;
-use super::options::{options_or_default, flx_options};
+use super::options::{flx_options, options_or_default};
 use super::{arg_ref, check_out, cstring, ffi_entry, flx_status, free_box, into_raw, write_out};
 use crate::{Error, Usage};
 use std::ffi::{c_char, c_int, CString};
@@ -57,13 +57,21 @@ impl flx_usage_field {
 /// receives a handle to free with flx_usage_free(); on failure it is not written. Only the
 /// progress callback and cancel flag of `options` are used (NULL: none).
 #[no_mangle]
-pub extern "C" fn flx_usage_get(client: *mut flx_client, options: *const flx_options, usage_out: *mut *mut flx_usage) -> flx_status {
+pub extern "C" fn flx_usage_get(
+    client: *mut flx_client,
+    options: *const flx_options,
+    usage_out: *mut *mut flx_usage,
+) -> flx_status {
     ffi_entry!({
         check_out(usage_out, "usage_out")?;
         let client = &arg_ref(client as *const flx_client, "client")?.client;
         let options = options_or_default(options);
         let usage = client.usage(&mut options.observer())?;
-        let handle = flx_usage { plan: usage.plan.as_deref().map(cstring), json: cstring(&usage.raw_json), usage };
+        let handle = flx_usage {
+            plan: usage.plan.as_deref().map(cstring),
+            json: cstring(&usage.raw_json),
+            usage,
+        };
         write_out(usage_out, into_raw(handle));
         Ok(flx_status::FLX_OK)
     })
@@ -73,7 +81,12 @@ pub extern "C" fn flx_usage_get(client: *mut flx_client, options: *const flx_opt
 /// answer did not say. Owned by `usage`.
 #[no_mangle]
 pub extern "C" fn flx_usage_plan(usage: *const flx_usage) -> *const c_char {
-    ffi_entry!({ Ok(arg_ref(usage, "usage")?.plan.as_ref().map_or(std::ptr::null(), |s| s.as_ptr())) })
+    ffi_entry!({
+        Ok(arg_ref(usage, "usage")?
+            .plan
+            .as_ref()
+            .map_or(std::ptr::null(), |s| s.as_ptr()))
+    })
 }
 
 /// A number from the usage answer (a flx_usage_field), or -1 when the server did not say.
@@ -84,7 +97,9 @@ pub extern "C" fn flx_usage_num(usage: *const flx_usage, field: c_int) -> i64 {
         let n = |v: Option<u64>| v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         let b = |v: Option<bool>| v.map_or(-1, i64::from);
         use flx_usage_field::*;
-        let f = flx_usage_field::from_int(field).ok_or_else(|| Error::invalid(format!("field {field} is not a flx_usage_field (0..7)")))?;
+        let f = flx_usage_field::from_int(field).ok_or_else(|| {
+            Error::invalid(format!("field {field} is not a flx_usage_field (0..7)"))
+        })?;
         Ok(match f {
             FLX_USAGE_COMPRESSIONS_USED => n(u.compressions_used),
             FLX_USAGE_COMPRESSIONS_LIMIT => n(u.compressions_limit),

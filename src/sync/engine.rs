@@ -110,7 +110,11 @@ impl UploadGate {
             if stop.load(Ordering::SeqCst) {
                 return None;
             }
-            busy = self.free.wait_timeout(busy, TICK).unwrap_or_else(|p| p.into_inner()).0;
+            busy = self
+                .free
+                .wait_timeout(busy, TICK)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         *busy = true;
         Some(UploadTurn(self))
@@ -1009,35 +1013,34 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
     let answer = ctx.client.compress(&inputs, ctx.options, &mut obs);
     drop(obs);
     drop(turn);
-    let results: Vec<(usize, Result<ImageInfo>, u128)> =
-        match answer {
-            Ok(batch) => sendable
-                .iter()
-                .zip(batch.items)
-                .map(|(&(t, h), item)| (t, item.outcome, h))
-                .collect(),
-            Err(e) if e.kind() == ErrorKind::Cancelled => return false,
-            Err(e) => {
-                if matches!(
-                    e.kind(),
-                    ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::QuotaExceeded
-                ) {
-                    ctx.stop.store(true, Ordering::SeqCst);
-                }
-                for &(t, _) in &sendable {
-                    if tx
-                        .send(Msg::Done {
-                            todo: t,
-                            result: Err(e.clone()),
-                        })
-                        .is_err()
-                    {
-                        return false;
-                    }
-                }
-                return true;
+    let results: Vec<(usize, Result<ImageInfo>, u128)> = match answer {
+        Ok(batch) => sendable
+            .iter()
+            .zip(batch.items)
+            .map(|(&(t, h), item)| (t, item.outcome, h))
+            .collect(),
+        Err(e) if e.kind() == ErrorKind::Cancelled => return false,
+        Err(e) => {
+            if matches!(
+                e.kind(),
+                ErrorKind::Unauthorized | ErrorKind::Forbidden | ErrorKind::QuotaExceeded
+            ) {
+                ctx.stop.store(true, Ordering::SeqCst);
             }
-        };
+            for &(t, _) in &sendable {
+                if tx
+                    .send(Msg::Done {
+                        todo: t,
+                        result: Err(e.clone()),
+                    })
+                    .is_err()
+                {
+                    return false;
+                }
+            }
+            return true;
+        }
+    };
     let ok: Vec<(usize, ImageInfo, u128)> = results
         .iter()
         .filter_map(|(t, r, h)| r.as_ref().ok().map(|i| (*t, i.clone(), *h)))
@@ -1051,13 +1054,16 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
     // They are reported in input order once all are saved, so events keep the order of the plan.
     let next = AtomicUsize::new(0);
     let go_on = AtomicBool::new(true);
-    let slots: Vec<std::sync::Mutex<Option<_>>> = ok.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let slots: Vec<std::sync::Mutex<Option<_>>> =
+        ok.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..ok.len().min(FETCHES_PER_REQUEST) {
             let (ok, next, go_on, slots) = (&ok, &next, &go_on, &slots);
             scope.spawn(move || loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((t, info, h)) = ok.get(i) else { return };
+                let Some((t, info, h)) = ok.get(i) else {
+                    return;
+                };
                 if ctx.stop.load(Ordering::SeqCst) {
                     go_on.store(false, Ordering::SeqCst);
                     return;
@@ -1099,8 +1105,13 @@ fn write_file(
     }
     let tmp = temp_for(dest);
     let _ = std::fs::remove_file(&tmp); // left by a crash
-    // Replacing a file keeps its permissions unless told otherwise.
-    let perms = perms.or_else(|| std::fs::metadata(dest).ok().filter(|m| m.is_file()).map(|m| m.permissions()));
+                                        // Replacing a file keeps its permissions unless told otherwise.
+    let perms = perms.or_else(|| {
+        std::fs::metadata(dest)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.permissions())
+    });
     crate::download::write_temp(&tmp, |file| {
         let io = |e: std::io::Error| Error::io(format!("writing {}", dest.display()), &e);
         fill(file).map_err(io)?;

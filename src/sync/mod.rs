@@ -69,9 +69,14 @@ mod manifest;
 /// Fuzzing only (feature `fuzzing`): writes `manifest` and `journal` as an output folder's sync
 /// files in `dir`, then reads them back as a rerun does; the number of records read.
 #[cfg(feature = "fuzzing")]
-pub(crate) fn fuzz_manifest(dir: &std::path::Path, manifest: &[u8], journal: &[u8]) -> crate::Result<usize> {
+pub(crate) fn fuzz_manifest(
+    dir: &std::path::Path,
+    manifest: &[u8],
+    journal: &[u8],
+) -> crate::Result<usize> {
     for (name, bytes) in [(manifest::MANIFEST, manifest), (manifest::JOURNAL, journal)] {
-        std::fs::write(dir.join(name), bytes).map_err(|e| Error::io(format!("writing {name}"), &e))?;
+        std::fs::write(dir.join(name), bytes)
+            .map_err(|e| Error::io(format!("writing {name}"), &e))?;
     }
     manifest::Manifest::load(dir, false).map(|m| m.records.len())
 }

@@ -25,7 +25,10 @@ pub fn client_with(emu: &Emulator, plan: &str, tweak: impl FnOnce(&mut Config)) 
     let mut cfg = Config {
         base_url: emu.base_url(),
         ca_file: emu.ca_pem_path(),
-        retry: RetryPolicy { base_delay: Duration::from_millis(20), ..RetryPolicy::default() },
+        retry: RetryPolicy {
+            base_delay: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        },
         ..Config::default()
     };
     tweak(&mut cfg);
@@ -37,7 +40,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!("flx-it-{tag}-{}-{:x}", std::process::id(), rand_u32()));
+        let p = std::env::temp_dir().join(format!(
+            "flx-it-{tag}-{}-{:x}",
+            std::process::id(),
+            rand_u32()
+        ));
         std::fs::create_dir_all(&p).unwrap();
         TempDir(p)
     }
@@ -71,10 +78,15 @@ pub fn photo_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
         state ^= state << 5;
         let n = (state % 24) as i32 - 12;
         let c = |v: u32| (v as i32 + n).clamp(0, 255) as u8;
-        image::Rgb([c(x * 255 / w), c(y * 255 / h), c(((x + y) * 128 / (w + h)) + 64)])
+        image::Rgb([
+            c(x * 255 / w),
+            c(y * 255 / h),
+            c(((x + y) * 128 / (w + h)) + 64),
+        ])
     });
     let mut out = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
     out
 }
 
@@ -92,7 +104,10 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
         "jpg"
     } else if bytes.len() > 12 && &bytes[0..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
         "webp"
-    } else if bytes.len() > 12 && &bytes[4..8] == b"ftyp" && (&bytes[8..12] == b"avif" || &bytes[8..12] == b"avis") {
+    } else if bytes.len() > 12
+        && &bytes[4..8] == b"ftyp"
+        && (&bytes[8..12] == b"avif" || &bytes[8..12] == b"avis")
+    {
         "avif"
     } else {
         "unknown"
@@ -101,7 +116,9 @@ pub fn sniff(bytes: &[u8]) -> &'static str {
 
 /// Credits the emulator charged to the built-in key of `plan`.
 pub fn credits(emu: &Emulator, plan: &str) -> u64 {
-    emu.stats()["credits"][builtin_key(plan)]["compress"].as_u64().unwrap_or(0)
+    emu.stats()["credits"][builtin_key(plan)]["compress"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 pub fn stat(emu: &Emulator, section: &str, key: &str) -> u64 {

@@ -17,7 +17,13 @@ extern "C" {
     fn flx_options_set_quality(o: *mut c_void, q: u32) -> c_int;
     fn flx_options_set_max_size(o: *mut c_void, w: u32, h: u32) -> c_int;
     fn flx_options_set_session_id(o: *mut c_void, id: *const c_char) -> c_int;
-    fn flx_options_set_watermark(o: *mut c_void, png: *const c_char, scale: u32, opacity: u32, position: c_int) -> c_int;
+    fn flx_options_set_watermark(
+        o: *mut c_void,
+        png: *const c_char,
+        scale: u32,
+        opacity: u32,
+        position: c_int,
+    ) -> c_int;
     fn flx_options_set_ai(o: *mut c_void, alt: bool, seo: bool) -> c_int;
     fn flx_batch_len(b: *const c_void) -> usize;
     fn flx_batch_status(b: *const c_void, i: usize) -> c_int;
@@ -44,9 +50,17 @@ fn last_error() -> Vec<u8> {
 
 /// A setter's status: never a caught panic, and a failure always says why.
 fn check_status(status: c_int) {
-    assert_ne!(status, FLX_INTERNAL, "a panic inside the library: {:?}", String::from_utf8_lossy(&last_error()));
+    assert_ne!(
+        status,
+        FLX_INTERNAL,
+        "a panic inside the library: {:?}",
+        String::from_utf8_lossy(&last_error())
+    );
     if status != 0 {
-        assert!(!last_error().is_empty(), "status {status} without a message");
+        assert!(
+            !last_error().is_empty(),
+            "status {status} without a message"
+        );
     }
 }
 
@@ -83,7 +97,13 @@ pub fn check(data: &[u8]) {
                 1 => flx_options_set_quality(o, input.u32()),
                 2 => flx_options_set_max_size(o, input.u32(), input.u32()),
                 3 => flx_options_set_session_id(o, input.cstring().as_ptr()),
-                4 => flx_options_set_watermark(o, input.cstring().as_ptr(), input.u32(), input.u32(), input.u32() as c_int),
+                4 => flx_options_set_watermark(
+                    o,
+                    input.cstring().as_ptr(),
+                    input.u32(),
+                    input.u32(),
+                    input.u32() as c_int,
+                ),
                 5 => flx_options_set_ai(o, input.u8() & 1 == 1, input.u8() & 2 == 2),
                 _ => break,
             };
@@ -92,15 +112,23 @@ pub fn check(data: &[u8]) {
         }
         flx_options_free(o);
         let uploaded = usize::from(input.u8() % 8);
-        let Ok(json) = std::str::from_utf8(input.0) else { return };
-        let Ok(batch) = fluximage::fuzzing::compress_answer(json, uploaded, "webp") else { return };
+        let Ok(json) = std::str::from_utf8(input.0) else {
+            return;
+        };
+        let Ok(batch) = fluximage::fuzzing::compress_answer(json, uploaded, "webp") else {
+            return;
+        };
         let b = fluximage::ffi::fuzz_batch_new(batch);
         let len = flx_batch_len(b);
         assert_eq!(len, uploaded);
         assert_eq!(read(flx_batch_json(b)).as_deref(), Some(json.as_bytes()));
         let _ = read(flx_batch_session_id(b));
         for (k, &byte) in data.iter().take(16).enumerate() {
-            let i = if k % 2 == 0 { usize::from(byte) % (len + 2) } else { usize::MAX - usize::from(byte) };
+            let i = if k % 2 == 0 {
+                usize::from(byte) % (len + 2)
+            } else {
+                usize::MAX - usize::from(byte)
+            };
             let field = c_int::from(byte as i8) + if k % 3 == 0 { 100 } else { 0 };
             // A failed item's status is not a failed call (flx_last_error is cleared), so
             // only an index outside the batch must come with a message.

@@ -5,9 +5,13 @@
 /// Checks one input (see the module docs for what must hold).
 pub fn check(data: &[u8]) {
     crate::planted(data);
-    let Some((&n, body)) = data.split_first() else { return };
+    let Some((&n, body)) = data.split_first() else {
+        return;
+    };
     let uploaded = usize::from(n % 24);
-    let Ok(body) = std::str::from_utf8(body) else { return };
+    let Ok(body) = std::str::from_utf8(body) else {
+        return;
+    };
     for format in ["webp", "avif"] {
         if let Ok(batch) = fluximage::fuzzing::compress_answer(body, uploaded, format) {
             assert_eq!(batch.items.len(), uploaded, "one item per upload");

@@ -6,9 +6,15 @@
 pub fn check(data: &[u8]) {
     crate::planted(data);
     let (ct, body) = crate::split2(data);
-    let Ok(ct) = std::str::from_utf8(ct) else { return };
-    let Ok(boundary) = crate::emulator_multipart::boundary(ct) else { return };
-    if let Ok(parts) = crate::emulator_multipart::parse(&bytes::Bytes::copy_from_slice(body), &boundary) {
+    let Ok(ct) = std::str::from_utf8(ct) else {
+        return;
+    };
+    let Ok(boundary) = crate::emulator_multipart::boundary(ct) else {
+        return;
+    };
+    if let Ok(parts) =
+        crate::emulator_multipart::parse(&bytes::Bytes::copy_from_slice(body), &boundary)
+    {
         assert!(parts.len() <= crate::emulator_multipart::MAX_PARTS);
         assert!(parts.iter().all(|p| p.data.len() <= body.len()));
     }

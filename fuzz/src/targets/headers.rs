@@ -6,7 +6,9 @@
 pub fn check(data: &[u8]) {
     crate::planted(data);
     let (a, b) = crate::split2(data);
-    let (Ok(base), Ok(value)) = (std::str::from_utf8(a), std::str::from_utf8(b)) else { return };
+    let (Ok(base), Ok(value)) = (std::str::from_utf8(a), std::str::from_utf8(b)) else {
+        return;
+    };
     let _ = fluximage::fuzzing::retry_after(value);
     let _ = fluximage::fuzzing::rfc3339(value);
     let (joined, allowed) = fluximage::fuzzing::redirect(base, value);
@@ -19,10 +21,16 @@ pub fn check(data: &[u8]) {
                 Some(v6) => v6.split(']').next().unwrap_or(""),
                 None => authority.split(':').next().unwrap_or(""),
             };
-            let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             assert!(loopback, "a download may follow {joined:?} over plain http");
         } else {
-            assert!(lower.starts_with("https://"), "a download may follow {joined:?}");
+            assert!(
+                lower.starts_with("https://"),
+                "a download may follow {joined:?}"
+            );
         }
     }
 }

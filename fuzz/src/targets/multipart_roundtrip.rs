@@ -11,11 +11,15 @@ pub fn check(data: &[u8]) {
     let mut files = Vec::new();
     let mut pieces = data.split(|&b| b == 0);
     while let (Some(key), Some(value)) = (pieces.next(), pieces.next()) {
-        let Ok(key) = std::str::from_utf8(key) else { return };
+        let Ok(key) = std::str::from_utf8(key) else {
+            return;
+        };
         match key.strip_prefix('F') {
             Some(filename) => files.push((filename.to_string(), value.to_vec())),
             None => {
-                let Ok(value) = std::str::from_utf8(value) else { return };
+                let Ok(value) = std::str::from_utf8(value) else {
+                    return;
+                };
                 texts.push((key.to_string(), value.to_string()));
             }
         }
@@ -24,12 +28,16 @@ pub fn check(data: &[u8]) {
         return;
     }
     let (content_type, body) = fluximage::fuzzing::encode_form(&texts, &files);
-    let boundary = crate::emulator_multipart::boundary(&content_type).expect("our own Content-Type parses");
+    let boundary =
+        crate::emulator_multipart::boundary(&content_type).expect("our own Content-Type parses");
     let parts = crate::emulator_multipart::parse(&bytes::Bytes::from(body), &boundary)
         .unwrap_or_else(|e| panic!("the emulator refused a form the client encoded: {e}"));
     assert_eq!(parts.len(), texts.len() + files.len());
     for (part, (name, value)) in parts.iter().zip(&texts) {
-        let sent: String = name.chars().map(|c| if c.is_control() { '_' } else { c }).collect();
+        let sent: String = name
+            .chars()
+            .map(|c| if c.is_control() { '_' } else { c })
+            .collect();
         assert_eq!(part.name, sent);
         assert_eq!(part.filename, None);
         assert_eq!(&part.data[..], value.as_bytes());

@@ -24,5 +24,9 @@ pub fn check(data: &[u8]) {
     // The same journal with a torn line after it (a crash while appending) reads the same.
     let torn: Vec<u8> = journal.iter().copied().chain(*b"{\"torn").collect();
     let cut = fluximage::fuzzing::sync_manifest(dir(), manifest, &torn);
-    assert_eq!(whole.as_ref().ok(), cut.as_ref().ok(), "a torn journal line changed the read");
+    assert_eq!(
+        whole.as_ref().ok(),
+        cut.as_ref().ok(),
+        "a torn journal line changed the read"
+    );
 }
