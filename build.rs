@@ -70,7 +70,9 @@ fn generate_header() {
     println!("cargo:rerun-if-changed=src/limits.rs");
     println!("cargo:rerun-if-env-changed=FLUXIMAGE_HEADER_OUT");
     let crate_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let out = env::var_os("FLUXIMAGE_HEADER_OUT").map(PathBuf::from).unwrap_or_else(|| crate_dir.join("include/fluximage.h"));
+    let out = env::var_os("FLUXIMAGE_HEADER_OUT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate_dir.join("include/fluximage.h"));
     // A deleted output is made again.
     println!("cargo:rerun-if-changed={}", out.display());
     let version = |part: &str| env::var(format!("CARGO_PKG_VERSION_{part}")).expect("set by cargo");
