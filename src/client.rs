@@ -516,12 +516,15 @@ impl Client {
             .chunks(MAX_FILES_PER_REQUEST)
             .map(<[usize]>::to_vec)
             .collect();
+        let takes_turns = chunks.len() > 1 && self.inner.config.concurrency > 1;
         let plan = Arc::new(Plan {
             files: checked.iter().map(|c| c.as_ref().ok().cloned()).collect(),
             chunks,
             watermark,
             options: options.clone(),
-            gate: Arc::default(),
+            // One request at a time has nobody to take turns with (a condvar wake is a system
+            // call per request).
+            gate: takes_turns.then(Arc::default),
             save,
         });
         let total: u64 = (0..plan.chunks.len())
@@ -607,8 +610,12 @@ impl Client {
             let len = form.content_length();
             let attempt_bytes = Arc::new(AtomicU64::new(0));
             let content_type = form.content_type();
-            let turn = UploadGate::enter(&plan.gate, transfer)?;
-            let reader = form.into_reader(transfer.clone(), attempt_bytes.clone(), Some(turn));
+            let turn = plan
+                .gate
+                .as_ref()
+                .map(|g| UploadGate::enter(g, transfer))
+                .transpose()?;
+            let reader = form.into_reader(transfer.clone(), attempt_bytes.clone(), turn);
             let result = self.send_api(&url, Some((content_type, len, reader)), transfer);
             let sent = attempt_bytes.load(Ordering::Relaxed);
             let result = result.and_then(|a| {
@@ -1155,7 +1162,7 @@ struct Plan {
     watermark: Option<Checked>,
     options: CompressOptions,
     /// One request of the batch uploads at a time (see [`UploadGate`]).
-    gate: Arc<UploadGate>,
+    gate: Option<Arc<UploadGate>>,
     /// Where results are saved as their requests answer ([`Client::compress_into`]).
     save: Option<SaveTarget>,
 }
