@@ -12,6 +12,7 @@ use super::glob::GlobSet;
 use super::manifest::{self, Extra, Kind, Manifest, Rec};
 use super::walk::{self, Found, WalkOptions};
 use super::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, SyncReport};
+use crate::client::FETCHES_PER_REQUEST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::{MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};
 use crate::observe::{CancelToken, TICK};
@@ -26,8 +27,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A pending result is fetched again only if its URL is valid for at least this long.
 const PENDING_MARGIN_SECS: i64 = 30;
-/// Results of one request downloaded at once (each over its own keep-alive connection).
-const FETCHES_PER_REQUEST: usize = 4;
 
 /// What the plan decided for one input that needs work.
 #[derive(Debug)]
