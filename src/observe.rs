@@ -16,9 +16,10 @@ pub const TICK: Duration = Duration::from_millis(50);
 
 /// A flag that stops a call from any thread. Clones share the flag.
 ///
-/// The token knows the calls running under it (see [`run`]), so that [`CancelToken::cancel`]
-/// stops them itself: it flags each one and shuts its connections. A call watched only by a
-/// token therefore runs on the caller's own thread, with no worker to hand it to.
+/// The token knows the calls running under it (each registers while it runs), so that
+/// [`CancelToken::cancel`] stops them itself: it flags each one and shuts its connections. A
+/// call watched only by a token therefore runs on the caller's own thread, with no worker to
+/// hand it to.
 #[derive(Clone, Debug, Default)]
 pub struct CancelToken(Arc<TokenState>);
 
