@@ -259,7 +259,8 @@ pub extern "C" fn flx_options_set_session_id(
 /// Makes flx_compress(), flx_compress_inputs() and flx_compress_buffer() save each result
 /// into the folder `dir` as soon as its request answers, while the next requests upload: on a
 /// slow link the call then takes about the time of the upload alone, where saving each result
-/// afterwards with flx_batch_save() costs a round trip per image. NULL `dir` turns it off.
+/// afterwards with flx_batch_save() costs a round trip per image. `dir` is copied; NULL turns
+/// it off.
 ///
 /// Before anything is uploaded, the call creates `dir` when missing and proves it writable
 /// (else it fails and spends nothing), and checks each input's result name (its stem and the
