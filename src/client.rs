@@ -13,7 +13,7 @@ use crate::url::Origin;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
@@ -498,10 +498,7 @@ impl Client {
                 policy,
                 sources: inputs
                     .iter()
-                    .map(|i| match i {
-                        Input::Path(p) => Some(p.clone()),
-                        Input::Bytes { .. } => None,
-                    })
+                    .map(|i| i.file().map(Path::to_path_buf))
                     .collect(),
                 files: files.clone(),
                 saved: Mutex::new(vec![None; inputs.len()]),
@@ -549,37 +546,20 @@ impl Client {
     /// Runs every request of a batch, at most `concurrency` at a time; results by chunk index.
     fn run_chunks(&self, plan: &Plan, transfer: &Arc<Transfer>) -> Vec<ChunkResult> {
         let n = plan.chunks.len();
-        let next = AtomicUsize::new(0);
         let slots: Mutex<Vec<Option<ChunkResult>>> = Mutex::new((0..n).map(|_| None).collect());
-        let work = || {
-            let _quiet = crate::quiet::enter();
-            loop {
-                let c = next.fetch_add(1, Ordering::Relaxed);
-                if c >= n {
-                    break;
-                }
-                let r = if transfer.cancelled.load(Ordering::Relaxed) {
-                    Err(Error::cancelled())
-                } else {
-                    self.send_chunk(plan, c, transfer)
-                };
-                if let (Some(save), Ok((answer, _))) = (&plan.save, &r) {
-                    // Saved before this worker takes the next request, while others upload.
-                    self.save_chunk(save, &plan.chunks[c], answer, transfer);
-                }
-                slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
+        let workers = self.inner.config.concurrency.max(1) as usize;
+        observe::each_on_threads(n, workers, |c| {
+            let r = if transfer.cancelled.load(Ordering::Relaxed) {
+                Err(Error::cancelled())
+            } else {
+                self.send_chunk(plan, c, transfer)
+            };
+            if let (Some(save), Ok((answer, _))) = (&plan.save, &r) {
+                // Saved before this worker takes the next request, while others upload.
+                self.save_chunk(save, &plan.chunks[c], answer, transfer);
             }
-        };
-        let workers = (self.inner.config.concurrency.max(1) as usize).min(n);
-        if workers <= 1 {
-            work();
-        } else {
-            std::thread::scope(|s| {
-                for _ in 0..workers {
-                    s.spawn(work);
-                }
-            });
-        }
+            slots.lock().unwrap_or_else(|p| p.into_inner())[c] = Some(r);
+        });
         slots
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
@@ -861,29 +841,15 @@ impl Client {
                 .more
                 .fetch_add(info.size.unwrap_or(0), Ordering::Relaxed);
         }
-        let next = AtomicUsize::new(0);
-        let work = || {
-            let _quiet = crate::quiet::enter();
-            loop {
-                let Some(&(i, info)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
-                    return;
-                };
-                let r = if transfer.cancelled.load(Ordering::Relaxed) {
-                    Err(Error::cancelled())
-                } else {
-                    self.save_one(save, i, info, transfer)
-                };
-                save.saved.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
-            }
-        };
-        match jobs.len().min(FETCHES_PER_REQUEST) {
-            0 | 1 => work(),
-            n => std::thread::scope(|s| {
-                for _ in 0..n {
-                    s.spawn(work);
-                }
-            }),
-        }
+        observe::each_on_threads(jobs.len(), FETCHES_PER_REQUEST, |k| {
+            let (i, info) = jobs[k];
+            let r = if transfer.cancelled.load(Ordering::Relaxed) {
+                Err(Error::cancelled())
+            } else {
+                self.save_one(save, i, info, transfer)
+            };
+            save.saved.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(r);
+        });
     }
 
     /// Downloads result `i` through a temporary file into `save`'s folder, by the save rules.
@@ -1281,10 +1247,7 @@ fn assemble(
         .enumerate()
         .map(|(index, ((input, outcome), saved))| Item {
             input: input.label(),
-            source: match input {
-                Input::Path(p) => Some(p.clone()),
-                Input::Bytes { .. } => None,
-            },
+            source: input.file().map(Path::to_path_buf),
             outcome: outcome
                 .unwrap_or_else(|| Err(Error::new(ErrorKind::Internal, "no outcome recorded"))),
             saved,

@@ -35,6 +35,14 @@ impl Input {
         }
     }
 
+    /// The file this input reads, when it is one (a save never replaces it).
+    pub(crate) fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Input::Path(p) => Some(p),
+            Input::Bytes { .. } => None,
+        }
+    }
+
     /// A short label for messages: the path or the name.
     pub fn label(&self) -> String {
         match self {

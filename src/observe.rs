@@ -255,6 +255,31 @@ pub(crate) fn run<T: Send + 'static>(
     }
 }
 
+/// Runs `job(k)` for every `k` in `0..n` on at most `threads` scoped threads, each taking the
+/// next `k` when it finishes one (on the calling thread alone when one is enough). The threads
+/// are quiet (see `quiet`); `job` keeps its own results.
+pub(crate) fn each_on_threads(n: usize, threads: usize, job: impl Fn(usize) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let _quiet = crate::quiet::enter();
+        loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            if k >= n {
+                return;
+            }
+            job(k);
+        }
+    };
+    match threads.min(n) {
+        0 | 1 => work(),
+        t => std::thread::scope(|s| {
+            for _ in 0..t {
+                s.spawn(work);
+            }
+        }),
+    }
+}
+
 /// Sleeps for a retry's backoff, waking early with `Cancelled` when the transfer is cancelled.
 pub(crate) fn sleep(wait: Duration, transfer: &Transfer) -> Result<()> {
     let end = Instant::now() + wait;

@@ -1051,26 +1051,18 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
     // A request's results are fetched over a few connections at once: one after another, each
     // download's round trip adds up (on a WAN link, more time than the upload of the request).
     // They are reported in input order once all are saved, so events keep the order of the plan.
-    let next = AtomicUsize::new(0);
     let go_on = AtomicBool::new(true);
     let slots: Vec<std::sync::Mutex<Option<_>>> =
         ok.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..ok.len().min(FETCHES_PER_REQUEST) {
-            let (ok, next, go_on, slots) = (&ok, &next, &go_on, &slots);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some((t, info, h)) = ok.get(i) else {
-                    return;
-                };
-                if ctx.stop.load(Ordering::SeqCst) {
-                    go_on.store(false, Ordering::SeqCst);
-                    return;
-                }
-                let result = save_one(ctx, *t, info, *h);
-                *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-            });
+    crate::observe::each_on_threads(ok.len(), FETCHES_PER_REQUEST, |i| {
+        // Once the sync stops, the results not yet fetched are left for a rerun.
+        if ctx.stop.load(Ordering::SeqCst) {
+            go_on.store(false, Ordering::SeqCst);
+            return;
         }
+        let (t, info, h) = &ok[i];
+        let result = save_one(ctx, *t, info, *h);
+        *slots[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
     });
     for ((t, _, _), slot) in ok.iter().zip(slots) {
         if let Some(result) = slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
