@@ -174,6 +174,14 @@ def _merge(options: Optional["CompressOptions"], given: Dict[str, Any]) -> Optio
     return dataclasses.replace(options if options is not None else CompressOptions(), **changes)
 
 
+def _exists_policy(exists: object) -> int:
+    """The flx_exists number of an ``exists=`` argument, checked."""
+    policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
+    if policy is None:
+        raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
+    return policy
+
+
 class _SaveInto:
     """Compress options plus the folder :meth:`Client.compress` saves results into during
     the call (flx_options_set_output)."""
@@ -181,9 +189,7 @@ class _SaveInto:
     __slots__ = ("_opts", "_folder", "_policy")
 
     def __init__(self, opts: Optional["CompressOptions"], folder: StrPath, exists: str) -> None:
-        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
-        if policy is None:
-            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
+        policy = _exists_policy(exists)
         if not os.fspath(folder):
             raise _invalid('output_dir is empty; name a folder ("." for the current one)')
         self._opts, self._folder, self._policy = opts, folder, policy
@@ -524,9 +530,7 @@ class _Items:
         progress: Optional[ProgressCallback],
         tick: Optional[TickCallback],
     ) -> Path:
-        policy = _lib.EXISTS.get(exists) if isinstance(exists, str) else None
-        if policy is None:
-            raise _invalid(f"exists must be one of {', '.join(_lib.EXISTS)} (got {exists!r})")
+        policy = _exists_policy(exists)
         raw = _path(path)
         written = ctypes.c_char_p()
         self._check_open()
