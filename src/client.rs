@@ -370,7 +370,7 @@ impl Client {
                 base,
                 api_proxy,
                 roots,
-                agent: Mutex::new((std::process::id(), agent)),
+                agent: Mutex::new((crate::process::id(), agent)),
             }),
         })
     }
@@ -392,7 +392,7 @@ impl Client {
 
     fn agent(&self) -> Agent {
         let mut guard = self.inner.agent.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = std::process::id();
+        let pid = crate::process::id();
         if guard.0 != pid {
             // Forked: the pooled connections belong to the parent. Keep them, unused, rather
             // than close them, since a TLS close from the child would end the parent's session.
@@ -964,7 +964,10 @@ impl Client {
                 .into_with_config()
                 .limit(MAX_DOWNLOAD_BYTES)
                 .reader();
-            let mut buf = vec![0u8; 64 * 1024];
+            // Sized to the answer: zeroing 64 KiB for a small image costs more than reading it.
+            let want =
+                content_length.map_or(64 * 1024, |n| n.saturating_add(1).clamp(4096, 64 * 1024));
+            let mut buf = vec![0u8; want as usize];
             let mut total = 0u64;
             loop {
                 check_cancelled(transfer)?;

@@ -72,10 +72,7 @@ pub(crate) fn check(input: &Input) -> Result<Checked> {
         Input::Path(path) => {
             let label = path.display();
             // Opening proves readability; metadata of the open file avoids a race with renames.
-            let file = open_regular(path)?;
-            let meta = file
-                .metadata()
-                .map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
+            let (_file, meta) = open_regular(path)?;
             check_len(&label.to_string(), meta.len())?;
             Ok(Checked {
                 name: upload_name(path),
@@ -117,7 +114,8 @@ pub(crate) fn check_len(label: &str, len: u64) -> Result<()> {
 /// Opens `path` for reading only if it is a regular file. The type is checked before the open
 /// (opening a FIFO blocks until a writer appears, on the caller's thread, beyond any cancel)
 /// and again on the open file, which is opened non-blocking in case it was swapped meanwhile.
-pub(crate) fn open_regular(path: &Path) -> Result<File> {
+/// Returns the file and its metadata.
+pub(crate) fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata)> {
     use std::os::unix::fs::OpenOptionsExt;
     let label = path.display();
     let not_regular = || Error::invalid(format!("{label} is not a regular file"));
@@ -133,7 +131,7 @@ pub(crate) fn open_regular(path: &Path) -> Result<File> {
         .map_err(|e| Error::io(format!("cannot read {label}"), &e))?;
     match file.metadata() {
         // O_NONBLOCK does not change reads of a regular file.
-        Ok(m) if m.is_file() => Ok(file),
+        Ok(m) if m.is_file() => Ok((file, m)),
         Ok(_) => Err(not_regular()),
         Err(e) => Err(Error::io(format!("cannot read {label}"), &e)),
     }

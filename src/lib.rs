@@ -25,6 +25,7 @@ mod limits;
 mod multipart;
 mod observe;
 mod options;
+pub(crate) mod process;
 mod proxy;
 mod quiet;
 mod redact;

@@ -224,7 +224,7 @@ impl FormReader {
                     return Ok(0);
                 }
                 if file.is_none() {
-                    *file = Some(crate::input::open_regular(path).map_err(to_io)?);
+                    *file = Some(crate::input::open_regular(path).map_err(to_io)?.0);
                 }
                 let want = buf.len().min(*left as usize);
                 let n = file

@@ -315,7 +315,7 @@ mod workers {
 
     fn take_idle() -> Option<Sender<Job>> {
         let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-        let pid = std::process::id();
+        let pid = crate::process::id();
         if idle.0 != pid {
             // Forked: the parent's workers do not exist here. Their inboxes are kept, unused,
             // rather than dropped, so nothing of the parent's is torn down in the child.
@@ -349,7 +349,7 @@ mod workers {
             let (tx, rx) = mpsc::channel();
             {
                 let mut idle = IDLE.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.0 != std::process::id() || idle.1.len() >= MAX_IDLE {
+                if idle.0 != crate::process::id() || idle.1.len() >= MAX_IDLE {
                     return;
                 }
                 idle.1.push(tx);

@@ -34,10 +34,26 @@ impl flx_client {
 pub extern "C" fn flx_client_new(api_key: *const c_char) -> *mut flx_client {
     ffi_entry!({
         let key = arg_opt_str(api_key, "api_key")?;
+        hook_fork();
         Ok(into_raw(flx_client {
             client: Client::new(key, Config::default())?,
         }))
     })
+}
+
+/// Registers, once, a fork handler that tells the core it runs in a new process, so that it
+/// need not ask the system before every request.
+fn hook_fork() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    extern "C" fn child() {
+        crate::process::forked();
+    }
+    ONCE.call_once(|| {
+        // SAFETY: `child` is a plain function that only stores an atomic (async-signal-safe).
+        if unsafe { libc::pthread_atfork(None, None, Some(child)) } == 0 {
+            crate::process::hooked();
+        }
+    });
 }
 
 /// Frees a client and closes its connections. NULL is ignored. Results of flx_compress()
