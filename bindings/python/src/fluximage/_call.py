@@ -306,6 +306,7 @@ def run(
 
 _MAIN = threading.main_thread().ident
 _get_ident = threading.get_ident
+_set_wakeup_fd = signal.set_wakeup_fd
 _DONE = (_lib.FLX_OK, _lib.FLX_PARTIAL)
 
 
@@ -374,23 +375,6 @@ class _Signals:
                     self.fired = True
                     _lib.lib.flx_cancel_trigger(self.flag)
 
-    def arm(self) -> bool:
-        """Points the wakeup fd at our pipe; False (nothing changed) when someone else holds it."""
-        try:
-            old = signal.set_wakeup_fd(self.w, warn_on_full_buffer=False)
-        except ValueError:  # not the main interpreter's main thread
-            return False
-        if old != -1:
-            signal.set_wakeup_fd(old)  # theirs (an asyncio loop's): put it back, untouched
-            return False
-        self.armed = True
-        return True
-
-    def disarm(self) -> None:
-        with self.lock:  # after this the watcher triggers nothing, so `fired` is final
-            self.armed = False
-        signal.set_wakeup_fd(-1)
-
     def renew(self) -> None:
         """A fresh flag after one was triggered (flags are irreversible)."""
         lib = _lib.lib
@@ -455,52 +439,51 @@ def direct(
     without it the call gets the library's defaults. ``handle`` is acquired already and is
     released here. On the main thread Ctrl-C cancels the call (see the module's docstring).
     """
+    # Written out without helper functions: this runs around every call, and a keep-alive
+    # round trip's own cost is only ~80 µs of CPU.
     options = None
     sig = None
-    release = True
+    owned: Optional[Handle] = handle  # released here unless run() takes it over
     try:
         if apply is not None:
             options = _fresh_options(apply)
-        if _get_ident() == _MAIN:
+        if _get_ident() != _MAIN:
+            status = call(options)  # no KeyboardInterrupt reaches this thread: nothing to watch
+        else:
             sig = _signals or _main_signals()
-            if not sig.arm():
-                # Someone else's wakeup fd: wait in Python while a helper thread makes the call.
+            try:  # our pipe as the wakeup fd, unless someone else holds it
+                old = _set_wakeup_fd(sig.w, warn_on_full_buffer=False)
+            except ValueError:  # not the main interpreter's main thread
+                old = -2
+            if old == -1:
+                sig.armed = True
+            else:
+                if old >= 0:
+                    _set_wakeup_fd(old)  # theirs (an asyncio loop's): put it back, untouched
+                # Wait in Python while a helper thread makes the call.
                 sig = None
                 fresh = options if options is not None else _fresh_options(None)
-                options, release = None, False  # run() frees and releases them
+                options, owned = None, None  # run() frees and releases them
                 return run(call, fresh, [handle], None, discard, adopt)
             if options is not None:
                 _lib.lib.flx_options_set_cancel(options, sig.flag)
             status = call(sig.defaults if options is None else options)
-            restarts = 0
-            while status == _lib.FLX_CANCELLED and sig.fired:
-                # A signal arrived: its handler runs now, and its exception (Ctrl-C's
-                # KeyboardInterrupt) propagates. One that returns lets the call start again.
-                discard()
-                _check_signals()
-                restarts += 1
-                if restarts > _MAX_RESTARTS:
-                    raise CancelledError(
-                        f"cancelled: interrupted by {restarts} signals", status=_lib.FLX_CANCELLED
-                    )
-                sig.renew()
-                if options is not None:
-                    _lib.lib.flx_options_set_cancel(options, sig.flag)
-                status = call(sig.defaults if options is None else options)
-        else:
-            status = call(options)  # no KeyboardInterrupt reaches this thread: nothing to watch
+            if status == _lib.FLX_CANCELLED and sig.fired:
+                status = _restart(call, options, sig, discard)
         if status in _DONE:
             return status
         last = LastError(status)  # read on this thread, right after the call
     finally:
         if sig is not None:
-            sig.disarm()
+            with sig.lock:  # after this the watcher triggers nothing, so `fired` is final
+                sig.armed = False
+            _set_wakeup_fd(-1)
             if sig.fired:
                 sig.renew()
         if options is not None:
             _lib.lib.flx_options_free(options)
-        if release:
-            handle.release()
+        if owned is not None:
+            owned.release()
     error = last.error()
     if adopt is None:
         discard()
@@ -511,3 +494,25 @@ def direct(
             discard()
             raise
     raise error
+
+
+def _restart(
+    call: Callable[[Any], int], options: Any, sig: _Signals, discard: Callable[[], None]
+) -> int:
+    """After a call was cancelled by a signal: runs the signal's handler, whose exception
+    (Ctrl-C's KeyboardInterrupt) propagates; one that returns lets the call start again."""
+    restarts = 0
+    status = _lib.FLX_CANCELLED
+    while status == _lib.FLX_CANCELLED and sig.fired:
+        discard()
+        _check_signals()
+        restarts += 1
+        if restarts > _MAX_RESTARTS:
+            raise CancelledError(
+                f"cancelled: interrupted by {restarts} signals", status=_lib.FLX_CANCELLED
+            )
+        sig.renew()
+        if options is not None:
+            _lib.lib.flx_options_set_cancel(options, sig.flag)
+        status = call(sig.defaults if options is None else options)
+    return status

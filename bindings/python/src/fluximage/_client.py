@@ -7,6 +7,7 @@ import dataclasses
 import os
 import sys
 import weakref
+from ctypes import byref, string_at
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -455,12 +456,6 @@ class _Items:
         if ptr:
             _free(ptr)
 
-    def _result(self, i: int) -> Result:
-        """Result ``i``, whose fields are read when first used (see Result.__getattr__)."""
-        r = object.__new__(Result)
-        r.__dict__.update(index=i, _batch=self)
-        return r
-
     def _field(self, i: int, name: str) -> Any:
         # The C batch lives as long as this object, which every result refers to.
         ptr = self._ptr
@@ -498,27 +493,26 @@ class _Items:
     def _fetch(
         self, i: int, progress: Optional[ProgressCallback], tick: Optional[TickCallback]
     ) -> bytes:
+        if self._closed:
+            self._check_open()
         data = _lib.BytesP()
         length = ctypes.c_size_t(0)
-        self._check_open()
-        client, batch = self._client._handle.acquire(), self._ptr
+        owner = self._client
+        client, batch, fetch = owner._handle.acquire(), self._ptr, _lib.lib.flx_batch_fetch
 
         def call(opts: Any) -> int:
-            return int(
-                _lib.lib.flx_batch_fetch(
-                    client, batch, i, opts, ctypes.byref(data), ctypes.byref(length)
-                )
-            )
+            status: int = fetch(client, batch, i, opts, byref(data), byref(length))
+            return status
 
         def discard() -> None:
             if data:
                 _lib.lib.flx_bytes_free(data, length.value)
                 _null(data)
 
-        self._client._run(call, None, (), progress, discard, None, tick)
+        owner._run(call, None, (), progress, discard, None, tick)
         n = length.value
         try:
-            return ctypes.string_at(data, n)
+            return string_at(data, n)
         finally:
             _lib.lib.flx_bytes_free(data, n)
 
@@ -564,13 +558,27 @@ class Batch(Sequence[Result]):
     """
 
     def __init__(
-        self, client: "Client", ptr: "_Pointer[_lib.flx_batch]", n: Optional[int] = None
+        self,
+        client: "Client",
+        ptr: "_Pointer[_lib.flx_batch]",
+        n: Optional[int] = None,
+        all_ok: bool = False,
     ) -> None:
-        # `n`, when given, is the number of inputs: a batch has one item per input.
+        # `n`, when given, is the number of inputs: a batch has one item per input. `all_ok`:
+        # the call returned FLX_OK, so no item has an error to read.
         self._items = items = _Items(client, ptr)
         if n is None:
             n = _lib.lib.flx_batch_len(ptr)
-        self._results: List[Result] = [items._result(i) for i in range(n)]
+        new = object.__new__
+        results: List[Result] = []
+        for i in range(n):
+            r = new(Result)
+            d = r.__dict__  # fields are read when first used: see Result.__getattr__
+            d["index"], d["_batch"] = i, items
+            if all_ok:
+                d["error"] = None
+            results.append(r)
+        self._results = results
 
     @property
     def session_id(self) -> Optional[str]:
@@ -853,12 +861,13 @@ class Client:
             ))
         if output_dir is not None:
             opts = _SaveInto(opts if isinstance(opts, CompressOptions) else None, output_dir, exists)
-        (client,) = self._begin()
+        client = self._handle.acquire()
 
         def call(c_options: Any) -> int:
             # `keep` holds the buffers `array` points into, for as long as the call runs.
             assert keep is not None
-            return int(compress(client, array, n, c_options, ctypes.byref(out)))
+            status: int = compress(client, array, n, c_options, byref(out))
+            return status
 
         def discard() -> None:
             if out:
@@ -870,9 +879,9 @@ class Client:
             if out:
                 error.batch = Batch(self, out, n)
 
-        self._run(call, opts, (), progress, discard, adopt, tick)
+        status = self._run(call, opts, (), progress, discard, adopt, tick)
         try:
-            return Batch(self, out, n)
+            return Batch(self, out, n, status == _lib.FLX_OK)
         except BaseException:
             discard()
             raise
