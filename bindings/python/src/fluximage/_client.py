@@ -445,11 +445,12 @@ class _Items:
     results form no reference cycle and are freed as soon as the last of them is dropped."""
 
     __slots__ = ("_client", "_ptr", "_closed")
-
-    def __init__(self, client: "Client", ptr: "_Pointer[_lib.flx_batch]") -> None:
-        self._client = client
-        self._ptr: "Optional[_Pointer[_lib.flx_batch]]" = ptr  # freed with this object
-        self._closed = False  # Batch.close(): no more downloads
+    # Set by Batch without an __init__ call (it runs once per call): `_client`, the client to
+    # download with; `_ptr`, the C batch, freed with this object; `_closed`, set by
+    # Batch.close() (no more downloads).
+    _client: "Client"
+    _ptr: "Optional[_Pointer[_lib.flx_batch]]"
+    _closed: bool
 
     def __del__(self, _free: Callable[[Any], None] = _lib.lib.flx_batch_free) -> None:
         ptr, self._ptr = self._ptr, None
@@ -566,7 +567,8 @@ class Batch(Sequence[Result]):
     ) -> None:
         # `n`, when given, is the number of inputs: a batch has one item per input. `all_ok`:
         # the call returned FLX_OK, so no item has an error to read.
-        self._items = items = _Items(client, ptr)
+        self._items = items = _Items.__new__(_Items)
+        items._client, items._ptr, items._closed = client, ptr, False
         if n is None:
             n = _lib.lib.flx_batch_len(ptr)
         new = object.__new__
