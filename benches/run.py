@@ -32,7 +32,7 @@ same way: this machine is shared and noisy.
 Environment:
   BENCH_REPS=5          repetitions of figures 1 and 2 (and the pass-through capacity)
   BENCH_LONG_REPS=3     repetitions of figures 3 and 4
-  BENCH_ROUND_TRIPS=2000  round trips of figures 1 and 2
+  BENCH_ROUND_TRIPS=5000  round trips of figures 1 and 2
   BENCH_BUILD=0         skip the cold release build (figure 5), which takes minutes
   BENCH_ONLY=1,3        run only these figures (1-7; "p" for the pass-through capacity); the
                         others are kept from the previous results file, and the tables say so
@@ -83,7 +83,7 @@ KEY = "flx_live_f2e72fe8f42f0a59f65fc6a944c4a8df8dbedfd3"  # the emulator's buil
 REPS = int(os.environ.get("BENCH_REPS", "5"))  # figures 1, 2 and the pass-through capacity
 LONG_REPS = int(os.environ.get("BENCH_LONG_REPS", "3"))  # figures 3 and 4
 OUT_PREFIX = Path(os.environ.get("BENCH_OUT") or BENCHES / "results")
-ROUND_TRIPS = int(os.environ.get("BENCH_ROUND_TRIPS", "2000"))
+ROUND_TRIPS = int(os.environ.get("BENCH_ROUND_TRIPS", "5000"))
 BUILD = os.environ.get("BENCH_BUILD", "1") != "0"
 ONLY = {s.strip() for s in os.environ.get("BENCH_ONLY", "").split(",") if s.strip()}
 BIG_FILES, BIG_BYTES = 20, 20 * 1024 * 1024  # 20 files of 20 MB (the API's MB: 20,971,520 bytes)

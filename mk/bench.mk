@@ -6,7 +6,7 @@
 #                       benches/results.json and benches/results.md
 #   make bench-venv     only the Python venv with `requests` (build/bench-venv)
 #
-# Variables (environment): BENCH_WAN_REPS=1, BENCH_REPS=3, BENCH_ROUND_TRIPS=2000, BENCH_BUILD=0 (skip the
+# Variables (environment): BENCH_WAN_REPS=1, BENCH_REPS=3, BENCH_ROUND_TRIPS=5000, BENCH_BUILD=0 (skip the
 # cold release build), BENCH_ONLY=1,3 (some figures only), BENCH_LIBDIR=DIR (measure another
 # build of the library); see benches/run.py.
 #
