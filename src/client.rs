@@ -593,7 +593,7 @@ impl Client {
             let turn = plan
                 .gate
                 .as_ref()
-                .map(|g| UploadGate::enter(g, transfer))
+                .map(|g| UploadGate::enter(g, &transfer.cancelled).ok_or_else(Error::cancelled))
                 .transpose()?;
             let reader = form.into_reader(transfer.clone(), attempt_bytes.clone(), turn);
             let result = self.send_api(&url, Some((content_type, len, reader)), transfer);

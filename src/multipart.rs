@@ -151,10 +151,10 @@ impl Multipart {
     }
 }
 
-/// Lets the requests of one batch upload one at a time. Uploads that run together share the
-/// link and end together, so every request then waits for the server at once while the link
-/// idles; in turn, each upload has the whole link and the next starts while the server works
-/// on the last (and while earlier results download).
+/// Lets the requests of one batch, or of one folder sync, upload one at a time. Uploads that
+/// run together share the link and end together, so every request then waits for the server
+/// at once while the link idles; in turn, each upload has the whole link and the next starts
+/// while the server works on the last (and while earlier results download).
 #[derive(Debug, Default)]
 pub(crate) struct UploadGate {
     busy: Mutex<bool>,
@@ -166,13 +166,14 @@ pub(crate) struct UploadGate {
 pub(crate) struct UploadTurn(Arc<UploadGate>);
 
 impl UploadGate {
-    /// Waits for the turn to upload; `Cancelled` once `transfer` is cancelled.
-    pub fn enter(gate: &Arc<UploadGate>, transfer: &Transfer) -> crate::Result<UploadTurn> {
+    /// Waits for the turn to upload; `None` once `stop` is set (the call was cancelled, the
+    /// sync is stopping).
+    pub fn enter(gate: &Arc<UploadGate>, stop: &AtomicBool) -> Option<UploadTurn> {
         let mut busy = gate.busy.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded: the holder gives the turn back when its upload ends or its request fails.
         while *busy {
-            if transfer.cancelled.load(Ordering::Relaxed) {
-                return Err(Error::cancelled());
+            if stop.load(Ordering::Relaxed) {
+                return None;
             }
             busy = gate
                 .free
@@ -181,7 +182,7 @@ impl UploadGate {
                 .0;
         }
         *busy = true;
-        Ok(UploadTurn(gate.clone()))
+        Some(UploadTurn(gate.clone()))
     }
 }
 
@@ -476,7 +477,7 @@ mod tests {
         let len = m.content_length() as usize;
         let gate = Arc::new(UploadGate::default());
         let t = Arc::new(Transfer::default());
-        let turn = UploadGate::enter(&gate, &t).unwrap();
+        let turn = UploadGate::enter(&gate, &t.cancelled).unwrap();
         let mut reader = m.into_reader(t.clone(), Arc::default(), Some(turn));
         let mut buf = vec![0u8; len - 1];
         reader.read_exact(&mut buf).unwrap();
@@ -485,7 +486,7 @@ mod tests {
         reader.read_exact(&mut buf[..1]).unwrap();
         assert!(!*gate.busy.lock().unwrap(), "the next request may upload");
         drop(reader);
-        let second = UploadGate::enter(&gate, &t).unwrap();
+        let second = UploadGate::enter(&gate, &t.cancelled).unwrap();
         drop(second);
     }
 

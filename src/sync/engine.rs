@@ -15,6 +15,7 @@ use super::{FileEvent, FileOutcome, IfLarger, SyncEvent, SyncOptions, SyncPlan, 
 use crate::client::FETCHES_PER_REQUEST;
 use crate::error::{Error, ErrorKind, Result};
 use crate::input::{MAX_FILES_PER_REQUEST, MAX_FILE_BYTES};
+use crate::multipart::UploadGate;
 use crate::observe::{CancelToken, TICK};
 use crate::response::{ImageInfo, Usage};
 use crate::{Client, CompressOptions, Format, Input, Observer};
@@ -22,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// A pending result is fetched again only if its URL is valid for at least this long.
@@ -85,46 +86,8 @@ struct Ctx<'a> {
     cancel: CancelToken,
     stop: AtomicBool,
     fp: u64,
-    uploads: UploadGate,
-}
-
-/// One request of a sync uploads at a time. Uploads that run together share the link and end
-/// together, so every request then waits for the server at once while the link idles; in turn,
-/// each upload has the whole link and the next one starts while the server works on the last.
-#[derive(Default)]
-struct UploadGate {
-    busy: std::sync::Mutex<bool>,
-    free: std::sync::Condvar,
-}
-
-/// The turn to upload, given back when dropped.
-struct UploadTurn<'a>(&'a UploadGate);
-
-impl UploadGate {
-    /// Waits for the turn to upload; `None` once the sync is stopping.
-    fn enter<'a>(&'a self, stop: &AtomicBool) -> Option<UploadTurn<'a>> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        // Bounded: the holder gives the turn back when its upload or its call ends.
-        while *busy {
-            if stop.load(Ordering::SeqCst) {
-                return None;
-            }
-            busy = self
-                .free
-                .wait_timeout(busy, TICK)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        *busy = true;
-        Some(UploadTurn(self))
-    }
-}
-
-impl Drop for UploadTurn<'_> {
-    fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        self.0.free.notify_one();
-    }
+    /// One request of the sync uploads at a time.
+    uploads: Arc<UploadGate>,
 }
 
 /// A result saved by a worker.
@@ -772,7 +735,7 @@ pub(crate) fn run(
         cancel: CancelToken::new(),
         stop: AtomicBool::new(false),
         fp,
-        uploads: UploadGate::default(),
+        uploads: Arc::default(),
     };
     let total_bytes: u64 = todos
         .iter()
@@ -995,7 +958,7 @@ fn compress_job(ctx: &Ctx, ts: &[usize], tx: &mpsc::Sender<Msg>) -> bool {
         .iter()
         .map(|&(t, _)| Input::Path(ctx.src.join(&ctx.images[ctx.todos[t].file].rel)))
         .collect();
-    let Some(turn) = ctx.uploads.enter(&ctx.stop) else {
+    let Some(turn) = UploadGate::enter(&ctx.uploads, &ctx.stop) else {
         return false;
     };
     // The turn passes on once every byte of this request is sent (seen at the next progress
