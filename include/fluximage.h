@@ -819,7 +819,8 @@ enum flx_status flx_client_set_base_url(struct flx_client *client, const char *u
  * Sets the time limits in milliseconds; 0 keeps a limit as it is. `connect_ms`: to open a
  * connection (default 10000). `read_ms`: waiting for the answer to start or for its next bytes
  * (default 120000; the server encodes every image before it answers). `total_ms`: one whole
- * request, upload to last byte (default 600000). A call that runs out ends with FLX_TIMEOUT.
+ * request, upload to last byte (default 600000). A call that runs out ends with FLX_TIMEOUT,
+ * at most 10 ms after the limit (sockets are given their timeouts in steps of 10 ms).
  */
 enum flx_status flx_client_set_timeouts(struct flx_client *client,
                                         uint32_t connect_ms,
