@@ -261,3 +261,40 @@ impl Transport for Watched {
         self.inner.is_tls()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::steady;
+    use std::time::Duration as Std;
+    use ureq::unversioned::transport::time::Duration;
+    use ureq::unversioned::transport::NextTimeout;
+
+    fn after(left: Duration) -> Duration {
+        steady(NextTimeout {
+            after: left,
+            ..NextTimeout::default()
+        })
+        .after
+    }
+
+    #[test]
+    fn time_left_is_rounded_up_to_whole_10_ms() {
+        // A deadline read a few microseconds after it was set: the same value each request.
+        let a = after(Duration::Exact(Std::from_nanos(119_999_993_417)));
+        let b = after(Duration::Exact(Std::from_nanos(119_999_871_002)));
+        assert_eq!(a, Duration::Exact(Std::from_secs(120)));
+        assert_eq!(a, b);
+        assert_eq!(
+            after(Duration::Exact(Std::from_micros(3))),
+            Duration::Exact(Std::from_millis(10)),
+            "never rounded down to nothing"
+        );
+        for kept in [
+            Duration::Exact(Std::ZERO),
+            Duration::Exact(Std::from_millis(250)),
+            Duration::NotHappening,
+        ] {
+            assert_eq!(after(kept), kept);
+        }
+    }
+}

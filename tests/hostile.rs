@@ -911,3 +911,63 @@ fn a_certificate_for_another_host_says_so_not_set_a_ca_file() {
         e.message()
     );
 }
+
+// ---- Kept-alive connections -------------------------------------------------------------------
+
+/// A keep-alive server whose first answer is followed by bytes nobody asked for. The pool only
+/// probes a connection before reusing it (src/conn.rs, `Watched::is_open`): the stray bytes
+/// must be seen there, so that the next request goes out on a new connection and is not
+/// answered with them.
+#[test]
+fn stray_bytes_after_an_answer_are_not_read_as_the_next_answer() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        // Bounded: the test makes two requests, on at most two connections.
+        for conn in listener.incoming().take(2) {
+            let Ok(mut conn) = conn else { return };
+            let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+            std::thread::spawn(move || {
+                let body = r#"{"plan":"pro","canCompress":true}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                for n in 0..2 {
+                    if read_request(&mut conn).is_none() {
+                        return;
+                    }
+                    if conn.write_all(answer.as_bytes()).is_err() {
+                        return;
+                    }
+                    if first && n == 0 {
+                        // Later, so that the client has read the answer alone: the bytes wait
+                        // in the socket, not in the client's buffer.
+                        std::thread::sleep(Duration::from_millis(30));
+                        let stray = b"HTTP/1.1 500 Stray\r\nContent-Length: 0\r\n\r\n";
+                        if conn.write_all(stray).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let c = client_for(&base);
+    assert_eq!(c.usage(&mut none()).unwrap().plan.as_deref(), Some("pro"));
+    // The stray bytes are in the socket by now.
+    std::thread::sleep(Duration::from_millis(150));
+    let second = c.usage(&mut none());
+    assert_eq!(
+        second.map(|u| u.plan),
+        Ok(Some("pro".to_string())),
+        "the second request was answered by the first answer's stray bytes"
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        2,
+        "the connection with stray bytes was reused"
+    );
+}
