@@ -799,6 +799,10 @@ void flx_batch_free(struct flx_batch *batch);
  *
  * Returns NULL on failure (FLX_INVALID_ARGUMENT: missing or malformed key); see
  * flx_last_error(). Free the client with flx_client_free().
+ *
+ * The first call registers a fork handler (pthread_atfork, removed if the library is
+ * unloaded): a forked child's clients then open their own connections instead of sharing
+ * the parent's, without asking the system for the process id before every request.
  */
 struct flx_client *flx_client_new(const char *api_key);
 

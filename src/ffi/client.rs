@@ -30,6 +30,10 @@ impl flx_client {
 ///
 /// Returns NULL on failure (FLX_INVALID_ARGUMENT: missing or malformed key); see
 /// flx_last_error(). Free the client with flx_client_free().
+///
+/// The first call registers a fork handler (pthread_atfork, removed if the library is
+/// unloaded): a forked child's clients then open their own connections instead of sharing
+/// the parent's, without asking the system for the process id before every request.
 #[no_mangle]
 pub extern "C" fn flx_client_new(api_key: *const c_char) -> *mut flx_client {
     ffi_entry!({
