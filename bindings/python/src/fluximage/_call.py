@@ -30,7 +30,7 @@ import os
 import queue
 import signal
 import threading
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from . import _lib
 from ._errors import CancelledError, LastError, make_error
@@ -284,22 +284,30 @@ def run(
     if box.exc is not None:
         raise box.exc
     if box.last is not None:
-        error = box.last.error()
-        if adopt is None:
-            discard()
-        else:
-            try:
-                adopt(error)
-            except BaseException:
-                discard()
-                raise
-        raise error
+        _fail(box.last, discard, adopt)
     try:
         report()  # the final figures, unless already reported
     except BaseException:
         discard()
         raise
     return box.status
+
+
+def _fail(
+    last: LastError, discard: Callable[[], None], adopt: Optional[Callable[[Any], None]]
+) -> NoReturn:
+    """Raises a failed call's error. Its out-parameters go to ``adopt`` with the error (a
+    batch whose images all failed), or are freed when there is none or it raises."""
+    error = last.error()
+    if adopt is None:
+        discard()
+    else:
+        try:
+            adopt(error)
+        except BaseException:
+            discard()
+            raise
+    raise error
 
 
 # ----- calls without callbacks -------------------------------------------------------------------
@@ -484,16 +492,7 @@ def direct(
             _lib.lib.flx_options_free(options)
         if owned is not None:
             owned.release()
-    error = last.error()
-    if adopt is None:
-        discard()
-    else:
-        try:
-            adopt(error)
-        except BaseException:
-            discard()
-            raise
-    raise error
+    _fail(last, discard, adopt)
 
 
 def _restart(
