@@ -86,19 +86,11 @@ impl Drop for CallGuard {
     fn drop(&mut self) {
         // The call is over: its connections (back in the pool, or dropped) are no longer its own.
         let id = call_id(&self.transfer);
-        for conn in self
-            .transfer
-            .conns
-            .list
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(Weak::upgrade)
-        {
+        for_each_conn(&self.transfer, |conn| {
             let _ = conn
                 .owner
                 .compare_exchange(id, 0, Ordering::SeqCst, Ordering::SeqCst);
-        }
+        });
         let previous = self.previous.take();
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
@@ -109,14 +101,7 @@ impl Drop for CallGuard {
 pub(crate) fn cancel(transfer: &Arc<Transfer>) {
     transfer.cancelled.store(true, Ordering::SeqCst);
     let id = call_id(transfer);
-    for conn in transfer
-        .conns
-        .list
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .filter_map(Weak::upgrade)
-    {
+    for_each_conn(transfer, |conn| {
         if conn.owner.load(Ordering::SeqCst) == id {
             if let Some(socket) = conn
                 .socket
@@ -128,6 +113,18 @@ pub(crate) fn cancel(transfer: &Arc<Transfer>) {
                 socket.shutdown();
             }
         }
+    });
+}
+
+/// Calls `f` with each connection `transfer` has used that still exists.
+fn for_each_conn(transfer: &Transfer, mut f: impl FnMut(&Shared)) {
+    let list = transfer
+        .conns
+        .list
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    for conn in list.iter().filter_map(Weak::upgrade) {
+        f(&conn);
     }
 }
 
